@@ -1,0 +1,1 @@
+"""medjax common: the shared runtime (mesh, trainer, checkpoints, data, logging, configs) and formulas."""

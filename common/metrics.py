@@ -1,0 +1,157 @@
+"""Image-quality and distribution metrics shared by the methods.
+
+All are pure jnp functions, batched over leading axes. Images are ``(..., H, W, C)``.
+"""
+
+from __future__ import annotations
+
+
+import jax
+import jax.numpy as jnp
+
+__all__ = ["ssim", "psnr", "snr", "pcc", "mardia_skewness", "mardia_kurtosis", "frechet_distance",
+           "gaussian_kernel1d"]
+
+_IMG_AXES = (-3, -2, -1)
+
+
+def _float(x):
+  x = jnp.asarray(x)
+  return x if jnp.issubdtype(x.dtype, jnp.floating) else x.astype(jnp.float32)
+
+
+def gaussian_kernel1d(sigma: float, truncate: float = 4.0) -> jax.Array:
+  """The 1-D kernel of ``scipy.ndimage.gaussian_filter1d`` (radius ``int(truncate * sigma + 0.5)``)."""
+  radius = int(truncate * sigma + 0.5)
+  x = jnp.arange(-radius, radius + 1, dtype=jnp.float32)
+  w = jnp.exp(-0.5 * (x / sigma) ** 2)
+  return w / jnp.sum(w)
+
+
+def _valid_filter(x_NxHxWxC, kernel):
+  """Separable 'valid' correlation over H and W, channel by channel."""
+  k = kernel.shape[0]
+  n, h, w, c = x_NxHxWxC.shape
+  x = jnp.moveaxis(x_NxHxWxC, -1, 1).reshape(n * c, 1, h, w)
+  kh = kernel.reshape(1, 1, k, 1).astype(x.dtype)
+  kw = kernel.reshape(1, 1, 1, k).astype(x.dtype)
+  dn = ("NCHW", "OIHW", "NCHW")
+  hp = jax.lax.Precision.HIGHEST
+  x = jax.lax.conv_general_dilated(x, kh, (1, 1), "VALID", dimension_numbers=dn, precision=hp)
+  x = jax.lax.conv_general_dilated(x, kw, (1, 1), "VALID", dimension_numbers=dn, precision=hp)
+  return jnp.moveaxis(x.reshape(n, c, h - k + 1, w - k + 1), 1, -1)
+
+
+def ssim(x: jax.Array, y: jax.Array, *, data_range: float, sigma: float = 1.5,
+         k1: float = 0.01, k2: float = 0.03, return_map: bool = False) -> jax.Array:
+  """Mean structural similarity of ``(..., H, W, C)`` images (Wang et al. 2004).
+
+  Equal to ``skimage.metrics.structural_similarity(x, y, data_range=..., gaussian_weights=True,
+  sigma=1.5, use_sample_covariance=False, channel_axis=-1)``: Gaussian window truncated at 3.5 sigma
+  (11x11 for sigma 1.5); skimage filters with reflected borders and then drops a border of half a window,
+  which is exactly the 'valid' part computed here, so the borders never enter.
+
+  Returns:
+    ``(...)`` mean SSIM (or the ``(..., H-10, W-10, C)`` map with ``return_map``).
+  """
+  x, y = _float(x), _float(y)
+  if x.shape != y.shape:
+    raise ValueError(f"ssim: images must have the same shape; got {x.shape} and {y.shape}")
+  if x.ndim < 3:
+    raise ValueError(f"ssim expects (..., H, W, C) images; got shape {x.shape} (add a channel axis)")
+  kernel = gaussian_kernel1d(sigma, truncate=3.5)
+  win = kernel.shape[0]
+  if x.shape[-3] < win or x.shape[-2] < win:
+    raise ValueError(f"ssim: images of {x.shape[-3]}x{x.shape[-2]} are smaller than the {win}x{win} window")
+  lead = x.shape[:-3]
+  x4 = x.reshape((-1,) + x.shape[-3:])
+  y4 = y.reshape((-1,) + y.shape[-3:])
+  stack = jnp.concatenate([x4, y4, x4 * x4, y4 * y4, x4 * y4], axis=-1)
+  f = _valid_filter(stack, kernel)
+  c = x.shape[-1]
+  ux, uy, uxx, uyy, uxy = (f[..., i * c:(i + 1) * c] for i in range(5))
+  vx, vy, vxy = uxx - ux * ux, uyy - uy * uy, uxy - ux * uy
+  c1, c2 = (k1 * data_range) ** 2, (k2 * data_range) ** 2
+  s = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux**2 + uy**2 + c1) * (vx + vy + c2))
+  s = s.reshape(lead + s.shape[1:])
+  return s if return_map else jnp.mean(s, axis=_IMG_AXES)
+
+
+def psnr(x: jax.Array, y: jax.Array, *, data_range: float, axis=_IMG_AXES) -> jax.Array:
+  """Peak signal-to-noise ratio in dB, 10 log10(data_range^2 / MSE), per image (reduces ``axis``)."""
+  x, y = _float(x), _float(y)
+  mse = jnp.mean((x - y) ** 2, axis=axis)
+  return 10.0 * jnp.log10(data_range**2 / mse)
+
+
+def snr(reference: jax.Array, estimate: jax.Array, *, axis=_IMG_AXES) -> jax.Array:
+  """Signal-to-noise ratio in dB, 10 log10(sum ref^2 / sum (ref - est)^2), per image."""
+  r, e = _float(reference), _float(estimate)
+  return 10.0 * jnp.log10(jnp.sum(r**2, axis=axis) / jnp.sum((r - e) ** 2, axis=axis))
+
+
+def pcc(x: jax.Array, y: jax.Array, *, axis=-1) -> jax.Array:
+  """Pearson correlation coefficient over ``axis`` (an int or tuple; e.g. (-2, -1) for maps)."""
+  x, y = _float(x), _float(y)
+  xc = x - jnp.mean(x, axis=axis, keepdims=True)
+  yc = y - jnp.mean(y, axis=axis, keepdims=True)
+  num = jnp.sum(xc * yc, axis=axis)
+  return num / jnp.sqrt(jnp.sum(xc**2, axis=axis) * jnp.sum(yc**2, axis=axis))
+
+
+def _standardize(x):
+  xc = x - jnp.mean(x, axis=-2, keepdims=True)
+  cov = jnp.einsum("...ni,...nj->...ij", xc, xc) / x.shape[-2]
+  w, v = jnp.linalg.eigh(cov)
+  inv_sqrt = jnp.einsum("...ij,...j,...kj->...ik", v, 1.0 / jnp.sqrt(w), v)
+  return jnp.einsum("...ni,...ij->...nj", xc, inv_sqrt)
+
+
+def mardia_skewness(x: jax.Array, *, standardize: bool = False) -> jax.Array:
+  """Mardia's skewness b_{1,D} = 1/n^2 sum_{j,k} (x_j^T x_k)^3 of ``(..., n, D)`` samples.
+
+  As in the sliced-models paper (section 5) the sample is compared with N(0, I) as it is
+  (expected value 0); ``standardize=True`` gives the classical statistic on the whitened sample.
+  """
+  x = _float(x)
+  if standardize:
+    x = _standardize(x)
+  g = jnp.einsum("...id,...jd->...ij", x, x)
+  return jnp.mean(g**3, axis=(-2, -1))
+
+
+def mardia_kurtosis(x: jax.Array, *, standardize: bool = False, normalized: bool = False) -> jax.Array:
+  """Mardia's kurtosis b_{2,D} = 1/n sum_j ||x_j||^4 of ``(..., n, D)`` samples.
+
+  The N(0, I) value is D(D + 2); ``normalized=True`` returns b_{2,D} - D(D + 2), the "normalized"
+  kurtosis of the paper's Table 1.
+  """
+  x = _float(x)
+  if standardize:
+    x = _standardize(x)
+  b2 = jnp.mean(jnp.sum(x**2, axis=-1) ** 2, axis=-1)
+  d = x.shape[-1]
+  return b2 - d * (d + 2) if normalized else b2
+
+
+def _sqrtm_psd(a):
+  w, v = jnp.linalg.eigh(a)
+  return jnp.einsum("...ij,...j,...kj->...ik", v, jnp.sqrt(jnp.clip(w, 0.0)), v)
+
+
+def frechet_distance(mu1, cov1, mu2, cov2) -> jax.Array:
+  """Frechet distance between N(mu1, cov1) and N(mu2, cov2) (the FID formula).
+
+  ||mu1 - mu2||^2 + tr(cov1) + tr(cov2) - 2 tr((cov1 cov2)^(1/2)); the trace term is computed as
+  tr((s1 cov2 s1)^(1/2)) with s1 = cov1^(1/2), which has the same eigenvalues and is symmetric PSD.
+  """
+  mu1, mu2, cov1, cov2 = map(_float, (mu1, mu2, cov1, cov2))
+  s1 = _sqrtm_psd(cov1)
+  m = s1 @ cov2 @ s1
+  m = 0.5 * (m + jnp.swapaxes(m, -1, -2))
+  tr_sqrt = jnp.sum(jnp.sqrt(jnp.clip(jnp.linalg.eigvalsh(m), 0.0)), axis=-1)
+  diff = mu1 - mu2
+  return (jnp.sum(diff**2, axis=-1) + jnp.trace(cov1, axis1=-2, axis2=-1)
+          + jnp.trace(cov2, axis1=-2, axis2=-1) - 2.0 * tr_sqrt)
+
+

@@ -1,0 +1,1 @@
+"""ml-collections config files, one per experiment: configs/<method>/<experiment>.py."""

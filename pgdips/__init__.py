@@ -1,0 +1,1 @@
+"""medjax pgdips (see README.md; work tracked in the issues)."""

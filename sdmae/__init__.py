@@ -1,0 +1,1 @@
+"""medjax sdmae (see README.md; work tracked in the issues)."""

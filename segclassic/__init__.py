@@ -1,0 +1,1 @@
+"""medjax segclassic (see README.md; work tracked in the issues)."""

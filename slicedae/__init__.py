@@ -1,0 +1,1 @@
+"""medjax slicedae (see README.md; work tracked in the issues)."""

@@ -1,0 +1,1 @@
+"""medjax xbdcnn (see README.md; work tracked in the issues)."""
