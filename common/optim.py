@@ -1,0 +1,93 @@
+"""Optimizers and learning-rate schedules built from the config's ``optim`` block.
+
+Fields (all in the config; methods add their defaults there):
+  name: adamw | adam | sgd | lars;  lr: peak learning rate;  schedule: cosine | constant | linear;
+  warmup_steps;  min_lr (end of cosine);  b1, b2, eps (adam);  momentum, nesterov (sgd, lars);
+  weight_decay;  wd_mask: all | no_1d (no decay on biases, norms and other 1-D parameters, as MAE);
+  clip_norm: global-norm clipping (0 = off).
+A method can also pass ``lr_scales``: a pytree (same structure as the params) of per-leaf learning-rate
+multipliers, e.g. layer-wise lr decay for ViT fine-tuning.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import optax
+
+__all__ = ["make_schedule", "make_optimizer", "scale_by_tree"]
+
+
+def make_schedule(o, total_steps: int) -> Callable[[jax.Array], jax.Array]:
+  warm = int(o.get("warmup_steps", 0))
+  kind = o.get("schedule", "cosine")
+  lr, min_lr = float(o.lr), float(o.get("min_lr", 0.0))
+  decay_steps = max(total_steps - warm, 1)
+  if kind == "cosine":
+    main = optax.cosine_decay_schedule(lr, decay_steps, alpha=min_lr / lr if lr else 0.0)
+  elif kind == "constant":
+    main = optax.constant_schedule(lr)
+  elif kind == "linear":
+    main = optax.linear_schedule(lr, min_lr, decay_steps)
+  elif kind == "piecewise":
+    # the X-BDCNN-style "lr, then lr * factor after a boundary" schedule
+    bounds = {int(b * total_steps) - warm: float(o.get("piecewise_factor", 0.1))
+              for b in o.get("piecewise_fractions", (0.5,))}
+    main = optax.piecewise_constant_schedule(lr, bounds)
+  else:
+    raise ValueError(f"optim.schedule={kind!r} is unknown; use cosine, constant, linear or piecewise")
+  if warm <= 0:
+    return main
+  return optax.join_schedules([optax.linear_schedule(0.0, lr, warm), main], [warm])
+
+
+def _wd_mask(kind: str) -> Callable | None:
+  if kind == "all":
+    return None
+  if kind == "no_1d":
+    return lambda params: jax.tree.map(lambda p: p.ndim > 1, params)
+  raise ValueError(f"optim.wd_mask={kind!r} is unknown; use 'all' or 'no_1d'")
+
+
+def scale_by_tree(scales: Any) -> optax.GradientTransformation:
+  """Multiplies each update leaf by the matching leaf of ``scales`` (per-parameter lr multipliers)."""
+
+  def init(_):
+    return optax.EmptyState()
+
+  def update(updates, state, params=None):
+    del params
+    return jax.tree.map(lambda u, s: u * jnp.asarray(s, u.dtype), updates, scales), state
+
+  return optax.GradientTransformation(init, update)
+
+
+def make_optimizer(o, total_steps: int, lr_scales: Any = None):
+  """Returns ``(optax transformation, schedule)``."""
+  sched = make_schedule(o, total_steps)
+  name = o.get("name", "adamw")
+  wd = float(o.get("weight_decay", 0.0))
+  mask = _wd_mask(o.get("wd_mask", "all"))
+  if name == "adamw":
+    tx = optax.adamw(sched, b1=o.get("b1", 0.9), b2=o.get("b2", 0.999), eps=o.get("eps", 1e-8),
+                     weight_decay=wd, mask=mask)
+  elif name == "adam":
+    tx = optax.adam(sched, b1=o.get("b1", 0.9), b2=o.get("b2", 0.999), eps=o.get("eps", 1e-8))
+  elif name == "sgd":
+    parts = [optax.add_decayed_weights(wd, mask)] if wd else []
+    tx = optax.chain(*parts, optax.sgd(sched, momentum=o.get("momentum", 0.9) or None,
+                                       nesterov=o.get("nesterov", False)))
+  elif name == "lars":
+    tx = optax.lars(sched, weight_decay=wd, weight_decay_mask=mask if mask else True,
+                    trust_ratio_mask=mask if mask else True, momentum=o.get("momentum", 0.9))
+  else:
+    raise ValueError(f"optim.name={name!r} is unknown; use adamw, adam, sgd or lars")
+  chain = []
+  if float(o.get("clip_norm", 0.0)) > 0:
+    chain.append(optax.clip_by_global_norm(float(o.clip_norm)))
+  chain.append(tx)
+  if lr_scales is not None:
+    chain.append(scale_by_tree(lr_scales))
+  return optax.chain(*chain), sched

@@ -1,0 +1,71 @@
+"""Figures written as PNG (matplotlib, Agg backend)."""
+
+from __future__ import annotations
+
+import os
+from typing import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+__all__ = ["image_grid", "save_panels", "line_plot"]
+
+
+def image_grid(images: np.ndarray, ncols: int, pad: int = 1, pad_value: float = 1.0) -> np.ndarray:
+  """``(N, H, W[, C])`` -> one ``(rows*H, ncols*W[, C])`` mosaic."""
+  images = np.asarray(images, np.float32)
+  if images.ndim == 3:
+    images = images[..., None]
+  n, h, w, c = images.shape
+  rows = -(-n // ncols)
+  out = np.full((rows * (h + pad) + pad, ncols * (w + pad) + pad, c), pad_value, np.float32)
+  for i in range(n):
+    r, k = divmod(i, ncols)
+    out[pad + r * (h + pad):pad + r * (h + pad) + h, pad + k * (w + pad):pad + k * (w + pad) + w] = images[i]
+  return out[..., 0] if c == 1 else out
+
+
+def save_panels(path: str, panels: Sequence[tuple[str, np.ndarray]], ncols: int | None = None,
+                cmap: str = "gray", suptitle: str | None = None, size: float = 3.0) -> str:
+  """Titled image panels in one PNG."""
+  n = len(panels)
+  ncols = ncols or min(n, 4)
+  nrows = -(-n // ncols)
+  fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows), squeeze=False)
+  for ax in axes.ravel():
+    ax.axis("off")
+  for ax, (title, img) in zip(axes.ravel(), panels):
+    img = np.asarray(img)
+    ax.imshow(img, cmap=None if img.ndim == 3 else cmap, interpolation="nearest")
+    ax.set_title(title, fontsize=9)
+  if suptitle:
+    fig.suptitle(suptitle)
+  fig.tight_layout()
+  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+  fig.savefig(path, dpi=100)
+  plt.close(fig)
+  return path
+
+
+def line_plot(path: str, series: dict[str, tuple[Sequence[float], Sequence[float]]], xlabel: str,
+              ylabel: str, title: str = "", logy: bool = False, logx: bool = False) -> str:
+  fig, ax = plt.subplots(figsize=(6, 4))
+  for name, (x, y) in series.items():
+    ax.plot(x, y, marker="o", ms=3, label=name)
+  ax.set_xlabel(xlabel)
+  ax.set_ylabel(ylabel)
+  if logy:
+    ax.set_yscale("log")
+  if logx:
+    ax.set_xscale("log", base=2)
+  ax.set_title(title)
+  ax.grid(alpha=0.3)
+  ax.legend()
+  fig.tight_layout()
+  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+  fig.savefig(path, dpi=100)
+  plt.close(fig)
+  return path

@@ -1,0 +1,79 @@
+"""Devices, the ('data',) mesh, multi-host initialization and batch sharding.
+
+One way to parallelize: ``jax.jit`` over a 1-D ``('data',)`` mesh with ``NamedSharding``. Parameters are
+replicated, batches are split over the leading axis. Each process loads only its own shard of the global
+batch; :func:`global_batch` stitches the per-process pieces into global arrays.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import jax
+import numpy as np
+from jax.sharding import AxisType, NamedSharding, PartitionSpec as P
+
+__all__ = ["initialize", "make_mesh", "replicated", "data_sharding", "global_batch", "local_batch_size",
+           "is_main_process", "shutdown"]
+
+
+def initialize(cfg: Any = None) -> None:
+  """Calls ``jax.distributed.initialize`` when the config or the environment asks for multi-host.
+
+  The config's ``distributed`` block (``coordinator``, ``num_processes``, ``process_id``) or the
+  environment (``JAX_COORDINATOR_ADDRESS``, ``JAX_NUM_PROCESSES``, ``JAX_PROCESS_ID``, or a cluster that
+  JAX auto-detects, with ``MEDJAX_DISTRIBUTED=1``) turns it on. Safe to call twice.
+  """
+  if jax.distributed.is_initialized():
+    return
+  dist = cfg.get("distributed") if cfg is not None and hasattr(cfg, "get") else None
+  if dist is not None and dist.get("coordinator"):  # the config names the group: take all three from it
+    jax.distributed.initialize(coordinator_address=dist.coordinator, num_processes=int(dist.num_processes),
+                               process_id=int(dist.process_id))
+  elif os.environ.get("JAX_COORDINATOR_ADDRESS"):
+    jax.distributed.initialize(coordinator_address=os.environ["JAX_COORDINATOR_ADDRESS"],
+                               num_processes=int(os.environ["JAX_NUM_PROCESSES"]),
+                               process_id=int(os.environ["JAX_PROCESS_ID"]))
+  elif os.environ.get("MEDJAX_DISTRIBUTED") == "1":
+    jax.distributed.initialize()
+
+
+def shutdown() -> None:
+  """Leaves the multi-host group cleanly (all processes meet first), if it was joined."""
+  if jax.distributed.is_initialized():
+    from jax.experimental import multihost_utils
+    multihost_utils.sync_global_devices("medjax_shutdown")
+    jax.distributed.shutdown()
+
+
+def make_mesh() -> jax.sharding.Mesh:
+  """A 1-D mesh named ``'data'`` over every device of every process."""
+  return jax.make_mesh((jax.device_count(),), ("data",), axis_types=(AxisType.Auto,))
+
+
+def replicated(mesh) -> NamedSharding:
+  return NamedSharding(mesh, P())
+
+
+def data_sharding(mesh) -> NamedSharding:
+  return NamedSharding(mesh, P("data"))
+
+
+def local_batch_size(global_batch_size: int) -> int:
+  """This process's share of a global batch; checks divisibility with a one-line error."""
+  n_dev, n_proc = jax.device_count(), jax.process_count()
+  if global_batch_size % n_dev:
+    raise ValueError(f"batch_size {global_batch_size} is not divisible by the {n_dev} devices; "
+                     f"set --config.batch_size to a multiple of {n_dev}")
+  return global_batch_size // n_proc
+
+
+def global_batch(mesh, local: Any) -> Any:
+  """Per-process numpy batch (leading axis = local batch) -> global arrays sharded on 'data'."""
+  sharding = data_sharding(mesh)
+  return jax.tree.map(lambda x: jax.make_array_from_process_local_data(sharding, np.asarray(x)), local)
+
+
+def is_main_process() -> bool:
+  return jax.process_index() == 0
