@@ -35,7 +35,7 @@ test-fast: $(STAMP)
 	$(PY) -m pytest -q -n 2 --dist loadfile -m "not slow" tests
 
 demo: $(STAMP)
-	$(PY) -m common.demo --out demo_out
+	JAX_NUM_CPU_DEVICES=$${JAX_NUM_CPU_DEVICES:-4} $(PY) -m common.demo --out demo_out
 
 bench: $(STAMP)
 	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
