@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 __all__ = ["ssim", "psnr", "snr", "pcc", "mardia_skewness", "mardia_kurtosis", "frechet_distance",
            "gaussian_kernel1d"]
@@ -20,12 +21,13 @@ def _float(x):
   return x if jnp.issubdtype(x.dtype, jnp.floating) else x.astype(jnp.float32)
 
 
-def gaussian_kernel1d(sigma: float, truncate: float = 4.0) -> jax.Array:
-  """The 1-D kernel of ``scipy.ndimage.gaussian_filter1d`` (radius ``int(truncate * sigma + 0.5)``)."""
+def gaussian_kernel1d(sigma: float, truncate: float = 4.0) -> np.ndarray:
+  """The 1-D kernel of ``scipy.ndimage.gaussian_filter1d`` (radius ``int(truncate * sigma + 0.5)``),
+  computed in float64 on the host (it is a static constant) and returned as float32."""
   radius = int(truncate * sigma + 0.5)
-  x = jnp.arange(-radius, radius + 1, dtype=jnp.float32)
-  w = jnp.exp(-0.5 * (x / sigma) ** 2)
-  return w / jnp.sum(w)
+  x = np.arange(-radius, radius + 1, dtype=np.float64)
+  w = np.exp(-0.5 / (sigma * sigma) * x * x)
+  return (w / w.sum()).astype(np.float32)
 
 
 def _valid_filter(x_NxHxWxC, kernel):

@@ -1,0 +1,173 @@
+"""Thresholding from the segmentation lecture: basic global (iterative), Otsu, local, locally
+adaptive Otsu; histogram and histogram equalization (the lecture's "Image histogram" review).
+
+All are pure JAX; images are ``(H, W)`` (use ``jax.vmap`` for batches) unless stated.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from common import threshold as _thr
+from common.metrics import gaussian_kernel1d
+
+__all__ = ["threshold_otsu", "otsu_variances", "threshold_iterative", "threshold_local",
+           "threshold_adaptive_otsu", "histogram", "equalize_hist"]
+
+histogram = _thr.histogram
+
+
+def _check(image, name, ndim=2):
+  image = jnp.asarray(image)
+  if image.ndim != ndim:
+    raise ValueError(f"{name}: expected a {ndim}-D grayscale image; got shape {image.shape} "
+                     "(convert colour with skimage.color.rgb2gray, use jax.vmap for batches)")
+  if jnp.issubdtype(image.dtype, jnp.floating) and not isinstance(image, jax.core.Tracer):
+    if bool(jnp.any(~jnp.isfinite(image))):
+      raise ValueError(f"{name}: the image contains NaN or inf; fill or mask them first")
+  return image
+
+
+def threshold_otsu(image, nbins: int = 256):
+  """Otsu's threshold (``common.threshold.otsu``), equal to ``skimage.filters.threshold_otsu``."""
+  return _thr.otsu(_check(image, "threshold_otsu"), nbins)
+
+
+def otsu_variances(hist, levels=None) -> dict:
+  """The lecture's Otsu table: for each candidate T (background = levels < T, foreground >= T),
+  the weights, means and variances of both classes, the within-class variance
+  W_b s_b^2 + W_f s_f^2 and the between-class variance W_b W_f (m_b - m_f)^2.
+
+  Args:
+    hist: counts per gray level ``(L,)``.
+    levels: the gray level of each bin (default 0..L-1).
+
+  Returns:
+    dict of ``(L,)`` arrays: T, w_b, m_b, var_b, w_f, m_f, var_f, within, between. An empty class has
+    weight, mean and variance 0, as in the lecture's table.
+  """
+  h = jnp.asarray(hist, jnp.float32)
+  v = jnp.arange(h.shape[0], dtype=jnp.float32) if levels is None else jnp.asarray(levels, jnp.float32)
+  n = jnp.sum(h)
+  excl = lambda a: jnp.concatenate([jnp.zeros((1,), a.dtype), jnp.cumsum(a)[:-1]])  # sum over levels < T
+  nb, sb = excl(h), excl(h * v)
+  nf, sf = n - nb, jnp.sum(h * v) - sb
+  safe = lambda a: jnp.where(a > 0, a, 1.0)
+  m_b, m_f = jnp.where(nb > 0, sb / safe(nb), 0.0), jnp.where(nf > 0, sf / safe(nf), 0.0)
+  # variances from centred sums (more accurate than E[x^2] - E[x]^2 in float32)
+  lower = jnp.arange(len(v))[None, :] < jnp.arange(len(v))[:, None]             # [T, level]: level < T
+  var_b = jnp.sum(jnp.where(lower, h * (v[None, :] - m_b[:, None]) ** 2, 0.0), axis=1) / safe(nb)
+  var_f = jnp.sum(jnp.where(~lower, h * (v[None, :] - m_f[:, None]) ** 2, 0.0), axis=1) / safe(nf)
+  w_b, w_f = nb / n, nf / n
+  return {"T": v, "w_b": w_b, "m_b": m_b, "var_b": var_b, "w_f": w_f, "m_f": m_f, "var_f": var_f,
+          "within": w_b * var_b + w_f * var_f, "between": w_b * w_f * (m_b - m_f) ** 2}
+
+
+def threshold_iterative(image, tol: float = 0.5, initial=None, max_iter: int = 256):
+  """The lecture's basic global thresholding: start at T0 (default: the image mean), split into
+  G1 = {f >= T} and G2 = {f < T}, set T = (m1 + m2) / 2, repeat until T moves by less than ``tol``.
+
+  The limit is a fixed point of T = (m1 + m2) / 2, i.e. (within ``tol``) one of the thresholds of
+  ``skimage.filters.threshold_isodata(image, return_all=True)``. If a class is empty its mean is
+  taken as T itself.
+  """
+  x = _check(image, "threshold_iterative").astype(jnp.float32)
+  t0 = jnp.mean(x) if initial is None else jnp.asarray(initial, jnp.float32)
+
+  def new_t(t):
+    hi = x >= t
+    n1, n2 = jnp.sum(hi), jnp.sum(~hi)
+    m1 = jnp.where(n1 > 0, jnp.sum(jnp.where(hi, x, 0.0)) / jnp.maximum(n1, 1), t)
+    m2 = jnp.where(n2 > 0, jnp.sum(jnp.where(hi, 0.0, x)) / jnp.maximum(n2, 1), t)
+    return 0.5 * (m1 + m2)
+
+  def cond(c):
+    t, prev, i = c
+    return (jnp.abs(t - prev) >= tol) & (i < max_iter)
+
+  def body(c):
+    t, _, i = c
+    return new_t(t), t, i + 1
+
+  return jax.lax.while_loop(cond, body, (new_t(t0), t0, jnp.ones((), jnp.int32)))[0]
+
+
+_SCIPY_TO_NP = {"reflect": "symmetric", "mirror": "reflect", "nearest": "edge", "wrap": "wrap"}
+
+
+def _filter1d(x, kernel, axis, mode, cval):
+  r = (kernel.shape[0] - 1) // 2
+  pads = [(0, 0)] * x.ndim
+  pads[axis] = (r, r)
+  if mode == "constant":
+    p = jnp.pad(x, pads, constant_values=cval)
+  else:
+    p = jnp.pad(x, pads, mode=_SCIPY_TO_NP[mode])
+  n = x.shape[axis]
+  out = 0.0
+  for i in range(kernel.shape[0]):
+    out = out + kernel[i] * jax.lax.slice_in_dim(p, i, i + n, axis=axis)
+  return out
+
+
+def threshold_local(image, block_size: int, method: str = "gaussian", offset: float = 0.0,
+                    mode: str = "reflect", param=None, cval: float = 0.0):
+  """Local threshold image ``T(x, y) - offset`` (foreground is ``image > T``); equal to
+  ``skimage.filters.threshold_local`` for the 'gaussian' (sigma = (block_size - 1) / 6 unless ``param``)
+  and 'mean' (block_size box) methods, with scipy's border modes. Works on ``(..., H, W)``."""
+  x = jnp.asarray(image)
+  if x.ndim < 2:
+    raise ValueError(f"threshold_local: expected (..., H, W); got shape {x.shape}")
+  if int(block_size) % 2 == 0 or block_size < 1:
+    raise ValueError(f"threshold_local: block_size must be odd and positive; got {block_size}")
+  if mode not in _SCIPY_TO_NP and mode != "constant":
+    raise ValueError(f"threshold_local: mode={mode!r} is unknown; use reflect, mirror, nearest, wrap or constant")
+  x = x.astype(jnp.float32)
+  if method == "gaussian":
+    sigma = (block_size - 1) / 6.0 if param is None else float(param)
+    k = gaussian_kernel1d(sigma, truncate=4.0) if sigma > 0 else np.ones(1, np.float32)
+  elif method == "mean":
+    k = np.full(block_size, 1.0 / block_size, np.float32)
+  else:
+    raise ValueError(f"threshold_local: method={method!r} is not supported; use 'gaussian' or 'mean'")
+  k = jnp.asarray(k, jnp.float32)
+  t = _filter1d(_filter1d(x, k, x.ndim - 2, mode, cval), k, x.ndim - 1, mode, cval)
+  return t - offset
+
+
+def threshold_adaptive_otsu(image, window: int, var_threshold: float, *, global_threshold=None):
+  """The lecture's locally adaptive thresholding, returning the foreground mask ``(H, W)`` bool.
+
+  The image is cut into ``window`` x ``window`` tiles (the last row/column of tiles is completed by
+  reflection). In a non-uniform tile (intensity variance > ``var_threshold``) pixels are foreground
+  when above the tile's own Otsu threshold; a uniform tile is all foreground or all background by
+  comparing its mean with ``global_threshold`` (default: the image's Otsu threshold).
+  """
+  x = _check(image, "threshold_adaptive_otsu")
+  if window < 2:
+    raise ValueError(f"threshold_adaptive_otsu: window must be >= 2; got {window}")
+  h, w = x.shape
+  g = threshold_otsu(x) if global_threshold is None else global_threshold
+  ph, pw = (-h) % window, (-w) % window
+  xp = jnp.pad(x, ((0, ph), (0, pw)), mode="symmetric")
+  nh, nw = xp.shape[0] // window, xp.shape[1] // window
+  tiles = xp.reshape(nh, window, nw, window).transpose(0, 2, 1, 3).reshape(nh * nw, window, window)
+  tf = tiles.astype(jnp.float32)
+  var = jnp.var(tf, axis=(1, 2))
+  t_local = jax.vmap(_thr.otsu)(tiles).astype(jnp.float32)
+  uniform_fg = jnp.mean(tf, axis=(1, 2)) > jnp.asarray(g, jnp.float32)
+  fg = jnp.where((var > var_threshold)[:, None, None], tf > t_local[:, None, None], uniform_fg[:, None, None])
+  fg = fg.reshape(nh, nw, window, window).transpose(0, 2, 1, 3).reshape(nh * window, nw * window)
+  return fg[:h, :w]
+
+
+def equalize_hist(image, nbins: int = 256):
+  """Histogram equalization, equal to ``skimage.exposure.equalize_hist`` (float32 in [0, 1])."""
+  x = jnp.asarray(image)
+  counts, centers = histogram(x, nbins)
+  cdf = jnp.cumsum(counts)
+  cdf = cdf / cdf[-1]
+  out = jnp.interp(x.reshape(-1).astype(jnp.float32), centers.astype(jnp.float32), cdf)
+  return out.reshape(x.shape)
