@@ -16,6 +16,7 @@ import time
 # name -> "module:function"; the function takes (out_dir) and returns a list of markdown lines.
 PARTS = {
     "toy": "common.demo:toy_part",
+    "segclassic": "segclassic.demo:run",
 }
 
 

@@ -143,7 +143,9 @@ def threshold_adaptive_otsu(image, window: int, var_threshold: float, *, global_
   The image is cut into ``window`` x ``window`` tiles (the last row/column of tiles is completed by
   reflection). In a non-uniform tile (intensity variance > ``var_threshold``) pixels are foreground
   when above the tile's own Otsu threshold; a uniform tile is all foreground or all background by
-  comparing its mean with ``global_threshold`` (default: the image's Otsu threshold).
+  comparing its mean with the mean Otsu threshold of the non-uniform tiles among its 3x3 tile
+  neighbours (so slow shading is followed), or, when it has none, with ``global_threshold`` (default:
+  the image's Otsu threshold).
   """
   x = _check(image, "threshold_adaptive_otsu")
   if window < 2:
@@ -157,8 +159,16 @@ def threshold_adaptive_otsu(image, window: int, var_threshold: float, *, global_
   tf = tiles.astype(jnp.float32)
   var = jnp.var(tf, axis=(1, 2))
   t_local = jax.vmap(_thr.otsu)(tiles).astype(jnp.float32)
-  uniform_fg = jnp.mean(tf, axis=(1, 2)) > jnp.asarray(g, jnp.float32)
-  fg = jnp.where((var > var_threshold)[:, None, None], tf > t_local[:, None, None], uniform_fg[:, None, None])
+  busy = var > var_threshold
+  # reference level for a uniform tile: the mean Otsu threshold of the non-uniform tiles among its 3x3
+  # tile neighbours (this follows slow shading), else the global threshold
+  grid_t = jnp.where(busy, t_local, 0.0).reshape(nh, nw)
+  grid_n = busy.astype(jnp.float32).reshape(nh, nw)
+  box = lambda a: sum(jnp.pad(a, 1)[i:i + nh, j:j + nw] for i in range(3) for j in range(3))
+  s_t, s_n = box(grid_t).reshape(-1), box(grid_n).reshape(-1)
+  ref = jnp.where(s_n > 0, s_t / jnp.maximum(s_n, 1.0), jnp.asarray(g, jnp.float32))
+  uniform_fg = jnp.mean(tf, axis=(1, 2)) > ref
+  fg = jnp.where(busy[:, None, None], tf > t_local[:, None, None], uniform_fg[:, None, None])
   fg = fg.reshape(nh, nw, window, window).transpose(0, 2, 1, 3).reshape(nh * window, nw * window)
   return fg[:h, :w]
 
