@@ -17,6 +17,7 @@ import time
 PARTS = {
     "toy": "common.demo:toy_part",
     "segclassic": "segclassic.demo:run",
+    "slicedae": "slicedae.demo:run",
 }
 
 

@@ -12,6 +12,7 @@ eval_every, figure_every, optim (see common.optim), and optionally distributed.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import os
 from typing import Any, Callable, Optional
@@ -137,6 +138,9 @@ def train(cfg, task: Task, workdir: str, *, verbose: bool = True) -> TrainState:
       print(f"resumed from {ckpt_dir}/{start}", flush=True)
 
   writer = log_lib.MetricWriter(workdir, enabled=main, resume_step=start if restored else None)
+  if main:
+    with open(os.path.join(workdir, "config.json"), "w") as f:
+      json.dump(ckpt_lib.config_to_json(cfg), f, indent=1)
   if start == 0:
     writer.write_hparams(ckpt_lib.config_to_json(cfg))
   progress = log_lib.Progress(total, int(cfg.batch_size), start, enabled=verbose and main)

@@ -179,5 +179,7 @@ def equalize_hist(image, nbins: int = 256):
   counts, centers = histogram(x, nbins)
   cdf = jnp.cumsum(counts)
   cdf = cdf / cdf[-1]
+  if jnp.issubdtype(x.dtype, jnp.integer):  # every value sits on a bin centre: interpolation is a lookup
+    return cdf[x.astype(jnp.int32) - centers[0]]
   out = jnp.interp(x.reshape(-1).astype(jnp.float32), centers.astype(jnp.float32), cdf)
   return out.reshape(x.shape)
