@@ -18,6 +18,7 @@ PARTS = {
     "toy": "common.demo:toy_part",
     "segclassic": "segclassic.demo:run",
     "slicedae": "slicedae.demo:run",
+    "xbdcnn": "xbdcnn.demo:run",
 }
 
 

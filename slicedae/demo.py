@@ -12,7 +12,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODELS = ("swae", "scfwae", "scwae", "scvmae", "sksae", "cwae", "ae")
 
 
-def run(out: str, steps: int = 1500) -> list[str]:
+def run(out: str, steps: int = 1000) -> list[str]:
   wds = []
   for m in MODELS:
     cfg = config_lib.load_config(os.path.join(ROOT, f"configs/slicedae/digits.py:{m}"),

@@ -1,0 +1,64 @@
+"""X-BDCNN on the grayscale images scikit-image ships (split by image), 64x64 patches.
+
+Run: python -m xbdcnn.main train --config=configs/xbdcnn/bundled.py --workdir=/tmp/xbd/xbdcnn
+Variants (arg, comma-separated): xbdcnn (default) | dncnn | no_ssim | no_nle, plus 'smoke'.
+  python -m xbdcnn.main train --config=configs/xbdcnn/bundled.py:no_nle --workdir=/tmp/xbd/no_nle
+ChestX-ray8: --config=configs/xbdcnn/chestxray8.py --config.data.root=/data/chestxray8/images
+"""
+
+import ml_collections
+
+VARIANTS = ("xbdcnn", "dncnn", "no_ssim", "no_nle")
+
+
+def base_config(arg=None):
+  tokens = [t for t in (arg or "").split(",") if t]
+  variant = next((t for t in tokens if t in VARIANTS), "xbdcnn")
+  c = ml_collections.ConfigDict()
+  c.task = "xbdcnn.task:make_task"
+  c.variant = variant
+  c.seed = 0
+  c.total_steps = 2000
+  c.batch_size = 8
+  c.log_every = 100
+  c.ckpt_every = 500
+  c.keep_ckpts = 2
+  c.eval_every = 250
+  c.figure_every = 2000
+  c.data = ml_collections.ConfigDict(dict(
+      name="bundled", root="", split_seed=0, patch=48, num_train_patches=100_000, num_val_patches=64,
+      train_images=("brick", "grass", "gravel", "text", "microaneurysms", "moon", "retina", "coins", "page"),
+      val_images=("cell",), test_images=("camera", "shepp_logan_phantom")))
+  c.noise = ml_collections.ConfigDict(dict(
+      convention="peak",        # p = Poisson(eta g)/eta, Var = g/eta (small eta = strong noise); or "gain"
+      eta_range=(0.4, 1.9), sigma_range=(0.0, 20.0), clip=False))
+  c.model = ml_collections.ConfigDict(dict(
+      arch="xbdcnn", widths=(16, 32, 64), nle_width=16, use_nle=True, final_kernel=3,
+      depth=17, dncnn_width=16))
+  # eq. 8 weights and eq. 3's alpha
+  c.loss = ml_collections.ConfigDict(dict(mse=0.4, ssim=0.6, asym=0.5, tv=0.05, alpha=0.3))
+  # the paper: Adam 1e-3 for the first half of training, then 1e-4
+  c.optim = ml_collections.ConfigDict(dict(
+      name="adam", lr=1e-3, schedule="piecewise", piecewise_fractions=(0.5,), piecewise_factor=0.1,
+      warmup_steps=0, b1=0.9, b2=0.999, eps=1e-8, clip_norm=0.0))
+  if variant == "dncnn":  # KAIR's DnCNN recipe is L1 + Adam 1e-4; here: the same data, budget and MSE
+    c.model.arch = "dncnn"
+    c.loss.ssim = 0.0
+    c.loss.mse = 1.0
+  elif variant == "no_ssim":
+    c.loss.ssim = 0.0
+  elif variant == "no_nle":
+    c.model.use_nle = False
+  if "smoke" in tokens:
+    c.total_steps, c.log_every, c.ckpt_every, c.eval_every, c.figure_every = 6, 3, 6, 6, 0
+    c.batch_size = 4
+    c.data.patch = 32
+    c.data.num_val_patches = 4
+    c.model.widths = (8, 16, 32)
+    c.model.depth = 5
+    c.model.dncnn_width = 8
+  return c
+
+
+def get_config(arg=None):
+  return base_config(arg)

@@ -1,0 +1,27 @@
+"""X-BDCNN on ChestX-ray8 (a folder of PNGs; split by image 7:2:1), 128x128 patches, the paper's widths.
+
+Run: python -m xbdcnn.main train --config=configs/xbdcnn/chestxray8.py --config.data.root=DIR --workdir=W
+"""
+
+import importlib.util
+import os
+
+_spec = importlib.util.spec_from_file_location("_xbd_bundled", os.path.join(os.path.dirname(__file__), "bundled.py"))
+_bundled = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_bundled)
+
+
+def get_config(arg=None):
+  c = _bundled.base_config(arg)
+  c.data.name = "folder"
+  c.data.root = "/path/to/chestxray8/images"
+  if "smoke" in (arg or ""):
+    return c
+  c.data.patch = 128
+  c.data.num_train_patches = 320_000
+  c.data.num_val_patches = 512
+  c.model.widths = (64, 128, 256)
+  c.batch_size = 32
+  c.total_steps = 200_000
+  c.log_every, c.ckpt_every, c.eval_every, c.figure_every = 200, 5000, 5000, 20000
+  return c

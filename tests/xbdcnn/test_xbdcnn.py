@@ -1,0 +1,134 @@
+"""xbdcnn: the noise model against its analytic moments, the losses against NumPy / scikit-image,
+the architecture, tiled inference, the CLI, and a short training run."""
+
+import json
+import os
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import pytest
+from PIL import Image
+from skimage.metrics import structural_similarity
+
+from common import config as config_lib, logging as log_lib, trainer
+from xbdcnn import losses, main as cli, models, noise, task
+from tests.common.helpers import ROOT
+
+CFG = os.path.join(ROOT, "configs/xbdcnn/bundled.py")
+
+
+@pytest.mark.parametrize("convention", ["peak", "gain"])
+@pytest.mark.parametrize("g,eta,sigma", [(0.5, 0.4, 0.0), (0.2, 1.9, 10.0), (0.8, 0.7, 20.0)])
+def test_noise_moments_match_the_model(convention, g, eta, sigma):
+  clean = jnp.full((1, 256, 256, 1), g, jnp.float32)
+  f = np.asarray(noise.add_noise(jax.random.PRNGKey(0), clean, [eta], [sigma], convention))
+  var_p = 255 * g / eta if convention == "peak" else eta * 255 * g
+  want_var = (var_p + sigma**2) / 255**2
+  np.testing.assert_allclose(f.mean(), g, atol=4 * np.sqrt(want_var / f.size) + 1e-4)
+  np.testing.assert_allclose(f.var(), want_var, rtol=0.03)
+  lv = np.asarray(noise.noise_levels(clean, [eta], [sigma], convention))
+  np.testing.assert_allclose(lv[..., 0], sigma / 255, rtol=1e-6)
+  np.testing.assert_allclose(lv[..., 1], np.sqrt(var_p) / 255, rtol=1e-5)
+  np.testing.assert_allclose(lv[..., 0] ** 2 + lv[..., 1] ** 2, want_var, rtol=1e-5)
+
+
+def test_smaller_eta_is_stronger_noise():
+  clean = jnp.full((2, 64, 64, 1), 0.5, jnp.float32)
+  f = np.asarray(noise.add_noise(jax.random.PRNGKey(1), clean, [0.4, 1.9], [0.0, 0.0]))
+  assert f[0].std() > 2 * f[1].std()
+
+
+def test_asymmetric_loss_weights_under_estimation():
+  true = np.full((1, 4, 4, 2), 0.5, np.float32)
+  under = losses.asymmetric_mse(true - 0.1, true, alpha=0.3)
+  over = losses.asymmetric_mse(true + 0.1, true, alpha=0.3)
+  np.testing.assert_allclose(float(under), 0.7 * 0.01, rtol=1e-5)
+  np.testing.assert_allclose(float(over), 0.3 * 0.01, rtol=1e-5)
+  rng = np.random.default_rng(0)
+  est, tr = rng.random((2, 5, 5, 2)), rng.random((2, 5, 5, 2))
+  d = est - tr
+  np.testing.assert_allclose(float(losses.asymmetric_mse(est, tr)), np.mean(np.where(d < 0, 0.7, 0.3) * d * d), rtol=1e-5)
+
+
+def test_tv_and_ssim_losses_against_numpy_and_skimage():
+  rng = np.random.default_rng(1)
+  lv = rng.random((2, 7, 9, 2)).astype(np.float32)
+  dh = [(lv[n, y, x + 1, c] - lv[n, y, x, c]) ** 2 for n in range(2) for y in range(7) for x in range(8) for c in range(2)]
+  dv = [(lv[n, y + 1, x, c] - lv[n, y, x, c]) ** 2 for n in range(2) for y in range(6) for x in range(9) for c in range(2)]
+  np.testing.assert_allclose(float(losses.tv_loss(lv)), np.mean(dh) + np.mean(dv), rtol=1e-5)
+  a = rng.random((2, 24, 24, 1)).astype(np.float32)
+  b = np.clip(a + 0.1 * rng.normal(size=a.shape), 0, 1).astype(np.float32)
+  want = 1 - np.mean([structural_similarity(b[i], a[i], data_range=1.0, gaussian_weights=True, sigma=1.5,
+                                            use_sample_covariance=False, channel_axis=-1) for i in range(2)])
+  np.testing.assert_allclose(float(losses.ssim_loss(b, a)), want, atol=2e-5)
+
+
+def test_architecture_counts_and_shapes():
+  x = jnp.zeros((2, 32, 36, 1))
+  m = models.XBDCNN(widths=(8, 16, 32), nle_width=8)
+  v = m.init(jax.random.PRNGKey(0), x)
+  nbd = v["params"]["nbd"]
+  assert len([k for k in nbd if k.startswith("conv_")]) == 17
+  assert len([k for k in v["params"]["nle"] if k.startswith("conv_")]) == 5
+  g, aux = m.apply(v, x)
+  assert g.shape == x.shape and aux["levels"].shape == (2, 32, 36, 2) and float(aux["levels"].min()) >= 0
+  d = models.DnCNN(depth=17, width=8)
+  vd = d.init(jax.random.PRNGKey(0), x)
+  assert len([k for k in vd["params"] if k.startswith("conv_")]) == 17
+  with pytest.raises(ValueError, match="divisible by 4"):
+    m.apply(v, jnp.zeros((1, 30, 32, 1)))
+
+
+def test_up2x2_is_a_stride2_transposed_conv():
+  rng = np.random.default_rng(2)
+  x = rng.normal(size=(1, 3, 4, 5)).astype(np.float32)
+  up = models.Up2x2(6)
+  v = up.init(jax.random.PRNGKey(0), x)
+  k, b = np.asarray(v["params"]["kernel"]), np.asarray(v["params"]["bias"])
+  want = np.zeros((1, 6, 8, 6), np.float32)
+  for i in range(3):
+    for j in range(4):
+      for a in range(2):
+        for c in range(2):
+          want[0, 2 * i + a, 2 * j + c] = x[0, i, j] @ k[:, a, c, :] + b
+  np.testing.assert_allclose(np.asarray(up.apply(v, x)), want, rtol=1e-5, atol=1e-5)
+
+
+def test_tiled_denoising_matches_whole_image_inside():
+  m = models.XBDCNN(widths=(4, 8, 8), nle_width=4)
+  v = m.init(jax.random.PRNGKey(0), jnp.zeros((1, 16, 16, 1)))
+  apply = jax.jit(lambda f: m.apply(v, f)[0])
+  img = np.random.default_rng(3).random((230, 251)).astype(np.float32)
+  whole = task.denoise_image(apply, img, tile=512)
+  tiled = task.denoise_image(apply, img, tile=128, overlap=48)
+  assert whole.shape == tiled.shape == img.shape
+  # away from the image border (where whole-image zero padding meets tile reflection) they agree
+  np.testing.assert_allclose(tiled[48:-48, 48:-48], whole[48:-48, 48:-48], atol=1e-5)
+
+
+@pytest.mark.slow
+def test_short_training_beats_noisy_input_and_cli(tmp_path):
+  cfg = config_lib.load_config(CFG, {"total_steps": 240, "eval_every": 80, "log_every": 80, "ckpt_every": 240,
+                                     "figure_every": 240, "data.patch": 32, "data.num_val_patches": 16})
+  wd = str(tmp_path / "run")
+  trainer.train(cfg, task.make_task(cfg), wd, verbose=False)
+  ev = [r for r in log_lib.read_jsonl(os.path.join(wd, "metrics.jsonl")) if "eval/val_mse" in r]
+  assert ev[-1]["eval/val_mse"] < ev[0]["eval/val_mse"], ev
+  assert ev[-1]["eval/val_psnr"] > ev[-1]["eval/noisy_psnr"] + 3.0, ev[-1]
+  # CLI: 8- and 16-bit in, same dtype and size out, odd sizes
+  for dtype, scale in ((np.uint8, 255), (np.uint16, 65535)):
+    img = (np.random.default_rng(0).random((70, 83)) * scale).astype(dtype)
+    src = tmp_path / f"in_{dtype.__name__}.png"
+    Image.fromarray(img).save(src)
+    out = tmp_path / f"out_{dtype.__name__}.png"
+    assert cli.main(["denoise", str(src), f"--checkpoint={wd}", f"--out={out}"]) == 0
+    got = np.asarray(Image.open(out))
+    assert got.shape == img.shape and got.dtype == dtype
+
+
+def test_cli_errors(tmp_path, capsys):
+  assert cli.main(["denoise", str(tmp_path / "x.png"), f"--checkpoint={tmp_path}", f"--out={tmp_path}/o.png"]) == 2
+  assert "does not exist" in capsys.readouterr().err
+  assert cli.main(["frobnicate"]) == 2

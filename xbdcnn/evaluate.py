@@ -1,0 +1,153 @@
+"""X-BDCNN evaluation: the paper's Table I (test set, before denoising / each method / ablations) and
+Table II (eta in {0.4, 0.6, 0.8} x sigma in {5, 10, 15}), SNR / PSNR / SSIM and time per image, and a
+Fig. 2-style comparison.
+
+  python -m xbdcnn.evaluate --workdirs=xbdcnn=DIR,dncnn=DIR,no_nle=DIR,no_ssim=DIR --config=configs/xbdcnn/bundled.py
+      [--size=128] [--num_patches=16] [--out=DIR] [--classical=nlm,tv,bm3d]
+
+Classical references: scikit-image's non-local means and TV (Chambolle) denoisers, and BM3D from the
+``bm3d`` package (omitted with a note when it is not installed), all given the noise std estimated
+from the image (``skimage.restoration.estimate_sigma``): the comparison is blind for every method.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+import jax
+import numpy as np
+
+from common import config as config_lib, metrics, plotting
+from xbdcnn import noise, task
+
+ETAS, SIGMAS = (0.4, 0.6, 0.8), (5.0, 10.0, 15.0)
+
+
+def classical(name: str):
+  from skimage import restoration
+  if name == "nlm":
+    return lambda f: restoration.denoise_nl_means(f, h=0.8 * restoration.estimate_sigma(f), patch_size=5,
+                                                  patch_distance=6, fast_mode=True,
+                                                  sigma=restoration.estimate_sigma(f))
+  if name == "tv":
+    return lambda f: restoration.denoise_tv_chambolle(f, weight=1.5 * restoration.estimate_sigma(f))
+  if name == "bm3d":
+    try:
+      import bm3d
+    except ImportError:
+      return None
+    return lambda f: bm3d.bm3d(f, sigma_psd=max(restoration.estimate_sigma(f), 1e-3))
+  raise ValueError(f"unknown classical method {name!r}; use nlm, tv, bm3d")
+
+
+def _scores(out, clean):
+  o, c = np.asarray(out, np.float32)[..., None], np.asarray(clean, np.float32)[..., None]
+  return (float(metrics.snr(c, o)), float(metrics.psnr(o, c, data_range=1.0)),
+          float(metrics.ssim(o, c, data_range=1.0)))
+
+
+def run_methods(methods: dict, pairs: list[tuple[np.ndarray, np.ndarray]]) -> dict:
+  """``{name: (snr, psnr, ssim, seconds per image)}`` averaged over ``(noisy, clean)`` pairs."""
+  res = {"Noisy input": np.mean([_scores(f, g) for f, g in pairs], axis=0).tolist() + [0.0]}
+  for name, fn in methods.items():
+    fn(pairs[0][0])  # compile / warm up
+    rows, t = [], 0.0
+    for f, g in pairs:
+      t0 = time.perf_counter()
+      out = np.asarray(fn(f))
+      t += time.perf_counter() - t0
+      rows.append(_scores(out, g))
+    res[name] = np.mean(rows, axis=0).tolist() + [t / len(pairs)]
+  return res
+
+
+def make_pairs(images, size, n, seed, eta=None, sigma=None, convention="peak"):
+  rng = np.random.default_rng(seed)
+  clean = []
+  for i in range(n):
+    img = images[i % len(images)]
+    s = min(size or 10**9, *img.shape) // 4 * 4
+    y0, x0 = rng.integers(0, img.shape[0] - s + 1), rng.integers(0, img.shape[1] - s + 1)
+    clean.append(img[y0:y0 + s, x0:x0 + s])
+  out = []
+  for i, g in enumerate(clean):
+    key = jax.random.PRNGKey(seed * 1000 + i)
+    e = rng.uniform(0.4, 1.9) if eta is None else eta
+    s = rng.uniform(0.0, 20.0) if sigma is None else sigma
+    f = np.asarray(noise.add_noise(key, g[None, ..., None], np.array([e]), np.array([s]), convention))[0, ..., 0]
+    out.append((f, g))
+  return out
+
+
+def table(res: dict, title: str) -> str:
+  lines = [f"**{title}**", "", "| Method | SNR | PSNR | SSIM | Time (s) |", "|---|---|---|---|---|"]
+  for name, (snr, psnr, ssim, t) in res.items():
+    lines.append(f"| {name} | {snr:.2f} | {psnr:.2f} | {ssim:.4f} | {t:.3f} |")
+  return "\n".join(lines)
+
+
+def evaluate(workdirs: dict, cfg, out: str, size: int | None = 128, num_patches: int = 16,
+             classical_names=("nlm", "tv", "bm3d"), grid_images: int = 2) -> list[str]:
+  from xbdcnn.main import load_denoiser
+  images = task.load_images(cfg.data)["test"]
+  images = [task._load(i) for i in images]
+  conv = cfg.noise.convention
+  methods, notes = {}, []
+  for name in classical_names:
+    fn = classical(name)
+    if fn is None:
+      notes.append(f"{name.upper()} omitted: the bm3d package is not installed (pip install bm3d).")
+      continue
+    methods[{"nlm": "NLM (skimage)", "tv": "TV (skimage)", "bm3d": "BM3D"}[name]] = fn
+  labels = {"dncnn": "DnCNN", "no_nle": "X-BDCNN w/o NLE", "no_ssim": "X-BDCNN w/o SSIM loss", "xbdcnn": "X-BDCNN"}
+  for key in ("dncnn", "no_nle", "no_ssim", "xbdcnn"):
+    if key in workdirs:
+      apply = load_denoiser(workdirs[key])
+      methods[labels[key]] = lambda f, a=apply: task.denoise_image(a, f)
+  lines = []
+  pairs = make_pairs(images, size, num_patches, seed=0, convention=conv)
+  res = run_methods(methods, pairs)
+  lines += [table(res, f"Table I: {num_patches} held-out {size or 'full'}-pixel crops, eta ~ U(0.4, 1.9), "
+                       "sigma ~ U(0, 20)"), ""]
+  grid = ["**Table II: SNR / PSNR / SSIM by noise level**", "",
+          "| eta, sigma | " + " | ".join(res) + " |", "|---" * (len(res) + 1) + "|"]
+  fig_panels = []
+  for eta in ETAS:
+    for sigma in SIGMAS:
+      p = make_pairs(images, size, grid_images, seed=int(eta * 100 + sigma), eta=eta, sigma=sigma, convention=conv)
+      r = run_methods(methods, p)
+      grid.append(f"| {eta}, {sigma:g} | " + " | ".join(f"{v[0]:.2f} / {v[1]:.2f} / {v[2]:.3f}" for v in r.values()) + " |")
+      if (eta, sigma) in ((0.4, 10.0), (0.4, 15.0), (0.6, 10.0), (0.6, 15.0)):
+        f, g = p[0]
+        fig_panels.append((f"noisy (eta={eta}, sigma={sigma:g})", np.clip(f, 0, 1)))
+        for name, fn in methods.items():
+          if name in ("BM3D", "DnCNN", "X-BDCNN"):
+            fig_panels.append((name, np.clip(np.asarray(fn(f)), 0, 1)))
+  lines += grid + [""] + notes
+  os.makedirs(out, exist_ok=True)
+  ncols = 1 + sum(n in methods for n in ("BM3D", "DnCNN", "X-BDCNN"))
+  fig = plotting.save_panels(os.path.join(out, "fig2_comparison.png"), fig_panels, ncols=ncols, size=2.6)
+  with open(os.path.join(out, "tables.md"), "w") as fh:
+    fh.write("\n".join(lines) + "\n")
+  return lines + ["", f"![Fig. 2 comparison]({fig})"]
+
+
+def main(argv=None) -> int:
+  argv = list(sys.argv[1:] if argv is None else argv)
+  opts = dict(a[2:].split("=", 1) for a in argv if a.startswith("--") and "=" in a)
+  if "workdirs" not in opts:
+    print(__doc__, file=sys.stderr)
+    return 2
+  wds = dict(item.split("=", 1) for item in opts["workdirs"].split(",") if item)
+  cfg = config_lib.load_config(opts.get("config", "configs/xbdcnn/bundled.py"))
+  size = None if opts.get("size") == "full" else int(opts.get("size", 128))
+  lines = evaluate(wds, cfg, opts.get("out", "xbdcnn_eval"), size, int(opts.get("num_patches", 16)),
+                   tuple(opts.get("classical", "nlm,tv,bm3d").split(",")))
+  print("\n".join(lines))
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())

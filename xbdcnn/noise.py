@@ -1,0 +1,66 @@
+"""The hybrid Poisson-Gaussian X-ray noise model (shared/seeds/xbdcnn_paper.txt, eq. 1-2).
+
+f = p + n (eq. 1): p is Poisson with parameter from the clean image g (eq. 2), n ~ N(0, sigma^2), all on
+the paper's 0-255 scale. The paper scales the Poisson part by a factor eta "to control its intensity"
+and calls eta in {0.4, 0.6, 0.8} strong noise, so smaller eta means more noise. The default here (the
+"peak" convention, deepinv's gain 1/eta) is
+
+    p_255 = Poisson(eta * g_255) / eta        E[p] = g,  Var[p] = g_255 / eta,
+
+so at g_255 = 128 the Poisson std is 17.9 for eta = 0.4 and 8.2 for eta = 1.9. The "gain" convention
+(``p_255 = eta * Poisson(g_255 / eta)``, Var = eta * g_255) is the other reading, selectable in the
+config. Images enter and leave in [0, 1]; no clipping unless asked (real detectors do clip).
+
+The noise-level maps the estimator learns are two channels on the [0, 1] scale: the Gaussian std
+sigma / 255 (constant) and the Poisson std sqrt(Var[p]) / 255 (signal dependent).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+__all__ = ["add_noise", "noise_levels", "sample_params"]
+
+
+def poisson_variance(g01, eta, convention: str = "peak"):
+  """Var[p] on the 0-255 scale for clean intensities ``g01`` in [0, 1]."""
+  g = 255.0 * g01
+  if convention == "peak":
+    return g / eta
+  if convention == "gain":
+    return eta * g
+  raise ValueError(f"poisson convention {convention!r} is unknown; use 'peak' or 'gain'")
+
+
+def noise_levels(g01, eta, sigma, convention: str = "peak"):
+  """``(..., H, W, 2)`` ground-truth level maps: [sigma/255, sqrt(Var[p])/255]. ``eta`` and ``sigma``
+  broadcast against the leading axes of ``g01`` (one value per image)."""
+  eta = jnp.asarray(eta, jnp.float32)[..., None, None, None]
+  sigma = jnp.asarray(sigma, jnp.float32)[..., None, None, None]
+  var_p = poisson_variance(g01, eta, convention)
+  return jnp.concatenate([jnp.broadcast_to(sigma / 255.0, g01.shape), jnp.sqrt(var_p) / 255.0], axis=-1)
+
+
+def add_noise(key, g01, eta, sigma, convention: str = "peak", clip: bool = False):
+  """Noisy images in [0, 1] scale for clean ``(..., H, W, 1)`` images ``g01``, per-image eta, sigma."""
+  kp, kg = jax.random.split(key)
+  eta = jnp.asarray(eta, jnp.float32)[..., None, None, None]
+  sigma = jnp.asarray(sigma, jnp.float32)[..., None, None, None]
+  g = 255.0 * jnp.clip(g01, 0.0, None)
+  if convention == "peak":
+    p = jax.random.poisson(kp, eta * g).astype(jnp.float32) / eta
+  elif convention == "gain":
+    p = eta * jax.random.poisson(kp, g / eta).astype(jnp.float32)
+  else:
+    raise ValueError(f"poisson convention {convention!r} is unknown; use 'peak' or 'gain'")
+  f = (p + sigma * jax.random.normal(kg, g.shape)) / 255.0
+  return jnp.clip(f, 0.0, 1.0) if clip else f
+
+
+def sample_params(key, n: int, eta_range=(0.4, 1.9), sigma_range=(0.0, 20.0)):
+  """Per-image eta ~ U(eta_range), sigma ~ U(sigma_range) (the paper's training ranges)."""
+  ke, ks = jax.random.split(key)
+  eta = jax.random.uniform(ke, (n,), minval=eta_range[0], maxval=eta_range[1])
+  sigma = jax.random.uniform(ks, (n,), minval=sigma_range[0], maxval=sigma_range[1])
+  return eta, sigma
