@@ -1,0 +1,37 @@
+"""PGDIPS zero-shot stain deconvolution (defaults: the paper and the official code).
+
+Run: python -m pgdips.main deconvolve IMAGE --config=configs/pgdips/he.py --out=DIR
+Args: he (hematoxylin + eosin, default) | hdab (hematoxylin + DAB) | smoke.
+"""
+
+import ml_collections
+
+
+def get_config(arg=None):
+  tokens = [t for t in (arg or "").split(",") if t]
+  c = ml_collections.ConfigDict()
+  c.stains = ("hematoxylin", "dab") if "hdab" in tokens else ("hematoxylin", "eosin")
+  c.i0 = 255.0
+  c.log_base = 10               # the paper and code use log10; Macenko-style tools use ln
+  c.max_concentration = 3.0     # sigmoid output (0, 1) scaled to OD units
+  c.spectral_correction = True  # per-stain scalar M (the code's SCF)
+  c.background = True           # B, a per-channel transmittance, enters as -log10(B)
+  c.num_steps = 6000            # Adam iterations (the official code)
+  c.net = ml_collections.ConfigDict(dict(
+      channels=(8, 16, 32, 64, 128), skips=(0, 0, 0, 4, 4), kernel=5, input_channels=3,
+      input_scale=0.01,         # U(-0.5, 0.5) / 100 fixed noise input
+      perturb_std=0.009))       # per-step input perturbation, ramped 0 -> 0.009 over the first 1000 steps
+  c.loss = ml_collections.ConfigDict(dict(
+      alpha=1.0, beta=0.01,     # eq. 3
+      recon="mse",              # eq. 2 (the code: "l1_ref")
+      anchor_steps=2000,        # colour-anchoring prior on S, B, M for the first 2000 iterations (code)
+      anchor_weight=1.0))
+  c.optim = ml_collections.ConfigDict(dict(lr=5e-4))
+  c.tile = 512
+  c.overlap = 32
+  if "smoke" in tokens:
+    c.num_steps = 5
+    c.net.channels = (4, 8)
+    c.net.skips = (0, 2)
+    c.loss.anchor_steps = 2
+  return c

@@ -1,0 +1,46 @@
+"""The deep-image-prior "skip" network of PGDIPS / Double-DIP (shared/REFERENCES.md section 2.1):
+an encoder-decoder fed with fixed noise, stride-2 downsampling, bilinear upsampling, skip branches,
+per-channel normalization, LeakyReLU(0.2), 1x1 output conv and a sigmoid (concentrations in (0, 1)).
+
+The reference uses BatchNorm on a batch of one image, i.e. a per-channel normalization over the
+spatial axes; that is written here as GroupNorm with one channel per group (the same statistics, and no
+running averages to carry). Padding is zero ('SAME') rather than the reference's reflection.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+__all__ = ["SkipNet"]
+
+
+class SkipNet(nn.Module):
+  channels: Sequence[int] = (8, 16, 32, 64, 128)
+  skips: Sequence[int] = (0, 0, 0, 4, 4)
+  kernel: int = 5
+  out_channels: int = 1
+
+  @nn.compact
+  def __call__(self, z):
+    """``z``: ``(H, W, C)`` noise -> ``(H, W, out_channels)`` in (0, 1). H, W divisible by 2**levels."""
+    k = (self.kernel, self.kernel)
+    norm = lambda name: nn.GroupNorm(num_groups=None, group_size=1, name=name)
+    act = lambda x: nn.leaky_relu(x, 0.2)
+    h = z[None]
+    skips = []
+    for i, (c, s) in enumerate(zip(self.channels, self.skips)):
+      skips.append(act(norm(f"skip_norm_{i}")(nn.Conv(s, (1, 1), name=f"skip_{i}")(h))) if s else None)
+      h = act(norm(f"down_norm_a_{i}")(nn.Conv(c, k, strides=(2, 2), name=f"down_a_{i}")(h)))
+      h = act(norm(f"down_norm_b_{i}")(nn.Conv(c, k, name=f"down_b_{i}")(h)))
+    for i in reversed(range(len(self.channels))):
+      n, hh, ww, c = h.shape
+      h = jax.image.resize(h, (n, 2 * hh, 2 * ww, c), "bilinear")
+      if skips[i] is not None:
+        h = jnp.concatenate([h, skips[i]], axis=-1)
+      h = act(norm(f"up_norm_a_{i}")(nn.Conv(self.channels[i], k, name=f"up_a_{i}")(h)))
+      h = act(norm(f"up_norm_b_{i}")(nn.Conv(self.channels[i], (1, 1), name=f"up_b_{i}")(h)))
+    return nn.sigmoid(nn.Conv(self.out_channels, (1, 1), name="out")(h))[0]
