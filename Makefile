@@ -37,8 +37,15 @@ test-fast: $(STAMP)
 demo: $(STAMP)
 	JAX_NUM_CPU_DEVICES=$${JAX_NUM_CPU_DEVICES:-4} $(PY) -m common.demo --out demo_out
 
-bench: $(STAMP)
-	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+# PyTorch reference for the throughput ratios: torch 2.13 CPU for Python 3.11 (a separate interpreter;
+# the JAX stack needs 3.12). Skipped with a note when no python3.11 is found.
+.venv-torch/bin/python:
+	@if command -v python3.11 >/dev/null 2>&1; then \
+	  python3.11 -m venv .venv-torch && .venv-torch/bin/pip install -q --disable-pip-version-check torch==2.13.0 numpy; \
+	else echo "note: no python3.11 for the PyTorch reference; benchmark ratios will be omitted"; fi
+
+bench: $(STAMP) .venv-torch/bin/python
+	@for b in bench/[a-z]*.py; do [ "$$b" = bench/torch_reference.py ] && continue; echo "== $$b"; $(PY) $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) demo_out .pytest_cache
+	rm -rf $(VENV) .venv-torch demo_out .pytest_cache

@@ -132,3 +132,19 @@ def test_cli_errors(tmp_path, capsys):
   assert cli.main(["denoise", str(tmp_path / "x.png"), f"--checkpoint={tmp_path}", f"--out={tmp_path}/o.png"]) == 2
   assert "does not exist" in capsys.readouterr().err
   assert cli.main(["frobnicate"]) == 2
+
+
+def test_chestxray_folder_split_by_image(tmp_path):
+  rng = np.random.default_rng(5)
+  for i in range(10):
+    img = (rng.random((40, 44)) * (255 if i % 2 else 65535)).astype(np.uint8 if i % 2 else np.uint16)
+    Image.fromarray(img).save(tmp_path / f"{i:08d}_000.png")
+  d = ml_collections.ConfigDict(dict(name="folder", root=str(tmp_path), split_seed=0))
+  split = task.load_images(d)
+  assert [len(split[k]) for k in ("train", "val", "test")] == [7, 2, 1]
+  assert not set(split["train"]) & set(split["test"]) and not set(split["train"]) & set(split["val"])
+  src = task.PatchSource(split["train"], 32, 5, seed=0)
+  p = src[3]["image"]
+  assert p.shape == (32, 32, 1) and p.dtype == np.float32 and 0 <= p.min() and p.max() <= 1
+  with pytest.raises(Exception, match="ChestX-ray8"):
+    task.load_images(ml_collections.ConfigDict(dict(name="folder", root=str(tmp_path / "missing"), split_seed=0)))

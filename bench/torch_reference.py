@@ -1,0 +1,131 @@
+"""PyTorch (CPU) reference train steps for the throughput benchmarks; run under a separate Python
+with torch (``make bench`` creates .venv-torch with Python 3.11 and torch 2.13, CPU build).
+
+  python bench/torch_reference.py xbdcnn|slicedae --batch=8 --size=48 --steps=30
+
+Prints one JSON line: steps per second of a full train step (forward, loss, backward, Adam), and for
+xbdcnn also inference images per second. The models mirror medjax's (same layer shapes).
+"""
+
+import json
+import sys
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class NLE(nn.Module):
+  def __init__(self, w=16):
+    super().__init__()
+    self.c = nn.ModuleList([nn.Conv2d(1, w, 3, padding=1)] + [nn.Conv2d(w, w, 3, padding=1) for _ in range(3)]
+                           + [nn.Conv2d(w, 2, 3, padding=1)])
+
+  def forward(self, f):
+    h1 = F.relu(self.c[0](f))
+    h = F.relu(self.c[2](F.relu(self.c[1](h1))))
+    h = F.relu(self.c[3](h)) + h1
+    return F.relu(self.c[4](h))
+
+
+class NBD(nn.Module):
+  def __init__(self, widths=(16, 32, 64)):
+    super().__init__()
+    w1, w2, w3 = widths
+    def stack(cin, w, n):
+      return nn.ModuleList([nn.Conv2d(cin if i == 0 else w, w, 3, padding=1) for i in range(n)])
+    self.b1, self.b2, self.b3 = stack(3, w1, 2), stack(w1, w2, 3), stack(w2, w3, 6)
+    self.u1, self.b4 = nn.ConvTranspose2d(w3, w2, 2, 2), stack(w2, w2, 3)
+    self.u2, self.b5 = nn.ConvTranspose2d(w2, w1, 2, 2), stack(w1, w1, 2)
+    self.out = nn.Conv2d(w1, 1, 3, padding=1)
+
+  def forward(self, f, levels):
+    def run(h, layers):
+      for l in layers:
+        h = F.relu(l(h))
+      return h
+    s1 = run(torch.cat([f, levels], 1), self.b1)
+    s2 = run(F.avg_pool2d(s1, 2), self.b2)
+    h = run(F.avg_pool2d(s2, 2), self.b3)
+    h = run(self.u1(h) + s2, self.b4)
+    h = run(self.u2(h) + s1, self.b5)
+    return f + self.out(h)
+
+
+class XBDCNN(nn.Module):
+  def __init__(self):
+    super().__init__()
+    self.nle, self.nbd = NLE(), NBD()
+
+  def forward(self, f):
+    lv = self.nle(f)
+    return self.nbd(f, lv), lv
+
+
+def bench_xbdcnn(batch, size, steps):
+  m = XBDCNN()
+  opt = torch.optim.Adam(m.parameters(), 1e-3)
+  g = torch.rand(batch, 1, size, size)
+  f = g + 0.05 * torch.randn_like(g)
+  lv_true = torch.rand(batch, 2, size, size) * 0.1
+  def step():
+    out, lv = m(f)
+    d = lv - lv_true
+    asym = ((0.3 - (d < 0).float()).abs() * d * d).mean()
+    tv = (lv[..., 1:] - lv[..., :-1]).pow(2).mean() + (lv[..., 1:, :] - lv[..., :-1, :]).pow(2).mean()
+    loss = 0.4 * F.mse_loss(out, g) + 0.5 * asym + 0.05 * tv  # SSIM term omitted on both sides
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+  for _ in range(3):
+    step()
+  t0 = time.perf_counter()
+  for _ in range(steps):
+    step()
+  train = steps / (time.perf_counter() - t0)
+  x = torch.rand(1, 1, 512, 512)
+  with torch.no_grad():
+    m(x)
+    t0 = time.perf_counter()
+    for _ in range(5):
+      m(x)
+    infer = 5 / (time.perf_counter() - t0)
+  return {"train_steps_per_sec": train, "infer_512_per_sec": infer}
+
+
+def bench_slicedae(batch, steps):
+  enc = nn.Sequential(nn.Linear(784, 200), nn.ReLU(), nn.Linear(200, 200), nn.ReLU(), nn.Linear(200, 200), nn.ReLU(),
+                      nn.Linear(200, 8))
+  dec = nn.Sequential(nn.Linear(8, 200), nn.ReLU(), nn.Linear(200, 200), nn.ReLU(), nn.Linear(200, 200), nn.ReLU(),
+                      nn.Linear(200, 784), nn.Sigmoid())
+  opt = torch.optim.Adam(list(enc.parameters()) + list(dec.parameters()), 1e-3)
+  x = torch.rand(batch, 784)
+  def step():
+    z = enc(x)
+    rec = ((dec(z) - x) ** 2).sum(1).mean()
+    v = torch.randn(50, 8)
+    v = v / v.norm(dim=1, keepdim=True)
+    proj = torch.sort(z @ v.T, dim=0).values
+    prior = torch.sort(torch.randn_like(z) @ v.T, dim=0).values
+    loss = rec + torch.log(((proj - prior) ** 2).mean())  # SWAE, eq. 2
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+  for _ in range(5):
+    step()
+  t0 = time.perf_counter()
+  for _ in range(steps):
+    step()
+  return {"train_steps_per_sec": steps / (time.perf_counter() - t0)}
+
+
+if __name__ == "__main__":
+  torch.manual_seed(0)
+  what = sys.argv[1]
+  opts = dict(a[2:].split("=", 1) for a in sys.argv[2:] if a.startswith("--"))
+  if what == "xbdcnn":
+    r = bench_xbdcnn(int(opts.get("batch", 8)), int(opts.get("size", 48)), int(opts.get("steps", 30)))
+  else:
+    r = bench_slicedae(int(opts.get("batch", 128)), int(opts.get("steps", 200)))
+  print(json.dumps({"torch": torch.__version__, **r}))
