@@ -18,24 +18,25 @@ _INT_BINS = {np.dtype(np.uint8): (0, 256), np.dtype(np.int8): (-128, 256),
              np.dtype(np.uint16): (0, 65536), np.dtype(np.int16): (-32768, 65536)}
 
 
-def _np_bincount(idx, length):
+def _np_bincount(idx, length, offset=0):
   idx = np.asarray(idx)
   rows = idx.reshape(-1, idx.shape[-1])
-  offs = (np.arange(rows.shape[0]) * length)[:, None]
-  out = np.bincount((rows + offs).ravel(), minlength=rows.shape[0] * length)
+  out = np.stack([np.bincount(r.astype(np.intp) - offset if offset else r, minlength=length) for r in rows])
   return out.reshape(idx.shape[:-1] + (length,)).astype(np.int32)
 
 
-def _bincount(idx, length: int):
-  """``jnp.bincount`` of a 1-D index array (batched under vmap).
+def _bincount(idx, length: int, offset: int = 0):
+  """``jnp.bincount(idx - offset, length)`` of a 1-D integer array (batched under vmap).
 
   XLA's scatter-add is fast on GPU/TPU but serial on CPU (about 4x slower than ``numpy.bincount``
-  there), so on the CPU backend the counting is a host callback; elsewhere it stays on the device.
+  there), so on the CPU backend the counting is a host callback on the raw (e.g. uint8) values;
+  elsewhere it stays on the device.
   """
   if jax.default_backend() != "cpu":
-    return jnp.bincount(idx, length=length)
+    return jnp.bincount(idx.astype(jnp.int32) - offset, length=length)
   out = jax.ShapeDtypeStruct(idx.shape[:-1] + (length,), jnp.int32)
-  return jax.pure_callback(functools.partial(_np_bincount, length=length), out, idx, vmap_method="expand_dims")
+  fn = functools.partial(_np_bincount, length=length, offset=offset)
+  return jax.pure_callback(fn, out, idx, vmap_method="expand_dims")
 
 
 def histogram(image: jax.Array, nbins: int = 256) -> tuple[jax.Array, jax.Array]:
@@ -55,7 +56,7 @@ def histogram(image: jax.Array, nbins: int = 256) -> tuple[jax.Array, jax.Array]
       raise ValueError(f"histogram: integer images must be 8- or 16-bit, got {image.dtype}; "
                        "convert to float32 (values are then binned into nbins bins)")
     lo, n = _INT_BINS[np.dtype(image.dtype)]
-    counts = _bincount(flat.astype(jnp.int32) - lo, n).astype(jnp.float32)
+    counts = _bincount(flat, n, lo).astype(jnp.float32)
     return counts, jnp.arange(lo, lo + n, dtype=jnp.int32)
   x = flat.astype(jnp.float32) if image.dtype != jnp.float32 else flat
   mn, mx = jnp.min(x), jnp.max(x)
