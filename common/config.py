@@ -143,3 +143,16 @@ def parse_flags(argv: Sequence[str] | None = None, default: str | None = None):
     raise ConfigError("missing --config=configs/<method>/<experiment>.py[:arg]")
   flags["args"] = args
   return load_config(spec, overrides), flags
+
+
+def parse_kv(argv: Sequence[str]) -> tuple[dict[str, str], list[str]]:
+  """``--name=value`` options (dashes in names become underscores) and positional arguments, for the
+  small command-line tools that take no config file."""
+  opts, rest = {}, []
+  for a in argv:
+    if a.startswith("--"):
+      k, _, v = a[2:].partition("=")
+      opts[k.replace("-", "_")] = v
+    else:
+      rest.append(a)
+  return opts, rest

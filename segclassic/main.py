@@ -73,13 +73,8 @@ def write_outputs(img: np.ndarray, seg: np.ndarray, out: str, name: str) -> list
 
 def main(argv=None) -> int:
   argv = list(sys.argv[1:] if argv is None else argv)
-  opts, images = {}, []
-  for a in argv:
-    if a.startswith("--"):
-      k, _, v = a[2:].partition("=")
-      opts[k.replace("-", "_")] = v
-    else:
-      images.append(a)
+  from common.config import parse_kv
+  opts, images = parse_kv(argv)
   method, out = opts.get("method", "otsu"), opts.get("out", "segclassic_out")
   if method not in METHODS:
     print(f"error: --method={method!r} is unknown; use one of {', '.join(METHODS)}", file=sys.stderr)

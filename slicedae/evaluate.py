@@ -13,6 +13,7 @@ import json
 import os
 import sys
 
+from common import config as config_lib
 from common import logging as log_lib
 
 ROWS = [("Skewness", "eval/skewness"), ("Kurtosis (normalized)", "eval/kurtosis_normalized"),
@@ -77,7 +78,7 @@ def curves(runs: dict[str, list[dict]], path: str) -> str:
 
 def main(argv=None) -> int:
   argv = list(sys.argv[1:] if argv is None else argv)
-  opts = dict(a[2:].split("=", 1) for a in argv if a.startswith("--") and "=" in a)
+  opts, _ = config_lib.parse_kv(argv)
   if "workdirs" not in opts:
     print(__doc__, file=sys.stderr)
     return 2

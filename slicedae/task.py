@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from common import nn as nn_util
 from common import data, metrics, plotting, sliced, trainer
 from slicedae import losses
 from slicedae.models import make_model
@@ -67,23 +68,16 @@ class _Mapped:
 def make_task(cfg) -> trainer.Task:
   train_src, test_x, image_shape = load_splits(cfg.data)
   model = make_model(cfg.model, image_shape)
-  has_bn = cfg.model.arch == "dcgan"
   name = cfg.model.name
 
-  def variables(params, extra):
-    return {"params": params, **extra}
+  variables = nn_util.merge
 
   def init(key, batch):
-    v = model.init(key, batch["image"])
-    return v["params"], ({"batch_stats": v["batch_stats"]} if has_bn else {})
+    return nn_util.split_variables(model.init(key, batch["image"]))
 
   def loss(params, extra, batch, key):
     x = batch["image"]
-    if has_bn:
-      (x_hat, aux), upd = model.apply(variables(params, extra), x, train=True, mutable=["batch_stats"])
-      extra = {"batch_stats": upd["batch_stats"]}
-    else:
-      x_hat, aux = model.apply(variables(params, extra), x, train=True)
+    (x_hat, aux), extra = nn_util.apply_train(model, params, extra, x)
     rec = losses.reconstruction_error(x, x_hat, cfg.loss.rec_reduction)
     d = losses.normality_index(aux["z"], key, name, cfg.loss.num_projections)
     total = rec if name == "ae" else losses.cost(rec, d, cfg.loss.cost, cfg.loss.lam, cfg.loss.log_eps)

@@ -136,7 +136,7 @@ def evaluate(workdirs: dict, cfg, out: str, size: int | None = 128, num_patches:
 
 def main(argv=None) -> int:
   argv = list(sys.argv[1:] if argv is None else argv)
-  opts = dict(a[2:].split("=", 1) for a in argv if a.startswith("--") and "=" in a)
+  opts, _ = config_lib.parse_kv(argv)
   if "workdirs" not in opts:
     print(__doc__, file=sys.stderr)
     return 2

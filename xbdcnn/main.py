@@ -69,8 +69,8 @@ def main(argv=None) -> int:
   if cmd == "train":
     from common import main as common_main
     return common_main.main(rest)
-  opts = dict(a[2:].split("=", 1) for a in rest if a.startswith("--") and "=" in a)
-  images = [a for a in rest if not a.startswith("--")]
+  from common.config import parse_kv
+  opts, images = parse_kv(rest)
   if len(images) != 1 or "checkpoint" not in opts or "out" not in opts:
     print("usage: python -m xbdcnn.main denoise IMAGE --checkpoint=WORKDIR --out=FILE", file=sys.stderr)
     return 2

@@ -12,6 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from common import nn as nn_util
 from common import data, metrics, plotting, trainer
 from xbdcnn import losses, noise
 from xbdcnn.models import make_model
@@ -73,7 +74,6 @@ def make_task(cfg) -> trainer.Task:
   model = make_model(cfg.model)
   images = load_images(cfg.data)
   n_cfg = cfg.noise
-  has_bn = cfg.model.arch == "dncnn"
   val_src = PatchSource(images["val"], cfg.data.patch, cfg.data.num_val_patches, seed=cfg.seed + 1, augment=False)
   val_clean = np.stack([val_src[i]["image"] for i in range(len(val_src))])
   vkey = jax.random.PRNGKey(cfg.seed + 2)
@@ -81,12 +81,10 @@ def make_task(cfg) -> trainer.Task:
   val_noisy = np.asarray(noise.add_noise(jax.random.fold_in(vkey, 1), val_clean, v_eta, v_sigma, n_cfg.convention,
                                          n_cfg.clip))
 
-  def variables(params, extra):
-    return {"params": params, **extra}
+  variables = nn_util.merge
 
   def init(key, batch):
-    v = model.init(key, batch["image"])
-    return v["params"], ({"batch_stats": v["batch_stats"]} if has_bn else {})
+    return nn_util.split_variables(model.init(key, batch["image"]))
 
   def loss(params, extra, batch, key):
     g = batch["image"]
@@ -94,11 +92,7 @@ def make_task(cfg) -> trainer.Task:
     eta, sigma = noise.sample_params(k_par, g.shape[0], tuple(n_cfg.eta_range), tuple(n_cfg.sigma_range))
     f = noise.add_noise(k_noise, g, eta, sigma, n_cfg.convention, n_cfg.clip)
     levels = noise.noise_levels(g, eta, sigma, n_cfg.convention)
-    if has_bn:
-      (g_hat, aux), upd = model.apply(variables(params, extra), f, train=True, mutable=["batch_stats"])
-      extra = {"batch_stats": upd["batch_stats"]}
-    else:
-      g_hat, aux = model.apply(variables(params, extra), f, train=True)
+    (g_hat, aux), extra = nn_util.apply_train(model, params, extra, f)
     total, parts = losses.total_loss(g_hat, g, aux["levels"], levels, cfg.loss)
     return total, (parts, extra)
 
