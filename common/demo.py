@@ -34,6 +34,18 @@ def toy_part(out: str) -> list[str]:
       "", *[f"![{f}]({os.path.join('toy', 'figures', f)})" for f in figs]]
 
 
+def _write_report(out: str) -> None:
+  """REPORT.md = every part's report.md, in PARTS order (so ``--only`` refreshes one part)."""
+  report = ["# medjax demo report", ""]
+  for name in PARTS:
+    path = os.path.join(out, name, "report.md")
+    if os.path.exists(path):
+      with open(path) as f:
+        report.append(f.read())
+  with open(os.path.join(out, "REPORT.md"), "w") as f:
+    f.write("\n".join(report))
+
+
 def main(argv=None) -> int:
   argv = list(sys.argv[1:] if argv is None else argv)
   out, only = "demo_out", None
@@ -45,7 +57,6 @@ def main(argv=None) -> int:
   if "--out" in argv:
     out = argv[argv.index("--out") + 1]
   os.makedirs(out, exist_ok=True)
-  report = ["# medjax demo report", ""]
   for name, target in PARTS.items():
     if only and name not in only:
       continue
@@ -53,11 +64,11 @@ def main(argv=None) -> int:
     print(f"== demo part: {name}", flush=True)
     module, fn = target.split(":")
     part_dir = os.path.join(out, name)
-    shutil.rmtree(part_dir, ignore_errors=True)  # a demo starts fresh; a crash leaves the last report
+    shutil.rmtree(part_dir, ignore_errors=True)  # a part starts fresh; the other parts' results stay
     lines = getattr(importlib.import_module(module), fn)(part_dir)
-    report += [f"## {name} ({time.time() - t0:.0f} s)", "", *lines, ""]
-    with open(os.path.join(out, "REPORT.md"), "w") as f:  # rewritten after each part: nothing lost
-      f.write("\n".join(report) + "\n")
+    with open(os.path.join(part_dir, "report.md"), "w") as f:
+      f.write("\n".join([f"## {name} ({time.time() - t0:.0f} s)", "", *lines, ""]) + "\n")
+    _write_report(out)
   print(f"report: {os.path.join(out, 'REPORT.md')}")
   return 0
 

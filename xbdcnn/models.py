@@ -94,16 +94,21 @@ class XBDCNN(nn.Module):
 
 class DnCNN(nn.Module):
   """DnCNN (Zhang et al. 2017; KAIR's network_dncnn): conv+ReLU, (depth-2) x (conv+BN+ReLU), conv;
-  the network predicts the noise and returns ``f - noise``."""
+  the network predicts the noise and returns ``f - noise``. ``batch_norm=False`` drops the BN layers
+  (deepinv's DnCNN): with batches of 8 small patches whose noise level differs per image, the BN
+  version stayed at the identity for hundreds of steps here while the BN-free one learned at once."""
   depth: int = 17
   width: int = 64
+  batch_norm: bool = True
 
   @nn.compact
   def __call__(self, f, train: bool = False):
     h = nn.relu(_conv(self.width, "conv_0")(f))
     for i in range(1, self.depth - 1):
       h = _conv(self.width, f"conv_{i}")(h)
-      h = nn.relu(nn.BatchNorm(use_running_average=not train, momentum=0.9, name=f"bn_{i}")(h))
+      if self.batch_norm:
+        h = nn.BatchNorm(use_running_average=not train, momentum=0.9, name=f"bn_{i}")(h)
+      h = nn.relu(h)
     return f - _conv(f.shape[-1], f"conv_{self.depth - 1}")(h), {"levels": None}
 
 
@@ -111,7 +116,7 @@ def make_model(m):
   if m.arch == "xbdcnn":
     return XBDCNN(tuple(m.widths), m.nle_width, m.use_nle, m.final_kernel)
   if m.arch == "dncnn":
-    return DnCNN(m.depth, m.dncnn_width)
+    return DnCNN(m.depth, m.dncnn_width, m.get("dncnn_bn", True))
   raise ValueError(f"model.arch={m.arch!r} is unknown; use xbdcnn or dncnn")
 
 

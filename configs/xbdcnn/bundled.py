@@ -34,7 +34,8 @@ def base_config(arg=None):
       eta_range=(0.4, 1.9), sigma_range=(0.0, 20.0), clip=False))
   c.model = ml_collections.ConfigDict(dict(
       arch="xbdcnn", widths=(16, 32, 64), nle_width=16, use_nle=True, final_kernel=3,
-      depth=17, dncnn_width=16))
+      depth=17, dncnn_width=16,
+      dncnn_bn=False))          # KAIR's DnCNN has BN; at batch 8 it stalled at the identity (models.DnCNN)
   # eq. 8 weights and eq. 3's alpha
   c.loss = ml_collections.ConfigDict(dict(mse=0.4, ssim=0.6, asym=0.5, tv=0.05, alpha=0.3))
   # the paper: Adam 1e-3 for the first half of training, then 1e-4

@@ -114,3 +114,12 @@ def test_short_training_every_model(tmp_path):
 def test_evaluate_missing_workdir(tmp_path, capsys):
   assert evaluate.main([f"--workdirs={tmp_path / 'nope'}"]) == 2
   assert "train it first" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_lfw_conv_smoke(tmp_path):
+  cfg = config_lib.load_config(os.path.join(ROOT, "configs/slicedae/lfw.py:scfwae,smoke"))
+  state = trainer.train(cfg, task.make_task(cfg), str(tmp_path), verbose=False)
+  assert int(state.step) == 10
+  rows = [r for r in log_lib.read_jsonl(str(tmp_path / "metrics.jsonl")) if "eval/rec_error" in r]
+  assert rows and np.isfinite(rows[-1]["eval/rec_error"])
