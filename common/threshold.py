@@ -107,4 +107,7 @@ def otsu(image: jax.Array, nbins: int = 256) -> jax.Array:
   t = otsu_from_histogram(counts, centers)
   first = image.reshape(-1)[0]
   out_dtype = image.dtype if jnp.issubdtype(image.dtype, jnp.integer) else jnp.float32
-  return jnp.where(jnp.all(image == first), first.astype(out_dtype), t.astype(out_dtype))
+  # constant image <=> one non-empty bin (a non-constant float image fills the first and last bins);
+  # read off the histogram, this saves a pass over the pixels
+  constant = jnp.sum(counts > 0) == 1
+  return jnp.where(constant, first.astype(out_dtype), t.astype(out_dtype))
