@@ -11,7 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-__all__ = ["image_grid", "save_panels", "line_plot"]
+__all__ = ["image_grid", "save_panels"]
 
 
 def image_grid(images: np.ndarray, ncols: int, pad: int = 1, pad_value: float = 1.0) -> np.ndarray:
@@ -43,27 +43,6 @@ def save_panels(path: str, panels: Sequence[tuple[str, np.ndarray]], ncols: int 
     ax.set_title(title, fontsize=9)
   if suptitle:
     fig.suptitle(suptitle)
-  fig.tight_layout()
-  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-  fig.savefig(path, dpi=100)
-  plt.close(fig)
-  return path
-
-
-def line_plot(path: str, series: dict[str, tuple[Sequence[float], Sequence[float]]], xlabel: str,
-              ylabel: str, title: str = "", logy: bool = False, logx: bool = False) -> str:
-  fig, ax = plt.subplots(figsize=(6, 4))
-  for name, (x, y) in series.items():
-    ax.plot(x, y, marker="o", ms=3, label=name)
-  ax.set_xlabel(xlabel)
-  ax.set_ylabel(ylabel)
-  if logy:
-    ax.set_yscale("log")
-  if logx:
-    ax.set_xscale("log", base=2)
-  ax.set_title(title)
-  ax.grid(alpha=0.3)
-  ax.legend()
   fig.tight_layout()
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
   fig.savefig(path, dpi=100)

@@ -21,6 +21,7 @@ import flax
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 
 from common import checkpoint as ckpt_lib
 from common import logging as log_lib
@@ -70,15 +71,10 @@ def make_train_step(task: Task, tx, schedule, seed: int):
     (loss, (metrics, extra)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
     params = jax.tree.map(lambda p, u: p + u, state.params, updates)
-    metrics = dict(metrics, loss=loss, grad_norm=_global_norm(grads), lr=schedule(state.step))
+    metrics = dict(metrics, loss=loss, grad_norm=optax.global_norm(grads), lr=schedule(state.step))
     return TrainState(state.step + 1, params, opt_state, extra), metrics
 
   return step
-
-
-def _global_norm(tree):
-  leaves = jax.tree.leaves(tree)
-  return jnp.sqrt(sum(jnp.sum(jnp.square(x.astype(jnp.float32))) for x in leaves)) if leaves else jnp.zeros(())
 
 
 def _check_finite(step: int, metrics: dict, last_saved: int | None, ckpt_dir: str) -> dict:

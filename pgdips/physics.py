@@ -13,7 +13,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["optical_density", "to_rgb", "compose", "RUIFROK", "default_stains"]
+__all__ = ["optical_density", "transmittance_od", "to_rgb", "compose", "RUIFROK", "default_stains"]
 
 # Ruifrok & Johnston (2001) OD vectors (rows), as in skimage.color.hed_from_rgb's inverse
 RUIFROK = {
@@ -38,6 +38,11 @@ def optical_density(rgb, i0: float = 255.0, log_base: int = 10):
   """``(..., 3)`` uint8 or [0, 255] float -> OD ``-log(max(I, 1) / i0)`` (>= 0 where I <= i0)."""
   i = jnp.maximum(jnp.asarray(rgb, jnp.float32), 1.0)
   return -_log(i / i0, log_base)
+
+
+def transmittance_od(t, log_base: int = 10):
+  """Optical density ``-log(t)`` of a transmittance ``t`` in (0, 1] (the background term B)."""
+  return -_log(t, log_base)
 
 
 def to_rgb(od, i0: float = 255.0, log_base: int = 10):

@@ -77,7 +77,7 @@ def make_solver(cfg, shape: tuple[int, int]):
       z = z0 + ramp * jax.random.normal(k, z0.shape)
       c = concentrations(p, z) * cfg.max_concentration
       s_pre, s, m, b_trans = unpack(p)
-      d_hat = physics.compose(c, s, m, -jnp.log10(b_trans) if cfg.log_base == 10 else -jnp.log(b_trans))
+      d_hat = physics.compose(c, s, m, physics.transmittance_od(b_trans, cfg.log_base))
       rec = losses.recon_loss(d_hat, d, l.recon)
       excl = losses.exclusion_loss_multi(c / cfg.max_concentration)
       anchor = jnp.mean((s_pre - default) ** 2) + jnp.mean((b_trans - 1.0) ** 2) + jnp.mean((m - 1.0) ** 2)
@@ -93,8 +93,8 @@ def make_solver(cfg, shape: tuple[int, int]):
     (p, _), hist = jax.lax.scan(step_fn, (params, tx.init(params)), jnp.arange(cfg.num_steps))
     c = concentrations(p, z0) * cfg.max_concentration
     _, s, m, b_trans = unpack(p)
-    b_od = -jnp.log10(b_trans) if cfg.log_base == 10 else -jnp.log(b_trans)
-    recon = physics.to_rgb(physics.compose(c, s, m, b_od), cfg.i0, cfg.log_base)
+    recon = physics.to_rgb(physics.compose(c, s, m, physics.transmittance_od(b_trans, cfg.log_base)), cfg.i0,
+                           cfg.log_base)
     return {"concentrations": c, "stains": s, "m": m, "background": b_trans, "recon": recon, "history": hist}
 
   return solve

@@ -27,7 +27,8 @@ __all__ = ["erosion", "dilation", "opening", "closing", "hit_or_miss", "thin", "
            "binary_erosion", "binary_dilation", "binary_opening", "binary_closing", "cross", "square", "disk",
            "THIN_LUTS"]
 
-_PAD_MODES = {"reflect": "symmetric", "mirror": "reflect", "nearest": "edge", "wrap": "wrap", "constant": "constant"}
+# scipy.ndimage border mode -> numpy/jnp.pad mode (shared with segclassic.thresholds)
+PAD_MODES = {"reflect": "symmetric", "mirror": "reflect", "nearest": "edge", "wrap": "wrap", "constant": "constant"}
 
 
 def cross() -> np.ndarray:
@@ -71,9 +72,9 @@ def _pad(x, fp_shape, center, mode, cval):
   pads = [(0, 0)] * (x.ndim - 2) + [(c, s - 1 - c) for s, c in zip(fp_shape, center)]
   if mode == "constant":
     return jnp.pad(x, pads, mode="constant", constant_values=jnp.asarray(cval, x.dtype))
-  if mode not in _PAD_MODES:
-    raise ValueError(f"mode={mode!r} is unknown; use one of {', '.join(_PAD_MODES)}")
-  return jnp.pad(x, pads, mode=_PAD_MODES[mode])
+  if mode not in PAD_MODES:
+    raise ValueError(f"mode={mode!r} is unknown; use one of {', '.join(PAD_MODES)}")
+  return jnp.pad(x, pads, mode=PAD_MODES[mode])
 
 
 def _reduce(x, fp: np.ndarray, center, op, mode, cval):

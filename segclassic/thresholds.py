@@ -12,6 +12,7 @@ import numpy as np
 
 from common import threshold as _thr
 from common.metrics import gaussian_kernel1d
+from segclassic.morphology import PAD_MODES
 
 __all__ = ["threshold_otsu", "otsu_variances", "threshold_iterative", "threshold_local",
            "threshold_adaptive_otsu", "histogram", "equalize_hist"]
@@ -94,9 +95,6 @@ def threshold_iterative(image, tol: float = 0.5, initial=None, max_iter: int = 2
   return jax.lax.while_loop(cond, body, (new_t(t0), t0, jnp.ones((), jnp.int32)))[0]
 
 
-_SCIPY_TO_NP = {"reflect": "symmetric", "mirror": "reflect", "nearest": "edge", "wrap": "wrap"}
-
-
 def _filter1d(x, kernel, axis, mode, cval):
   r = (kernel.shape[0] - 1) // 2
   pads = [(0, 0)] * x.ndim
@@ -104,7 +102,7 @@ def _filter1d(x, kernel, axis, mode, cval):
   if mode == "constant":
     p = jnp.pad(x, pads, constant_values=cval)
   else:
-    p = jnp.pad(x, pads, mode=_SCIPY_TO_NP[mode])
+    p = jnp.pad(x, pads, mode=PAD_MODES[mode])
   n = x.shape[axis]
   out = 0.0
   for i in range(kernel.shape[0]):
@@ -122,7 +120,7 @@ def threshold_local(image, block_size: int, method: str = "gaussian", offset: fl
     raise ValueError(f"threshold_local: expected (..., H, W); got shape {x.shape}")
   if int(block_size) % 2 == 0 or block_size < 1:
     raise ValueError(f"threshold_local: block_size must be odd and positive; got {block_size}")
-  if mode not in _SCIPY_TO_NP and mode != "constant":
+  if mode not in PAD_MODES:
     raise ValueError(f"threshold_local: mode={mode!r} is unknown; use reflect, mirror, nearest, wrap or constant")
   x = x.astype(jnp.float32)
   if method == "gaussian":
