@@ -136,24 +136,26 @@ def mardia_kurtosis(x: jax.Array, *, standardize: bool = False, normalized: bool
   return b2 - d * (d + 2) if normalized else b2
 
 
-def _sqrtm_psd(a):
-  w, v = jnp.linalg.eigh(a)
-  return jnp.einsum("...ij,...j,...kj->...ik", v, jnp.sqrt(jnp.clip(w, 0.0)), v)
+def _sqrtm_psd(a, xp=jnp):
+  w, v = xp.linalg.eigh(a)
+  return xp.einsum("...ij,...j,...kj->...ik", v, xp.sqrt(xp.clip(w, 0.0, None)), v)
 
 
-def frechet_distance(mu1, cov1, mu2, cov2) -> jax.Array:
+def frechet_distance(mu1, cov1, mu2, cov2, *, xp=jnp):
   """Frechet distance between N(mu1, cov1) and N(mu2, cov2) (the FID formula).
 
   ||mu1 - mu2||^2 + tr(cov1) + tr(cov2) - 2 tr((cov1 cov2)^(1/2)); the trace term is computed as
   tr((s1 cov2 s1)^(1/2)) with s1 = cov1^(1/2), which has the same eigenvalues and is symmetric PSD.
+  ``xp=numpy`` computes in float64 on the host (what FID on 2048-d Inception features needs).
   """
-  mu1, mu2, cov1, cov2 = map(_float, (mu1, mu2, cov1, cov2))
-  s1 = _sqrtm_psd(cov1)
+  if xp is jnp:
+    mu1, mu2, cov1, cov2 = map(_float, (mu1, mu2, cov1, cov2))
+  else:
+    mu1, mu2, cov1, cov2 = (np.asarray(a, np.float64) for a in (mu1, mu2, cov1, cov2))
+  s1 = _sqrtm_psd(cov1, xp)
   m = s1 @ cov2 @ s1
-  m = 0.5 * (m + jnp.swapaxes(m, -1, -2))
-  tr_sqrt = jnp.sum(jnp.sqrt(jnp.clip(jnp.linalg.eigvalsh(m), 0.0)), axis=-1)
+  m = 0.5 * (m + xp.swapaxes(m, -1, -2))
+  tr_sqrt = xp.sum(xp.sqrt(xp.clip(xp.linalg.eigvalsh(m), 0.0, None)), axis=-1)
   diff = mu1 - mu2
-  return (jnp.sum(diff**2, axis=-1) + jnp.trace(cov1, axis1=-2, axis2=-1)
-          + jnp.trace(cov2, axis1=-2, axis2=-1) - 2.0 * tr_sqrt)
-
-
+  return (xp.sum(diff**2, axis=-1) + xp.trace(cov1, axis1=-2, axis2=-1)
+          + xp.trace(cov2, axis1=-2, axis2=-1) - 2.0 * tr_sqrt)

@@ -1,10 +1,13 @@
 """The paper's Table 1 (and Figures 3-4 as curves) from finished runs.
 
   python -m slicedae.evaluate --workdirs=DIR1,DIR2,... [--out=DIR]
+      [--fid_weights=fid_inception.npz [--fid_ref_stats=stats.npz] [--fid_num_samples=10000]]
 
 Reads each workdir's ``config.json`` (model name) and ``metrics.jsonl`` (the eval rows logged during
 training), writes ``table1.md`` (rows: skewness, normalized kurtosis, reconstruction error, FID;
 columns: the models) and ``curves.png`` (the metrics over training, all models on one plot each).
+With ``--fid_weights`` (see ``tools/fid_weights_to_npz.py``) the FID row is computed now from each
+run's latest checkpoint; otherwise it shows the FID logged during training, or "not computed".
 """
 
 from __future__ import annotations
@@ -33,6 +36,29 @@ def collect(workdirs: list[str]) -> dict[str, list[dict]]:
   return runs
 
 
+def add_fid(workdirs: list[str], runs: dict[str, list[dict]], opts: dict) -> None:
+  """Computes FID from each workdir's latest checkpoint into its last evaluation row."""
+  import types
+
+  import ml_collections
+
+  from common import checkpoint
+  from slicedae import task as task_lib
+  for wd in workdirs:
+    with open(os.path.join(wd, "config.json")) as f:
+      cfg = ml_collections.ConfigDict(json.load(f))
+    cfg.fid.weights = opts["fid_weights"]
+    cfg.fid.ref_stats = opts.get("fid_ref_stats", cfg.fid.ref_stats)
+    cfg.fid.num_samples = int(opts.get("fid_num_samples", cfg.fid.num_samples))
+    state, step = checkpoint.load_state(wd)
+    value = task_lib.make_task(cfg).fid(types.SimpleNamespace(params=state["params"], extra=state["extra"]))
+    rows = runs[cfg.model.name]
+    if not rows or rows[-1]["step"] != step:
+      rows.append({"step": step})
+    rows[-1]["eval/fid"] = value
+    print(f"{cfg.model.name}: FID {value:.2f} at step {step} ({cfg.fid.num_samples} samples)")
+
+
 def table(runs: dict[str, list[dict]]) -> str:
   names = sorted(runs, key=lambda n: ORDER.index(n) if n in ORDER else 99)
   lines = ["| Method | " + " | ".join(n.upper() for n in names) + " |", "|---" * (len(names) + 1) + "|"]
@@ -45,7 +71,8 @@ def table(runs: dict[str, list[dict]]) -> str:
   steps = {n: runs[n][-1]["step"] for n in names if runs[n]}
   lines.append("")
   lines.append(f"Values at the last evaluation (steps: {', '.join(f'{n}={s}' for n, s in steps.items())}). "
-               "FID needs Inception-v3 weights, which are not bundled: 'not computed' marks it.")
+               "FID needs Inception-v3 weights, which are not bundled: without --fid_weights, "
+               "'not computed' marks it.")
   return "\n".join(lines)
 
 
@@ -83,9 +110,12 @@ def main(argv=None) -> int:
     print(__doc__, file=sys.stderr)
     return 2
   out = opts.get("out", ".")
+  workdirs = [w for w in opts["workdirs"].split(",") if w]
   try:
-    runs = collect([w for w in opts["workdirs"].split(",") if w])
-  except FileNotFoundError as e:
+    runs = collect(workdirs)
+    if opts.get("fid_weights"):
+      add_fid(workdirs, runs, opts)
+  except (FileNotFoundError, KeyError, ValueError) as e:
     print(f"error: {e}", file=sys.stderr)
     return 2
   os.makedirs(out, exist_ok=True)

@@ -15,7 +15,7 @@ from common import data, metrics, plotting, sliced, trainer
 from slicedae import losses
 from slicedae.models import make_model
 
-__all__ = ["make_task", "load_splits"]
+__all__ = ["make_task", "load_splits", "fid_reference_stats"]
 
 
 def _celeba_map(size: int, crop: int):
@@ -65,6 +65,23 @@ class _Mapped:
     return self.fn(self.src[i])
 
 
+def _first_images(src, n: int) -> np.ndarray:
+  return np.stack([src[i]["image"] for i in range(min(n, len(src)))])
+
+
+def fid_reference_stats(f, train_src, extractor) -> tuple[np.ndarray, np.ndarray]:
+  """(mu, sigma) of the real images for FID: ``fid.ref_stats`` (a pytorch-fid ``--save-stats`` .npz
+  with ``mu``/``sigma``, e.g. from ``precalc_fid.py`` of the CWAE code) or the first
+  ``fid.num_samples`` training images."""
+  from common import inception
+  if f.ref_stats:
+    if not os.path.isfile(f.ref_stats):
+      raise FileNotFoundError(f"fid.ref_stats={f.ref_stats!r} does not exist; leave it empty to use the train set")
+    with np.load(f.ref_stats) as z:
+      return z["mu"], z["sigma"]
+  return inception.statistics(extractor(_first_images(train_src, f.num_samples)))
+
+
 def make_task(cfg) -> trainer.Task:
   train_src, test_x, image_shape = load_splits(cfg.data)
   model = make_model(cfg.model, image_shape)
@@ -108,7 +125,33 @@ def make_task(cfg) -> trainer.Task:
       recs.append(np.asarray(x_hat)[:n])
     return np.concatenate(zs), np.concatenate(recs)
 
+  fid_state = {}
+
+  def fid(state) -> float:
+    """FID of ``fid.num_samples`` decoded N(0, I) samples (batch ``fid.batch_size``) against the
+    reference statistics, as the CWAE PyTorch code (10,000 samples, batch 100)."""
+    from common import inception
+    f = cfg.fid
+    if "extractor" not in fid_state:
+      fid_state["extractor"] = inception.FeatureExtractor(inception.load_variables(f.weights), f.batch_size)
+      fid_state["ref"] = fid_reference_stats(f, train_src, fid_state["extractor"])
+    key = jax.random.PRNGKey(f.seed)
+    samples = []
+    for i in range(0, f.num_samples, f.batch_size):
+      z = jax.random.normal(jax.random.fold_in(key, i), (f.batch_size, cfg.model.z_dim))
+      samples.append(np.clip(np.asarray(decode(state.params, state.extra, z)), 0.0, 1.0))
+    feats = fid_state["extractor"](np.concatenate(samples)[:f.num_samples])
+    mu, sigma = inception.statistics(feats)
+    return float(metrics.frechet_distance(mu, sigma, *fid_state["ref"], xp=np))
+
   def evaluate(state, step):
+    out = _evaluate(state)
+    f = cfg.fid
+    if f.weights and (step >= cfg.total_steps or (f.every and step % f.every == 0)):
+      out["fid"] = fid(state)
+    return out
+
+  def _evaluate(state):
     z, x_hat = encode_all(state)
     rec = float(losses.reconstruction_error(jnp.asarray(test_x), jnp.asarray(x_hat), cfg.loss.rec_reduction))
     prior = jax.random.normal(jax.random.fold_in(eval_key, 1), z.shape)
@@ -138,6 +181,8 @@ def make_task(cfg) -> trainer.Task:
                                         [(f"{name.upper()} {title}, step {step}", grid)], ncols=1, size=5))
     return paths
 
-  return trainer.Task(init=init, loss=loss, train_data=train_data, evaluate=evaluate, figures=figures)
+  task = trainer.Task(init=init, loss=loss, train_data=train_data, evaluate=evaluate, figures=figures)
+  task.fid = fid  # for `python -m slicedae.evaluate --fid_weights` on finished runs
+  return task
 
 

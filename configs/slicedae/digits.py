@@ -35,6 +35,14 @@ def base_config(arg, *, data, model, total_steps, batch_size, lr):
   ))
   c.optim = ml_collections.ConfigDict(dict(name="adam", lr=lr, schedule="constant", warmup_steps=0,
                                            b1=0.9, b2=0.999, eps=1e-8, clip_norm=0.0))
+  c.fid = ml_collections.ConfigDict(dict(
+      weights="",             # .npz from tools/fid_weights_to_npz.py; empty: FID not computed
+      ref_stats="",           # pytorch-fid stats .npz (mu, sigma); empty: the first num_samples train images
+      num_samples=10000,      # CWAE PyTorch protocol: 10,000 prior samples, batch 100
+      batch_size=100,
+      every=0,                # 0: at the final evaluation only
+      seed=0,
+  ))
   if "smoke" in tokens:
     c.total_steps, c.log_every, c.ckpt_every, c.eval_every, c.figure_every = 10, 5, 10, 10, 0
   return c

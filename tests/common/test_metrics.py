@@ -88,3 +88,14 @@ def test_frechet_distance_equals_scipy_sqrtm():
   want = np.sum((mu1 - mu2) ** 2) + np.trace(c1 + c2 - 2 * np.real(scipy.linalg.sqrtm(c1 @ c2)))
   np.testing.assert_allclose(float(metrics.frechet_distance(mu1, c1, mu2, c2)), want, rtol=1e-4)
   assert abs(float(metrics.frechet_distance(mu1, c1, mu1, c1))) < 1e-4
+
+
+def test_frechet_distance_float64_numpy_path_equals_scipy_sqrtm():
+  d = 40
+  a, b = RNG.normal(size=(300, d)), RNG.normal(size=(200, d)) * 0.8 - 0.1
+  mu1, mu2 = a.mean(0), b.mean(0)
+  c1, c2 = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+  want = np.sum((mu1 - mu2) ** 2) + np.trace(c1 + c2 - 2 * np.real(scipy.linalg.sqrtm(c1 @ c2)))
+  got = metrics.frechet_distance(mu1, c1, mu2, c2, xp=np)
+  assert isinstance(got, np.floating)
+  np.testing.assert_allclose(got, want, rtol=1e-9)

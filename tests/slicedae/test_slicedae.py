@@ -123,3 +123,29 @@ def test_lfw_conv_smoke(tmp_path):
   assert int(state.step) == 10
   rows = [r for r in log_lib.read_jsonl(str(tmp_path / "metrics.jsonl")) if "eval/rec_error" in r]
   assert rows and np.isfinite(rows[-1]["eval/rec_error"])
+
+
+@pytest.mark.slow
+def test_fid_during_training_and_from_the_evaluate_cli(tmp_path, capsys):
+  """FID with user-supplied weights (random ones here, in pytorch-fid's layout): logged at the final
+  evaluation, recomputed identically by ``slicedae.evaluate --fid_weights`` from the checkpoint."""
+  import jax
+  import jax.numpy as jnp
+
+  from common import inception
+  v = inception.InceptionV3().init(jax.random.PRNGKey(0), jnp.zeros((1, 75, 75, 3)))
+  weights = tmp_path / "fid.npz"
+  np.savez(weights, **inception.to_npz_layout(v))
+  cfg = config_lib.load_config(CFG + ":swae,smoke", {"fid.weights": str(weights), "fid.num_samples": 12,
+                                                      "fid.batch_size": 6})
+  wd = tmp_path / "run"
+  trainer.train(cfg, task.make_task(cfg), str(wd), verbose=False)
+  rows = [r for r in log_lib.read_jsonl(str(wd / "metrics.jsonl")) if "eval/fid" in r]
+  assert len(rows) == 1 and rows[0]["step"] == 10 and rows[0]["eval/fid"] > 0
+  out = tmp_path / "table"
+  assert evaluate.main([f"--workdirs={wd}", f"--out={out}", f"--fid_weights={weights}",
+                        "--fid_num_samples=12"]) == 0
+  md = (out / "table1.md").read_text()
+  assert f"| FID | {rows[0]['eval/fid']:.2f} |" in md
+  assert evaluate.main([f"--workdirs={wd}", f"--fid_weights={tmp_path / 'missing.npz'}"]) == 2
+  assert "fid_weights_to_npz" in capsys.readouterr().err
