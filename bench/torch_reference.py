@@ -1,7 +1,7 @@
 """PyTorch (CPU) reference train steps for the throughput benchmarks; run under a separate Python
 with torch (``make bench`` creates .venv-torch with Python 3.11 and torch 2.13, CPU build).
 
-  python bench/torch_reference.py xbdcnn|slicedae --batch=8 --size=48 --steps=30
+  python bench/torch_reference.py xbdcnn|slicedae|mae --batch=8 --size=48 --steps=30
 
 Prints one JSON line: steps per second of a full train step (forward, loss, backward, Adam), and for
 xbdcnn also inference images per second. The models mirror medjax's (same layer shapes).
@@ -120,12 +120,61 @@ def bench_slicedae(batch, steps):
   return {"train_steps_per_sec": steps / (time.perf_counter() - t0)}
 
 
+def bench_mae(batch, steps, mask_ratio=0.6):
+  """ViT-S/16 MAE pre-training step at 224x224 (encoder 12 x 384 x 6 heads on the visible tokens,
+  decoder 4 x 192 x 3 heads, pre-norm blocks with GELU, norm-pix MSE on removed patches, AdamW)."""
+  p, n, d, dd = 16, 196, 384, 192
+
+  def blocks(dim, heads, depth):
+    layer = nn.TransformerEncoderLayer(dim, heads, 4 * dim, dropout=0.0, activation="gelu", batch_first=True,
+                                       norm_first=True, layer_norm_eps=1e-6)
+    return nn.TransformerEncoder(layer, depth, enable_nested_tensor=False)
+
+  patch = nn.Conv2d(3, d, p, p)
+  enc, enc_norm = blocks(d, 6, 12), nn.LayerNorm(d, eps=1e-6)
+  dec_embed, dec, dec_norm, pred = nn.Linear(d, dd), blocks(dd, 3, 4), nn.LayerNorm(dd, eps=1e-6), nn.Linear(dd, p * p * 3)
+  mask_token = nn.Parameter(torch.zeros(1, 1, dd))
+  pos, dpos = torch.randn(1, n, d) * 0.02, torch.randn(1, n, dd) * 0.02  # fixed tables, not trained
+  mods = [patch, enc, enc_norm, dec_embed, dec, dec_norm, pred]
+  opt = torch.optim.AdamW([q for m in mods for q in m.parameters()] + [mask_token], 1e-4, weight_decay=0.05)
+  x = torch.rand(batch, 3, 224, 224)
+  keep = int(n * (1 - mask_ratio))
+
+  def step():
+    t = patch(x).flatten(2).transpose(1, 2) + pos
+    ids_shuffle = torch.argsort(torch.rand(batch, n), 1)
+    ids_restore = torch.argsort(ids_shuffle, 1)
+    vis = torch.gather(t, 1, ids_shuffle[:, :keep, None].expand(-1, -1, d))
+    z = enc_norm(enc(vis))
+    y = torch.cat([dec_embed(z), mask_token.expand(batch, n - keep, dd)], 1)
+    y = torch.gather(y, 1, ids_restore[..., None].expand(-1, -1, dd)) + dpos
+    out = pred(dec_norm(dec(y)))
+    target = x.reshape(batch, 3, 14, p, 14, p).permute(0, 2, 4, 3, 5, 1).reshape(batch, n, -1)
+    target = (target - target.mean(-1, keepdim=True)) / (target.var(-1, keepdim=True) + 1e-6).sqrt()
+    mask = torch.ones(batch, n)
+    mask[:, :keep] = 0
+    mask = torch.gather(mask, 1, ids_restore)
+    loss = ((((out - target) ** 2).mean(-1)) * mask).sum() / mask.sum()
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+
+  for _ in range(2):
+    step()
+  t0 = time.perf_counter()
+  for _ in range(steps):
+    step()
+  return {"train_steps_per_sec": steps / (time.perf_counter() - t0)}
+
+
 if __name__ == "__main__":
   torch.manual_seed(0)
   what = sys.argv[1]
   opts = dict(a[2:].split("=", 1) for a in sys.argv[2:] if a.startswith("--"))
   if what == "xbdcnn":
     r = bench_xbdcnn(int(opts.get("batch", 8)), int(opts.get("size", 48)), int(opts.get("steps", 30)))
+  elif what == "mae":
+    r = bench_mae(int(opts.get("batch", 8)), int(opts.get("steps", 5)))
   else:
     r = bench_slicedae(int(opts.get("batch", 128)), int(opts.get("steps", 200)))
   print(json.dumps({"torch": torch.__version__, **r}))

@@ -19,6 +19,7 @@ PARTS = {
     "segclassic": "segclassic.demo:run",
     "slicedae": "slicedae.demo:run",
     "xbdcnn": "xbdcnn.demo:run",
+    "sdmae": "sdmae.demo:run",
 }
 
 

@@ -49,6 +49,8 @@ class Task:
     evaluate: ``(state, step) -> {name: scalar}``, run every ``cfg.eval_every`` steps and at the end.
     figures: ``(state, workdir, step) -> [png paths]`` on process 0, every ``cfg.figure_every`` steps.
     lr_scales: ``(abstract params) -> pytree of per-leaf lr multipliers`` (layer-wise lr decay).
+    post_init: ``(params, extra) -> (params, extra)`` on host arrays after a fresh init (not after a
+      resume), e.g. to load a pre-trained encoder without baking its weights into the init program.
   """
   init: Callable
   loss: Callable
@@ -56,6 +58,7 @@ class Task:
   evaluate: Optional[Callable] = None
   figures: Optional[Callable] = None
   lr_scales: Optional[Callable] = None
+  post_init: Optional[Callable] = None
 
 
 def make_train_step(task: Task, tx, schedule, seed: int):
@@ -121,6 +124,9 @@ def train(cfg, task: Task, workdir: str, *, verbose: bool = True) -> TrainState:
   state_sharding = jax.tree.map(lambda _: repl, abstract_state)
   state = jax.jit(init_state, out_shardings=state_sharding)(key, example)
   del example
+  if task.post_init is not None:
+    params, extra = task.post_init(state.params, state.extra)
+    state = jax.device_put(state.replace(params=params, extra=extra), state_sharding)
 
   ckpt_dir = os.path.join(workdir, "checkpoints")
   ckpt = ckpt_lib.Checkpointer(ckpt_dir, keep=int(cfg.get("keep_ckpts", 3)),

@@ -17,10 +17,11 @@ import numpy as np
 import optax
 
 from common import runtime
+from common.logging import Progress
 from pgdips import losses, physics
 from pgdips.models import SkipNet
 
-__all__ = ["StainResult", "make_solver", "solve_batch"]
+__all__ = ["StainResult", "Solver", "make_solver", "solve_batch"]
 
 
 @dataclasses.dataclass
@@ -39,70 +40,108 @@ def _logit(p):
   return jnp.log(p) - jnp.log1p(-p)
 
 
-def make_solver(cfg, shape: tuple[int, int]):
-  """Returns ``solve(rgb_HxWx3 float/uint8, key) -> dict of arrays`` for images of ``shape``."""
-  h, w = shape
-  levels = len(cfg.net.channels)
-  if h % 2**levels or w % 2**levels:
-    raise ValueError(f"PGDIPS tiles must be divisible by {2**levels} (the DIP net has {levels} levels); "
-                     f"got {h}x{w}: crop, pad or tile the image")
-  n = len(cfg.stains)
-  net = SkipNet(tuple(cfg.net.channels), tuple(cfg.net.skips), cfg.net.kernel, 1)
-  default = jnp.asarray(physics.default_stains(cfg.stains))
-  l = cfg.loss
-  tx = optax.adam(cfg.optim.lr)
+class Solver:
+  """PGDIPS for images of one ``shape`` as pure functions (each vmap-able over tiles):
 
-  def unpack(p):
+    init(rgb, key) -> carry;  run(carry, rgb, num_steps) -> (carry, history (num_steps, 3));
+    finish(carry) -> dict(concentrations, stains, m, background, recon)
+
+  ``solve(rgb, key)`` chains them. ``run`` advances ``num_steps`` Adam iterations in one ``lax.scan``;
+  calling it in chunks gives a progress bar without changing the result. With ``fixed`` =
+  dict(stains, m, background) S, M and B are held at those values and only the DIP networks are
+  optimized (the shared-S/M/B tiling of whole-slide images).
+  """
+
+  def __init__(self, cfg, shape: tuple[int, int], fixed: dict | None = None):
+    h, w = shape
+    levels = len(cfg.net.channels)
+    if h % 2**levels or w % 2**levels:
+      raise ValueError(f"PGDIPS tiles must be divisible by {2**levels} (the DIP net has {levels} levels); "
+                       f"got {h}x{w}: crop, pad or tile the image")
+    self.cfg, self.shape, self.n = cfg, (h, w), len(cfg.stains)
+    self.net = SkipNet(tuple(cfg.net.channels), tuple(cfg.net.skips), cfg.net.kernel, 1)
+    self.default = jnp.asarray(physics.default_stains(cfg.stains))
+    self.fixed = None if fixed is None else {k: jnp.asarray(v, jnp.float32) for k, v in fixed.items()}
+    self.tx = optax.adam(cfg.optim.lr)
+
+  def _unpack(self, p):
+    cfg, n = self.cfg, self.n
+    if self.fixed is not None:
+      f = self.fixed
+      return f["stains"], f["stains"], f["m"], f["background"]
     s_pre = 0.9 * jax.nn.sigmoid(p["s_raw"]) + 0.05         # (N, 3) in [0.05, 0.95]
     s = s_pre / jnp.linalg.norm(s_pre, axis=1, keepdims=True)
     b_trans = 0.9 * jax.nn.sigmoid(p["b_raw"]) + 0.1 if cfg.background else jnp.ones(3)
     m = p["m"] if cfg.spectral_correction else jnp.ones(n)
     return s_pre, s, m, b_trans
 
-  def concentrations(p, z):
+  def _concentrations(self, p, z):
     # a Python loop over the N (2-3) stain networks: vmapping them inside the tile vmap made XLA build
     # an invalid grouped convolution
-    return jnp.stack([net.apply(p["nets"][i], z[i])[..., 0] for i in range(n)], axis=-1)  # (H, W, N)
+    return jnp.stack([self.net.apply(p["nets"][i], z[i])[..., 0] for i in range(self.n)], axis=-1)
 
-  def solve(rgb, key):
-    d = physics.optical_density(rgb, cfg.i0, cfg.log_base)
+  def init(self, rgb, key):
+    cfg, n, (h, w) = self.cfg, self.n, self.shape
     k_net, k_z, k_steps = jax.random.split(key, 3)
     z0 = jax.random.uniform(k_z, (n, h, w, cfg.net.input_channels), minval=-0.5, maxval=0.5) * cfg.net.input_scale
-    nets = tuple(net.init(k, z0[i]) for i, k in enumerate(jax.random.split(k_net, n)))
-    params = {"nets": nets, "s_raw": _logit((jnp.clip(default, 0.05, 0.95) - 0.05) / 0.9),
-              "m": jnp.ones(n), "b_raw": jnp.full((3,), 2.0)}
+    nets = tuple(self.net.init(k, z0[i]) for i, k in enumerate(jax.random.split(k_net, n)))
+    params = {"nets": nets}
+    if self.fixed is None:
+      params.update(s_raw=_logit((jnp.clip(self.default, 0.05, 0.95) - 0.05) / 0.9), m=jnp.ones(n),
+                    b_raw=jnp.full((3,), 2.0))
+    return {"params": params, "opt": self.tx.init(params), "z0": z0, "key": k_steps,
+            "step": jnp.zeros((), jnp.int32)}
 
-    def loss_fn(p, step, k):
-      ramp = cfg.net.perturb_std * jnp.minimum(step // 100, 9) / 9.0
-      z = z0 + ramp * jax.random.normal(k, z0.shape)
-      c = concentrations(p, z) * cfg.max_concentration
-      s_pre, s, m, b_trans = unpack(p)
-      d_hat = physics.compose(c, s, m, physics.transmittance_od(b_trans, cfg.log_base))
-      rec = losses.recon_loss(d_hat, d, l.recon)
-      excl = losses.exclusion_loss_multi(c / cfg.max_concentration)
-      anchor = jnp.mean((s_pre - default) ** 2) + jnp.mean((b_trans - 1.0) ** 2) + jnp.mean((m - 1.0) ** 2)
-      total = l.alpha * rec + l.beta * excl + jnp.where(step < l.anchor_steps, l.anchor_weight, 0.0) * anchor
-      return total, (rec, excl)
+  def _loss(self, p, d, z0, step, k):
+    cfg, l = self.cfg, self.cfg.loss
+    ramp = cfg.net.perturb_std * jnp.minimum(step // 100, 9) / 9.0
+    z = z0 + ramp * jax.random.normal(k, z0.shape)
+    c = self._concentrations(p, z) * cfg.max_concentration
+    s_pre, s, m, b_trans = self._unpack(p)
+    d_hat = physics.compose(c, s, m, physics.transmittance_od(b_trans, cfg.log_base))
+    rec = losses.recon_loss(d_hat, d, l.recon)
+    excl = losses.exclusion_loss_multi(c / cfg.max_concentration)
+    total = l.alpha * rec + l.beta * excl
+    if self.fixed is None:
+      anchor = jnp.mean((s_pre - self.default) ** 2) + jnp.mean((b_trans - 1.0) ** 2) + jnp.mean((m - 1.0) ** 2)
+      total = total + jnp.where(step < l.anchor_steps, l.anchor_weight, 0.0) * anchor
+    return total, (rec, excl)
 
-    def step_fn(carry, step):
-      p, opt = carry
-      (total, (rec, excl)), g = jax.value_and_grad(loss_fn, has_aux=True)(p, step, jax.random.fold_in(k_steps, step))
-      upd, opt = tx.update(g, opt, p)
-      return (optax.apply_updates(p, upd), opt), jnp.stack([total, rec, excl])
+  def run(self, carry, rgb, num_steps: int):
+    d = physics.optical_density(rgb, self.cfg.i0, self.cfg.log_base)
 
-    (p, _), hist = jax.lax.scan(step_fn, (params, tx.init(params)), jnp.arange(cfg.num_steps))
-    c = concentrations(p, z0) * cfg.max_concentration
-    _, s, m, b_trans = unpack(p)
+    def step_fn(c, _):
+      p, opt, step = c["params"], c["opt"], c["step"]
+      k = jax.random.fold_in(c["key"], step)
+      (total, (rec, excl)), g = jax.value_and_grad(self._loss, has_aux=True)(p, d, c["z0"], step, k)
+      upd, opt = self.tx.update(g, opt, p)
+      return {**c, "params": optax.apply_updates(p, upd), "opt": opt, "step": step + 1}, jnp.stack([total, rec, excl])
+
+    return jax.lax.scan(step_fn, carry, None, length=num_steps)
+
+  def finish(self, carry):
+    cfg, p = self.cfg, carry["params"]
+    c = self._concentrations(p, carry["z0"]) * cfg.max_concentration
+    _, s, m, b_trans = self._unpack(p)
     recon = physics.to_rgb(physics.compose(c, s, m, physics.transmittance_od(b_trans, cfg.log_base)), cfg.i0,
                            cfg.log_base)
-    return {"concentrations": c, "stains": s, "m": m, "background": b_trans, "recon": recon, "history": hist}
+    return {"concentrations": c, "stains": s, "m": m, "background": b_trans, "recon": recon}
 
-  return solve
+  def solve(self, rgb, key):
+    carry, hist = self.run(self.init(rgb, key), rgb, self.cfg.num_steps)
+    return {**self.finish(carry), "history": hist}
 
 
-def solve_batch(cfg, tiles: np.ndarray, seed: int = 0) -> list[StainResult]:
+def make_solver(cfg, shape: tuple[int, int], fixed: dict | None = None):
+  """Returns the pure ``solve(rgb_HxWx3 float/uint8, key) -> dict of arrays`` for images of ``shape``."""
+  return Solver(cfg, shape, fixed).solve
+
+
+def solve_batch(cfg, tiles: np.ndarray, seed: int = 0, fixed: dict | None = None, chunk: int = 0,
+                progress: bool = False) -> list[StainResult]:
   """Solves ``(B, H, W, 3)`` tiles at once: vmapped over tiles, the batch split over the mesh's devices
-  (B is padded to a multiple of the device count)."""
+  (B is padded to a multiple of the device count). ``chunk`` > 0 runs the iterations in chunks of that
+  many steps and prints a progress line with the ETA after each."""
   tiles = np.asarray(tiles)
   b = len(tiles)
   mesh = runtime.make_mesh()
@@ -110,15 +149,30 @@ def solve_batch(cfg, tiles: np.ndarray, seed: int = 0) -> list[StainResult]:
   pad = (-b) % nd
   x = np.concatenate([tiles, np.repeat(tiles[-1:], pad, 0)]) if pad else tiles
   keys = jax.random.split(jax.random.PRNGKey(seed), len(x))
-  solve = make_solver(cfg, tiles.shape[1:3])
+  solver = Solver(cfg, tiles.shape[1:3], fixed)
   sharding = runtime.data_sharding(mesh)
   # shard_map: each device vmaps over its own tiles. (Letting the SPMD partitioner split a vmapped
   # per-tile convolution, which XLA lowers to a grouped convolution, produced an invalid program.)
   spec = jax.sharding.PartitionSpec("data")
-  fn = jax.jit(jax.shard_map(jax.vmap(solve), mesh=mesh, in_specs=(spec, spec), out_specs=spec))
-  out = jax.device_get(fn(jax.device_put(x.astype(np.float32), sharding), jax.device_put(keys, sharding)))
+  per_device = lambda f: jax.jit(jax.shard_map(jax.vmap(f), mesh=mesh, in_specs=spec, out_specs=spec))
+  total = int(cfg.num_steps)
+  chunk = min(chunk, total) if chunk and chunk > 0 else total
+  x_dev = jax.device_put(x.astype(np.float32), sharding)
+  carry = per_device(solver.init)(x_dev, jax.device_put(keys, sharding))
+  bar = Progress(total, len(x), enabled=progress)
+  hists, done = [], 0
+  runs = {}
+  while done < total:
+    n_steps = min(chunk, total - done)
+    if n_steps not in runs:  # at most two programs: the chunk and the remainder
+      runs[n_steps] = per_device(lambda c, r, n=n_steps: solver.run(c, r, n))
+    carry, h = runs[n_steps](carry, x_dev)
+    hists.append(h)
+    done += n_steps
+    if progress:
+      bar.update(done, {"loss": float(np.mean(np.asarray(h)[:, -1, 0]))})
+  out = jax.device_get(per_device(solver.finish)(carry))
+  hist = np.concatenate([np.asarray(h) for h in hists], axis=1)
   return [StainResult(concentrations=out["concentrations"][i], stains=out["stains"][i],
                       recon=np.round(out["recon"][i]).astype(np.uint8), m=out["m"][i],
-                      background=out["background"][i], history=out["history"][i]) for i in range(b)]
-
-
+                      background=out["background"][i], history=hist[i]) for i in range(b)]

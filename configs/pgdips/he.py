@@ -27,8 +27,14 @@ def get_config(arg=None):
       anchor_steps=2000,        # colour-anchoring prior on S, B, M for the first 2000 iterations (code)
       anchor_weight=1.0))
   c.optim = ml_collections.ConfigDict(dict(lr=5e-4))
-  c.tile = 512
-  c.overlap = 32
+  c.tile = 512                  # whole-slide-size images: tiles of this size ...
+  c.overlap = 32                # ... overlapping by this many pixels, blended linearly
+  c.share_smb = True            # S, M, B estimated once on a few tiles and shared (seamless stitching)
+  c.estimate_tiles = 4
+  c.batch_tiles = 8             # tiles solved at once (vmapped, split over the devices)
+  c.background_od = 0.02        # tiles with a lower mean OD are background: not solved, C = 0
+  c.progress_chunk = 500        # iterations per progress line
+  c.match_percentile = 0.0      # normalization: 0 = recombine as the paper; 99 = also match percentiles
   if "smoke" in tokens:
     c.num_steps = 5
     c.net.channels = (4, 8)

@@ -1,0 +1,50 @@
+"""SD-MAE pre-training throughput: ViT-S/16 at 224x224, batch 8, mask ratio 0.6, MAE and SD-MAE
+(heads 2048-256-4096) train steps of medjax (jitted, AdamW) against the same MAE step in PyTorch
+(CPU) in the same run; plus the FLOPs per image of each step from XLA's cost analysis.
+
+  python bench/sdmae.py [--steps=5]
+"""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import _common  # noqa: E402
+
+import jax  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def main():
+  from common import config as config_lib, optim, trainer
+  from sdmae import task as task_lib
+  opts = dict(a[2:].split("=", 1) for a in sys.argv[1:] if a.startswith("--"))
+  steps, batch_size = int(opts.get("steps", 5)), 8
+  batch = {"image": np.random.default_rng(0).random((batch_size, 224, 224, 3)).astype(np.float32),
+           "label": np.zeros(batch_size, np.int32)}
+  rows = {}
+  for method in ("mae", "sdmae"):
+    cfg = config_lib.load_config(os.path.join(_common.ROOT, f"configs/sdmae/pretrain.py:nct,{method}"))
+    t = task_lib._pretrain(cfg, [batch], [batch])
+    tx, sched = optim.make_optimizer(cfg.optim, 1000)
+    step = jax.jit(trainer.make_train_step(t, tx, sched, 0), donate_argnums=(0,))
+    state = _common.init_state(t, tx, batch)
+    cost = step.lower(state, batch).compile().cost_analysis()
+    cost = cost[0] if isinstance(cost, list) else cost
+    flops = float(cost.get("flops", float("nan"))) / batch_size
+    sps = _common.steps_per_sec(step, state, batch, steps)
+    rows[method] = (sps * batch_size, flops)
+  ref = _common.torch_reference("mae", f"--batch={batch_size}", f"--steps={steps}")
+  print("| ViT-S/16 pre-training step, batch 8, 224x224, mask 0.6 | images/s | GFLOP/image (train step) | ratio to PyTorch MAE |")
+  print("|---|---|---|---|")
+  torch_ips = ref["train_steps_per_sec"] * batch_size if ref else None
+  for method, (ips, flops) in rows.items():
+    ratio = f"{ips / torch_ips:.2f}" if torch_ips else "-"
+    print(f"| medjax {method.upper()} | {ips:.2f} | {flops / 1e9:.1f} | {ratio} |")
+  if ref:
+    print(f"| PyTorch MAE | {torch_ips:.2f} | - | 1.00 |")
+    print(f"(torch {ref['torch']}, jax {jax.__version__}, {jax.default_backend()})")
+
+
+if __name__ == "__main__":
+  main()

@@ -1,0 +1,161 @@
+"""SD-MAE formulas against plain NumPy: masking, patchify, norm-pix targets, eq. 1 (masked MSE),
+eq. 2 (distillation with centering), eq. 4 (NT-Xent), position tables, DINO head, layer decay."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from sdmae import losses, models
+
+RNG = np.random.default_rng(0)
+
+
+@pytest.mark.parametrize("n,ratio", [(64, 0.6), (196, 0.75), (144, 0.6), (10, 0.0)])
+def test_masking_keeps_exactly_int_n_1_minus_m_per_example(n, ratio):
+  ids_keep, ids_restore, mask = models.random_masking(jax.random.PRNGKey(3), 6, n, ratio)
+  keep = int(n * (1 - ratio))
+  assert ids_keep.shape == (6, keep)
+  mask = np.asarray(mask)
+  np.testing.assert_array_equal(mask.sum(1), n - keep)
+  for b in range(6):
+    assert set(np.asarray(ids_keep[b]).tolist()) == set(np.flatnonzero(mask[b] == 0).tolist())
+    np.testing.assert_array_equal(np.sort(np.asarray(ids_restore[b])), np.arange(n))
+  if 0 < keep < n:
+    assert len({tuple(np.sort(np.asarray(ids_keep[b]))) for b in range(6)}) > 1  # differs per example
+
+
+def test_patchify_matches_slicing_and_round_trips():
+  x = RNG.normal(size=(2, 12, 8, 3)).astype(np.float32)
+  t = np.asarray(losses.patchify(jnp.asarray(x), 4))
+  assert t.shape == (2, 6, 48)
+  np.testing.assert_array_equal(t[1, 3], x[1, 4:8, 4:8, :].reshape(-1))  # token (row 1, col 1)
+  np.testing.assert_array_equal(np.asarray(losses.unpatchify(jnp.asarray(t), 4, 12, 8)), x)
+
+
+def test_norm_pix_targets_equal_numpy():
+  x = RNG.normal(size=(1, 8, 8, 3)).astype(np.float32) * 3 + 1
+  p = 4
+  patches = [x[0, i:i + p, j:j + p] for i in (0, 4) for j in (0, 4)]
+  joint = np.stack([(q.reshape(-1) - q.mean()) / np.sqrt(q.var(ddof=1) + 1e-6) for q in patches])
+  per_ch = np.stack([((q - q.mean((0, 1))) / (q.std((0, 1), ddof=1) + 1e-6)).reshape(-1) for q in patches])
+  np.testing.assert_allclose(np.asarray(losses.pix_target(jnp.asarray(x), p, "joint"))[0], joint, rtol=1e-4, atol=1e-5)
+  np.testing.assert_allclose(np.asarray(losses.pix_target(jnp.asarray(x), p, "per_channel"))[0], per_ch,
+                             rtol=1e-4, atol=1e-5)
+
+
+def test_masked_mse_counts_only_masked_patches():
+  pred, target = RNG.normal(size=(2, 5, 6)), RNG.normal(size=(2, 5, 6))
+  mask = np.array([[1, 0, 1, 0, 0], [0, 0, 0, 1, 1]], np.float32)
+  want = np.mean([np.mean((pred[b, i] - target[b, i]) ** 2) for b in range(2) for i in range(5) if mask[b, i]])
+  np.testing.assert_allclose(float(losses.masked_mse(pred, target, mask)), want, rtol=1e-6)
+  pred2 = pred.copy()
+  pred2[mask == 0] += 100.0  # visible patches do not matter
+  np.testing.assert_allclose(float(losses.masked_mse(pred2, target, mask)), want, rtol=1e-6)
+
+
+def _softmax(a):
+  e = np.exp(a - a.max(-1, keepdims=True))
+  return e / e.sum(-1, keepdims=True)
+
+
+@pytest.mark.parametrize("center_on", ["probs", "logits"])
+def test_distill_loss_equals_numpy(center_on):
+  q_tok, p_tok = RNG.normal(size=(4, 7, 16)), RNG.normal(size=(4, 7, 16))
+  center = RNG.normal(size=16) * 0.1
+  q, p = q_tok.mean(1), p_tok.mean(1)
+  t = _softmax((p - center) / 0.04)
+  s = _softmax(q / 0.1)
+  want = np.mean(np.sum(-t * np.log(s), -1))
+  want_center = 0.9 * center + 0.1 * (t.mean(0) if center_on == "probs" else p.mean(0))
+  loss, new_center = losses.distill_loss(jnp.asarray(q_tok, jnp.float32), jnp.asarray(p_tok, jnp.float32),
+                                         jnp.asarray(center, jnp.float32), center_on=center_on)
+  np.testing.assert_allclose(float(loss), want, rtol=1e-4)
+  np.testing.assert_allclose(np.asarray(new_center), want_center, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("stop_grad", [True, False])
+def test_teacher_gradient_follows_the_stop_gradient_config(stop_grad):
+  q_tok, p_tok = jnp.asarray(RNG.normal(size=(3, 5, 8)), jnp.float32), jnp.asarray(RNG.normal(size=(3, 5, 8)), jnp.float32)
+  g = jax.grad(lambda p: losses.distill_loss(q_tok, p, jnp.zeros(8), stop_grad=stop_grad)[0])(p_tok)
+  assert (float(jnp.abs(g).max()) == 0.0) == stop_grad
+
+
+def test_nt_xent_equals_numpy_loop():
+  n, d, tau = 5, 6, 0.5
+  q, p = RNG.normal(size=(n, d)), RNG.normal(size=(n, d))
+  qn, pn = q / np.linalg.norm(q, axis=1, keepdims=True), p / np.linalg.norm(p, axis=1, keepdims=True)
+
+  def view_loss(a, b):
+    total = 0.0
+    for i in range(n):
+      pos = np.exp(a[i] @ b[i] / tau)
+      denom = sum(np.exp(a[i] @ b[j] / tau) for j in range(n)) + sum(np.exp(a[i] @ a[j] / tau) for j in range(n) if j != i)
+      total += -np.log(pos / denom)
+    return total / n
+
+  want = view_loss(qn, pn) + view_loss(pn, qn)
+  np.testing.assert_allclose(float(losses.nt_xent(jnp.asarray(q), jnp.asarray(p), tau)), want, rtol=1e-4)
+
+
+def test_posemb_2d_equals_the_mae_formula():
+  d, gh, gw = 16, 3, 5
+  table = models.posemb_sincos_2d(d, gh, gw)
+  omega = [1 / 10000 ** (i / (d / 4)) for i in range(d // 4)]
+  for r in range(gh):
+    for c in range(gw):
+      want = ([np.sin(c * w) for w in omega] + [np.cos(c * w) for w in omega]
+              + [np.sin(r * w) for w in omega] + [np.cos(r * w) for w in omega])
+      np.testing.assert_allclose(table[r * gw + c], want, rtol=1e-5, atol=1e-6)
+  t1 = models.posemb_sincos_1d(6, 4)
+  np.testing.assert_allclose(t1[3, 2], np.sin(3 / 10000 ** (2 / 6)), rtol=1e-6)
+  np.testing.assert_allclose(t1[3, 3], np.cos(3 / 10000 ** (2 / 6)), rtol=1e-6)
+
+
+def test_position_embeddings_are_not_parameters_but_are_used():
+  m = models.MAE("mu/4", 20, decoder_dim=16, decoder_depth=1, decoder_heads=2, heads=True,
+                 head=dict(out_dim=8, hidden_dim=8, bottleneck_dim=4))
+  x = jnp.asarray(RNG.normal(size=(2, 20, 20, 3)), jnp.float32)  # 25 tokens
+  ids_keep, ids_restore, _ = models.random_masking(jax.random.PRNGKey(0), 2, 25, 0.5)
+  params = m.init(jax.random.PRNGKey(1), x, ids_keep, ids_restore)["params"]
+  assert not any(25 in v.shape for v in jax.tree.leaves(params))  # no per-token table is a parameter
+  assert "pos" not in jax.tree_util.keystr(params).lower()
+  # the same visible patches at other positions give different encodings
+  enc = models.Encoder("mu/4", 20)
+  v = enc.init(jax.random.PRNGKey(0), x)
+  swapped = x[:, ::-1]
+  a = np.asarray(enc.apply(v, x))[:, ::-1]
+  assert not np.allclose(np.sort(a, 1), np.sort(np.asarray(enc.apply(v, swapped)), 1), atol=1e-3)
+
+
+def test_dino_head_last_layer_is_weight_normed_with_unit_gain():
+  h = models.DINOHead(out_dim=10, hidden_dim=12, bottleneck_dim=6)
+  x = jnp.asarray(RNG.normal(size=(3, 5)), jnp.float32)
+  v = h.init(jax.random.PRNGKey(0), x)
+  y = h.apply(v, x)
+  v2 = jax.tree_util.tree_map_with_path(lambda p, a: a * 7.0 if "last_layer" in jax.tree_util.keystr(p) else a, v)
+  np.testing.assert_allclose(np.asarray(h.apply(v2, x)), np.asarray(y), rtol=1e-5)
+  assert float(jnp.abs(y).max()) <= 1.0 + 1e-5  # unit bottleneck times unit columns: cosines
+
+
+def test_layer_decay_ids_follow_mae():
+  depth = 12
+  assert models.layer_id(("encoder", "patch_embed", "kernel"), depth) == 0
+  assert models.layer_id(("encoder", "block_0", "fc1", "kernel"), depth) == 1
+  assert models.layer_id(("encoder", "block_11", "norm1", "scale"), depth) == 12
+  assert models.layer_id(("head", "kernel"), depth) == 13
+  assert models.layer_id(("encoder", "norm", "scale"), depth) == 13
+
+
+def test_mixup_cutmix_labels_mix_like_the_images():
+  x = jnp.asarray(RNG.uniform(size=(4, 8, 8, 3)), jnp.float32)
+  y = jax.nn.one_hot(jnp.arange(4), 4)
+  for kw in (dict(mixup_alpha=0.8), dict(cutmix_alpha=1.0)):
+    xm, ym = losses.mixup_cutmix(jax.random.PRNGKey(2), x, y, **kw)
+    np.testing.assert_allclose(np.asarray(ym.sum(-1)), 1.0, rtol=1e-6)
+    lam = float(ym[0, 0])
+    if "cutmix_alpha" in kw:  # lambda is the exact fraction of pixels kept from the image itself
+      kept = np.mean(np.all(np.asarray(xm[0]) == np.asarray(x[0]), -1))
+      np.testing.assert_allclose(lam, kept, atol=1e-6)
+    else:
+      np.testing.assert_allclose(np.asarray(xm[0]), lam * np.asarray(x[0]) + (1 - lam) * np.asarray(x[3]), rtol=1e-5)
