@@ -75,5 +75,15 @@ def global_batch(mesh, local: Any) -> Any:
   return jax.tree.map(lambda x: jax.make_array_from_process_local_data(sharding, np.asarray(x)), local)
 
 
+def shard_full_batch(mesh, x):
+  """A batch every process holds in full (evaluation) -> a global array split over 'data', so each
+  device computes its share instead of all devices repeating the whole batch (which is what a jit over
+  replicated parameters and an unsharded input does). Left as is when not divisible."""
+  x = np.asarray(x)
+  if x.shape[0] % jax.device_count():
+    return x
+  return jax.device_put(x, data_sharding(mesh))
+
+
 def is_main_process() -> bool:
   return jax.process_index() == 0

@@ -35,8 +35,13 @@ def _he_vectors():
 
 
 def _smooth_noise(rng, size, cells):
-  from skimage.transform import resize
-  return resize(rng.uniform(size=(cells, cells)), (size, size), order=3, mode="reflect")
+  """Uniform noise on a (cells+1)^2 lattice, bilinearly interpolated to (size, size)."""
+  g = rng.uniform(size=(cells + 1, cells + 1))
+  t = np.linspace(0, cells, size, endpoint=False)
+  i = t.astype(int)
+  f = t - i
+  rows = g[i] * (1 - f)[:, None] + g[i + 1] * f[:, None]           # (size, cells + 1)
+  return rows[:, i] * (1 - f)[None] + rows[:, i + 1] * f[None]
 
 
 def _ellipses(rng, size, n, r_range, elong, angle=None):

@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from common import checkpoint, data, plotting, trainer
+from common import checkpoint, data, plotting, runtime, trainer
 from sdmae import data as sd_data
 from sdmae import losses
 from sdmae.models import MAE, Classifier, Encoder, ProbeHead, decode_variant, layer_id, random_masking
@@ -47,11 +47,12 @@ def load_pretrained_encoder(workdir: str, model_cfg) -> dict:
 
 def _accuracy_eval(cfg, test_src, predict):
   emap = sd_data.eval_map(cfg.model.image_size)
+  mesh = runtime.make_mesh()
 
   def evaluate(state, step):
     correct = total = 0
     for b in data.eval_batches(test_src, cfg.eval_batch_size, emap):
-      pred = np.asarray(predict(state, jnp.asarray(b["image"]))).argmax(-1)
+      pred = np.asarray(predict(state, runtime.shard_full_batch(mesh, b["image"]))).argmax(-1)
       correct += int(np.sum((pred == b["label"]) & b["mask"]))
       total += int(b["mask"].sum())
     return {"accuracy": correct / max(total, 1)}
@@ -100,6 +101,7 @@ def _pretrain(cfg, train_src, test_src) -> trainer.Task:
 
   emap = sd_data.eval_map(m.image_size)
   eval_key = jax.random.PRNGKey(4321)
+  mesh = runtime.make_mesh()
 
   @jax.jit
   def eval_step(params, x):
@@ -111,12 +113,17 @@ def _pretrain(cfg, train_src, test_src) -> trainer.Task:
     for i, b in enumerate(data.eval_batches(test_src, cfg.eval_batch_size, emap)):
       if i * cfg.eval_batch_size >= cfg.eval_examples:
         break
-      vals.append(float(eval_step(state.params, jnp.asarray(b["image"]))[0]))
+      vals.append(float(eval_step(state.params, runtime.shard_full_batch(mesh, b["image"]))[0]))
     return {"mse": float(np.mean(vals))}
 
   def reconstruct(params, x):
-    """(masked input, reconstruction with the visible patches pasted back), in [0, 1]."""
-    _, pred, mask = eval_step(params, jnp.asarray(x))
+    """(masked input, reconstruction with the visible patches pasted back), in [0, 1]. ``x`` is padded to
+    the eval batch size so that the compiled eval step is reused (and the masks are the eval masks)."""
+    n = len(x)
+    xp = np.concatenate([x, np.repeat(x[-1:], max(cfg.eval_batch_size - n, 0), 0)])
+    params = jax.device_put(params, runtime.replicated(mesh))  # e.g. loaded on one device by evaluate
+    _, pred, mask = eval_step(params, runtime.shard_full_batch(mesh, xp))
+    pred, mask = np.asarray(pred)[:n], np.asarray(mask)[:n]
     pred, mask = np.asarray(pred), np.asarray(mask)[..., None]
     t = np.asarray(losses.patchify(jnp.asarray(x), p))
     if lc.norm_pix != "none":  # as MAE's visualization: undo the per-patch normalization with the truth's stats

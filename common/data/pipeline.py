@@ -19,7 +19,8 @@ __all__ = ["train_pipeline", "eval_batches"]
 
 def train_pipeline(source, *, global_batch: int, seed: int, map_fn: Callable | None = None,
                    random_map_fn: Callable | None = None, shuffle: bool = True, num_epochs: int | None = None,
-                   process_index: int | None = None, process_count: int | None = None):
+                   process_index: int | None = None, process_count: int | None = None,
+                   num_threads: int = 4, prefetch_batches: int = 8):
   """An endless (or ``num_epochs``) ``grain.IterDataset`` of this process's batches.
 
   The global stream of examples (shuffle, maps, random maps) does not depend on the number of
@@ -33,6 +34,7 @@ def train_pipeline(source, *, global_batch: int, seed: int, map_fn: Callable | N
     map_fn: ``example -> example``.
     random_map_fn: ``(example, np.random.Generator) -> example`` (crops, flips, noise); the generator
       depends only on the seed and the example's position in the global stream.
+    num_threads, prefetch_batches: host threads producing batches and how many batches run ahead.
   """
   pi = jax.process_index() if process_index is None else process_index
   pc = jax.process_count() if process_count is None else process_count
@@ -56,7 +58,10 @@ def train_pipeline(source, *, global_batch: int, seed: int, map_fn: Callable | N
       return glob[(j // local) * global_batch + pi * local + j % local]
 
     ds = grain.MapDataset.range(len(glob) // global_batch * local).map(pick)
-  return ds.batch(local, drop_remainder=True).to_iter_dataset()
+  # grain's default ReadOptions (16 threads, 500 elements, here batches, prefetched) keep the host busy
+  # producing hundreds of batches ahead, which starves evaluation and the step dispatch on small hosts
+  opts = grain.ReadOptions(num_threads=num_threads, prefetch_buffer_size=prefetch_batches)
+  return ds.batch(local, drop_remainder=True).to_iter_dataset(opts)
 
 
 def eval_batches(source, batch_size: int, map_fn: Callable | None = None) -> Iterator[dict]:
