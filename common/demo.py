@@ -20,6 +20,7 @@ PARTS = {
     "slicedae": "slicedae.demo:run",
     "xbdcnn": "xbdcnn.demo:run",
     "sdmae": "sdmae.demo:run",
+    "pgdips": "pgdips.demo:run",
 }
 
 

@@ -10,6 +10,7 @@ runtime's ('data',) mesh (:func:`solve_batch`).
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import jax
 import jax.numpy as jnp
@@ -52,7 +53,7 @@ class Solver:
   optimized (the shared-S/M/B tiling of whole-slide images).
   """
 
-  def __init__(self, cfg, shape: tuple[int, int], fixed: dict | None = None):
+  def __init__(self, cfg, shape: tuple[int, int], fixed: bool = False):
     h, w = shape
     levels = len(cfg.net.channels)
     if h % 2**levels or w % 2**levels:
@@ -61,13 +62,13 @@ class Solver:
     self.cfg, self.shape, self.n = cfg, (h, w), len(cfg.stains)
     self.net = SkipNet(tuple(cfg.net.channels), tuple(cfg.net.skips), cfg.net.kernel, 1)
     self.default = jnp.asarray(physics.default_stains(cfg.stains))
-    self.fixed = None if fixed is None else {k: jnp.asarray(v, jnp.float32) for k, v in fixed.items()}
+    self.fixed = bool(fixed)
     self.tx = optax.adam(cfg.optim.lr)
 
   def _unpack(self, p):
     cfg, n = self.cfg, self.n
-    if self.fixed is not None:
-      f = self.fixed
+    if self.fixed:
+      f = p["fixed"]
       return f["stains"], f["stains"], f["m"], f["background"]
     s_pre = 0.9 * jax.nn.sigmoid(p["s_raw"]) + 0.05         # (N, 3) in [0.05, 0.95]
     s = s_pre / jnp.linalg.norm(s_pre, axis=1, keepdims=True)
@@ -80,17 +81,24 @@ class Solver:
     # an invalid grouped convolution
     return jnp.stack([self.net.apply(p["nets"][i], z[i])[..., 0] for i in range(self.n)], axis=-1)
 
-  def init(self, rgb, key):
+  def init(self, rgb, key, fixed: dict | None = None):
+    """``fixed`` (with ``Solver(..., fixed=True)``): dict(stains (N, 3), m (N,), background (3,))."""
     cfg, n, (h, w) = self.cfg, self.n, self.shape
     k_net, k_z, k_steps = jax.random.split(key, 3)
     z0 = jax.random.uniform(k_z, (n, h, w, cfg.net.input_channels), minval=-0.5, maxval=0.5) * cfg.net.input_scale
     nets = tuple(self.net.init(k, z0[i]) for i, k in enumerate(jax.random.split(k_net, n)))
     params = {"nets": nets}
-    if self.fixed is None:
+    if not self.fixed:
       params.update(s_raw=_logit((jnp.clip(self.default, 0.05, 0.95) - 0.05) / 0.9), m=jnp.ones(n),
                     b_raw=jnp.full((3,), 2.0))
-    return {"params": params, "opt": self.tx.init(params), "z0": z0, "key": k_steps,
-            "step": jnp.zeros((), jnp.int32)}
+    carry = {"params": params, "opt": self.tx.init(params), "z0": z0, "key": k_steps,
+             "step": jnp.zeros((), jnp.int32)}
+    if self.fixed:
+      carry["fixed"] = {k: jnp.asarray(fixed[k], jnp.float32) for k in ("stains", "m", "background")}
+    return carry
+
+  def _with_fixed(self, p, carry):
+    return {**p, "fixed": carry["fixed"]} if self.fixed else p
 
   def _loss(self, p, d, z0, step, k):
     cfg, l = self.cfg, self.cfg.loss
@@ -102,7 +110,7 @@ class Solver:
     rec = losses.recon_loss(d_hat, d, l.recon)
     excl = losses.exclusion_loss_multi(c / cfg.max_concentration)
     total = l.alpha * rec + l.beta * excl
-    if self.fixed is None:
+    if not self.fixed:
       anchor = jnp.mean((s_pre - self.default) ** 2) + jnp.mean((b_trans - 1.0) ** 2) + jnp.mean((m - 1.0) ** 2)
       total = total + jnp.where(step < l.anchor_steps, l.anchor_weight, 0.0) * anchor
     return total, (rec, excl)
@@ -113,28 +121,56 @@ class Solver:
     def step_fn(c, _):
       p, opt, step = c["params"], c["opt"], c["step"]
       k = jax.random.fold_in(c["key"], step)
-      (total, (rec, excl)), g = jax.value_and_grad(self._loss, has_aux=True)(p, d, c["z0"], step, k)
+      loss = lambda q: self._loss(self._with_fixed(q, c), d, c["z0"], step, k)
+      (total, (rec, excl)), g = jax.value_and_grad(loss, has_aux=True)(p)
       upd, opt = self.tx.update(g, opt, p)
       return {**c, "params": optax.apply_updates(p, upd), "opt": opt, "step": step + 1}, jnp.stack([total, rec, excl])
 
     return jax.lax.scan(step_fn, carry, None, length=num_steps)
 
   def finish(self, carry):
-    cfg, p = self.cfg, carry["params"]
+    cfg, p = self.cfg, self._with_fixed(carry["params"], carry)
     c = self._concentrations(p, carry["z0"]) * cfg.max_concentration
     _, s, m, b_trans = self._unpack(p)
     recon = physics.to_rgb(physics.compose(c, s, m, physics.transmittance_od(b_trans, cfg.log_base)), cfg.i0,
                            cfg.log_base)
     return {"concentrations": c, "stains": s, "m": m, "background": b_trans, "recon": recon}
 
-  def solve(self, rgb, key):
-    carry, hist = self.run(self.init(rgb, key), rgb, self.cfg.num_steps)
+  def solve(self, rgb, key, fixed: dict | None = None):
+    carry, hist = self.run(self.init(rgb, key, fixed), rgb, self.cfg.num_steps)
     return {**self.finish(carry), "history": hist}
 
 
-def make_solver(cfg, shape: tuple[int, int], fixed: dict | None = None):
-  """Returns the pure ``solve(rgb_HxWx3 float/uint8, key) -> dict of arrays`` for images of ``shape``."""
+def make_solver(cfg, shape: tuple[int, int], fixed: bool = False):
+  """Returns the pure ``solve(rgb_HxWx3 float/uint8, key[, fixed]) -> dict of arrays`` for ``shape``."""
   return Solver(cfg, shape, fixed).solve
+
+
+_PROGRAMS: dict = {}
+
+
+def _programs(cfg, shape, fixed: bool, mesh):
+  """Jitted, device-sharded (init, run(n), finish) for one (config, tile shape, fixed) -- cached, so
+  repeated calls (tiles of a large image, the CLI's two images) compile once."""
+  key = (json.dumps(cfg.to_dict(), sort_keys=True, default=str), tuple(shape), fixed, jax.device_count())
+  if key not in _PROGRAMS:
+    solver = Solver(cfg, shape, fixed)
+    spec, rep = jax.sharding.PartitionSpec("data"), jax.sharding.PartitionSpec()
+    # shard_map: each device vmaps over its own tiles. (Letting the SPMD partitioner split a vmapped
+    # per-tile convolution, which XLA lowers to a grouped convolution, produced an invalid program.)
+    init = jax.jit(jax.shard_map(jax.vmap(solver.init, in_axes=(0, 0, None)), mesh=mesh,
+                                 in_specs=(spec, spec, rep), out_specs=spec))
+    runs = {}
+
+    def run(n):
+      if n not in runs:
+        runs[n] = jax.jit(jax.shard_map(jax.vmap(lambda c, r: solver.run(c, r, n)), mesh=mesh,
+                                        in_specs=spec, out_specs=spec))
+      return runs[n]
+
+    finish = jax.jit(jax.shard_map(jax.vmap(solver.finish), mesh=mesh, in_specs=spec, out_specs=spec))
+    _PROGRAMS[key] = (init, run, finish)
+  return _PROGRAMS[key]
 
 
 def solve_batch(cfg, tiles: np.ndarray, seed: int = 0, fixed: dict | None = None, chunk: int = 0,
@@ -149,29 +185,23 @@ def solve_batch(cfg, tiles: np.ndarray, seed: int = 0, fixed: dict | None = None
   pad = (-b) % nd
   x = np.concatenate([tiles, np.repeat(tiles[-1:], pad, 0)]) if pad else tiles
   keys = jax.random.split(jax.random.PRNGKey(seed), len(x))
-  solver = Solver(cfg, tiles.shape[1:3], fixed)
   sharding = runtime.data_sharding(mesh)
-  # shard_map: each device vmaps over its own tiles. (Letting the SPMD partitioner split a vmapped
-  # per-tile convolution, which XLA lowers to a grouped convolution, produced an invalid program.)
-  spec = jax.sharding.PartitionSpec("data")
-  per_device = lambda f: jax.jit(jax.shard_map(jax.vmap(f), mesh=mesh, in_specs=spec, out_specs=spec))
+  init, run, finish = _programs(cfg, tiles.shape[1:3], fixed is not None, mesh)
   total = int(cfg.num_steps)
   chunk = min(chunk, total) if chunk and chunk > 0 else total
   x_dev = jax.device_put(x.astype(np.float32), sharding)
-  carry = per_device(solver.init)(x_dev, jax.device_put(keys, sharding))
+  fixed_in = None if fixed is None else {k: np.asarray(fixed[k], np.float32) for k in ("stains", "m", "background")}
+  carry = init(x_dev, jax.device_put(keys, sharding), fixed_in)
   bar = Progress(total, len(x), enabled=progress)
   hists, done = [], 0
-  runs = {}
   while done < total:
-    n_steps = min(chunk, total - done)
-    if n_steps not in runs:  # at most two programs: the chunk and the remainder
-      runs[n_steps] = per_device(lambda c, r, n=n_steps: solver.run(c, r, n))
-    carry, h = runs[n_steps](carry, x_dev)
+    n_steps = min(chunk, total - done)  # at most two programs: the chunk and the remainder
+    carry, h = run(n_steps)(carry, x_dev)
     hists.append(h)
     done += n_steps
     if progress:
       bar.update(done, {"loss": float(np.mean(np.asarray(h)[:, -1, 0]))})
-  out = jax.device_get(per_device(solver.finish)(carry))
+  out = jax.device_get(finish(carry))
   hist = np.concatenate([np.asarray(h) for h in hists], axis=1)
   return [StainResult(concentrations=out["concentrations"][i], stains=out["stains"][i],
                       recon=np.round(out["recon"][i]).astype(np.uint8), m=out["m"][i],
