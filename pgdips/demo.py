@@ -13,7 +13,7 @@ from pgdips import evaluate, main as pg_main, pipeline, synthetic
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def run(out: str, bench_steps: int = 600, image_steps: int = 400) -> list[str]:
+def run(out: str, bench_steps: int = 400, image_steps: int = 300) -> list[str]:
   cfg = config_lib.load_config(os.path.join(ROOT, "configs/pgdips/he.py:hdab,cpu"), {"num_steps": bench_steps})
   res = evaluate.run(cfg, num_images=4, size=32, progress=True)
   md = evaluate.table(res)
@@ -28,15 +28,15 @@ def run(out: str, bench_steps: int = 600, image_steps: int = 400) -> list[str]:
   other = np.array([[0.45, 0.80, 0.40], [0.15, 0.55, 0.82]], np.float32)
   other /= np.linalg.norm(other, axis=1, keepdims=True)
   ref = synthetic.synthesize(c, other, background=0.05, noise_std=1.0)
-  normed, _, rr = pipeline.normalize(cfg_img, ihc, ref, progress=True)
+  normed, _, rr = pipeline.normalize(cfg_img, ihc, ref, progress=True, source_result=r)
   plotting.save_panels(os.path.join(out, "normalization.png"),
                        [("source (IHC crop)", ihc), ("reference", ref), ("normalized", normed)], ncols=3, size=3.5)
   return [f"Ground-truth benchmark (`python -m pgdips.evaluate`): 4 synthetic 32x32 H-DAB images per condition, "
           f"true stain vectors a few degrees off Ruifrok's; PGDIPS with the `cpu` config, {bench_steps} iterations "
           "(the paper uses 6,000 on a GPU).", "", md, "",
           f"PGDIPS on a 64x64 crop of scikit-image's IHC image ({image_steps} iterations): estimated S = "
-          + ", ".join(f"{n} {np.round(v, 3).tolist()}" for n, v in zip(cfg_img.stains, r.stains))
-          + f", M = {np.round(r.m, 3).tolist()}, B = {np.round(r.background, 3).tolist()}.", "",
+          + ", ".join(f"{n} {pg_main.fmt(v)}" for n, v in zip(cfg_img.stains, r.stains))
+          + f", M = {pg_main.fmt(r.m)}, B = {pg_main.fmt(r.background)}.", "",
           "![ihc](pgdips/ihc/figure.png)", "",
           "Normalization of the same crop to a reference with other stain colours (source concentrations "
           "recombined with the reference's S, M, B):", "", "![normalization](pgdips/normalization.png)", ""]

@@ -30,6 +30,11 @@ def read_rgb(path: str) -> np.ndarray:
   return data.sources.read_image(path)
 
 
+def fmt(v) -> list:
+  """Rounded plain floats for titles and reports."""
+  return [round(float(x), 3) for x in np.ravel(v)]
+
+
 def _save_png(path, img):
   from PIL import Image
   Image.fromarray(np.asarray(img)).save(path)
@@ -46,12 +51,12 @@ def figure(cfg, rgb, r, path, title="PGDIPS"):
     panels.append((f"{name} only", pipeline.recolor(cfg, r.concentrations, r.stains, r.m, r.background, i)))
   panels.append(("reconstruction", r.recon))
   bg = np.broadcast_to(np.asarray(r.background, np.float32), (8, 8, 3)) if r.background is not None else np.ones((8, 8, 3))
-  panels.append((f"background B={np.round(r.background, 3).tolist() if r.background is not None else '-'}", bg))
+  panels.append((f"background B={fmt(r.background) if r.background is not None else '-'}", bg))
   # stain vectors: each row a swatch of the colour of unit concentration through the model
   sw = np.stack([np.repeat(pipeline.recolor(cfg, np.full((8, 24, len(cfg.stains)), 0.0) + np.eye(len(cfg.stains))[i],
                                             r.stains, r.m, np.ones(3)), 1, 0) for i in range(len(cfg.stains))])
   sw = np.concatenate(list(sw), axis=0)
-  vec = ", ".join(f"{n}={np.round(s, 3).tolist()}" for n, s in zip(cfg.stains, r.stains))
+  vec = ", ".join(f"{n}={fmt(s)}" for n, s in zip(cfg.stains, r.stains))
   panels.append((f"S: {vec}" if len(vec) < 60 else "stain colours (S, M)", sw))
   return plotting.save_panels(path, panels, ncols=4, size=3.2, suptitle=title)
 

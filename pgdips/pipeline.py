@@ -150,14 +150,16 @@ def recolor(cfg, conc, stains, m, background, which: int | None = None) -> np.nd
   return np.round(np.asarray(physics.to_rgb(od, cfg.i0, cfg.log_base))).astype(np.uint8)
 
 
-def normalize(cfg, source, reference, *, seed: int = 0, progress: bool = False):
+def normalize(cfg, source, reference, *, seed: int = 0, progress: bool = False,
+              source_result: StainResult | None = None):
   """Stain normalization (the paper's section on it): the source's concentrations recombined with the
   reference's S, M and B. ``cfg.match_percentile`` > 0 also rescales each source concentration map so
   that its percentile matches the reference's (Macenko-style; off by default, as in the paper).
 
-  Returns ``(normalized uint8 RGB, source result, reference result)``.
+  Returns ``(normalized uint8 RGB, source result, reference result)``; ``source_result`` reuses an
+  earlier deconvolution of the source.
   """
-  src = deconvolve(cfg, source, seed=seed, progress=progress)
+  src = source_result or deconvolve(cfg, source, seed=seed, progress=progress)
   ref = deconvolve(cfg, reference, seed=seed + 7, progress=progress)
   c = src.concentrations
   q = float(cfg.match_percentile)

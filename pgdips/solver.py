@@ -152,7 +152,7 @@ _PROGRAMS: dict = {}
 def _programs(cfg, shape, fixed: bool, mesh):
   """Jitted, device-sharded (init, run(n), finish) for one (config, tile shape, fixed) -- cached, so
   repeated calls (tiles of a large image, the CLI's two images) compile once."""
-  key = (json.dumps(cfg.to_dict(), sort_keys=True, default=str), tuple(shape), fixed, jax.device_count())
+  key = (json.dumps(cfg.to_dict(), sort_keys=True, default=str), tuple(shape), fixed, mesh.devices.size)
   if key not in _PROGRAMS:
     solver = Solver(cfg, shape, fixed)
     spec, rep = jax.sharding.PartitionSpec("data"), jax.sharding.PartitionSpec()
@@ -176,12 +176,20 @@ def _programs(cfg, shape, fixed: bool, mesh):
 def solve_batch(cfg, tiles: np.ndarray, seed: int = 0, fixed: dict | None = None, chunk: int = 0,
                 progress: bool = False) -> list[StainResult]:
   """Solves ``(B, H, W, 3)`` tiles at once: vmapped over tiles, the batch split over the mesh's devices
-  (B is padded to a multiple of the device count). ``chunk`` > 0 runs the iterations in chunks of that
+  (B is padded to a multiple of the device count on multi-host runs; on one host a batch that does not
+  divide the device count runs on the largest device subset that it divides). ``chunk`` > 0 runs the iterations in chunks of that
   many steps and prints a progress line with the ETA after each."""
   tiles = np.asarray(tiles)
   b = len(tiles)
-  mesh = runtime.make_mesh()
   nd = jax.device_count()
+  if jax.process_count() == 1 and b % nd:
+    # fewer (or not a multiple of) tiles than devices: use the largest device subset that divides the
+    # batch rather than padding with duplicate tiles that cost as much as real ones
+    nd = max(m for m in range(1, min(b, nd) + 1) if b % m == 0)
+    mesh = jax.make_mesh((nd,), ("data",), devices=jax.devices()[:nd],
+                         axis_types=(jax.sharding.AxisType.Auto,))
+  else:
+    mesh = runtime.make_mesh()
   pad = (-b) % nd
   x = np.concatenate([tiles, np.repeat(tiles[-1:], pad, 0)]) if pad else tiles
   keys = jax.random.split(jax.random.PRNGKey(seed), len(x))

@@ -98,7 +98,7 @@ def test_macenko_background_tile_message():
 def test_batched_solver_contract_on_devices():
   cfg = config_lib.load_config(f"{ROOT}/configs/pgdips/he.py:hdab,smoke")
   c, s = synthetic.ihc_ground_truth(32)
-  tiles = np.stack([synthetic.synthesize(c, s)] * 3)  # 3 tiles on 4 devices: padded
+  tiles = np.stack([synthetic.synthesize(c, s)] * 3)  # 3 tiles on 4 devices: run on 3 of them
   res = solver.solve_batch(cfg, tiles)
   assert len(res) == 3
   for r in res:
