@@ -3,8 +3,9 @@
   python -m sdmae.evaluate --workdirs=RUN1,RUN2,... [--out=DIR]
 
 Each downstream workdir (probe or fine-tune) is placed by its config: the row is the pre-training
-method of its ``init.workdir`` (no init: "Supervised ViT"), the column its dataset; seeds are pooled to
-mean +- std of the final test accuracy. Writes ``table1.md`` (one table per protocol), ``mask_ratio.png``
+method of its ``init.workdir`` (no init: "Supervised ViT"), the column its dataset; all runs in a cell (the
+seeds of one setting: pass one mask ratio's workdirs for Table 1) are pooled to mean +- std of the
+final test accuracy. Writes ``table1.md`` (one table per protocol), ``mask_ratio.png``
 (accuracy against the pre-training mask ratio, Fig. 2, when runs with several ratios are given) and
 ``reconstructions.png`` (original, masked, then one row per pre-training method, Fig. 3, from the
 pre-training workdirs given or referenced).

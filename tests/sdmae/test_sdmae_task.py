@@ -122,3 +122,24 @@ def test_pretrain_lowers_loss_then_probe_and_finetune_load_the_encoder(tmp_path)
 def jax_leaves(t):
   import jax
   return jax.tree.leaves(t)
+
+
+def test_table_pools_seeds_and_mask_ratio_curve(tmp_path):
+  results = [("finetune", "sdmae", "nct", 0.6, 0.90), ("finetune", "sdmae", "nct", 0.6, 0.92),
+             ("finetune", "", "nct", None, 0.85), ("probe", "mae", "pcam", 0.6, 0.8),
+             ("finetune", "sdmae", "nct", 0.75, 0.88)]
+  md = evaluate.table(results)
+  vals = [100 * v for v in (0.90, 0.92, 0.88)]
+  assert f"| SD-MAE | {np.mean(vals):.2f} ± {np.std(vals):.2f} (n=3) |" in md
+  assert "| Supervised ViT | 85.00 |" in md and "| MAE | 80.00 |" in md
+  assert evaluate.mask_ratio_plot(results, str(tmp_path / "m.png")) and (tmp_path / "m.png").stat().st_size > 1000
+
+
+def test_pcam_tfds_through_mock_data():
+  import tensorflow_datasets as tfds
+  cfg = config_lib.load_config(os.path.join(CFG, "pretrain.py:pcam_tfds"))
+  with tfds.testing.mock_data(num_examples=6):
+    tr, te, k, _ = sd_data.load(cfg.data)
+    ex = tr[0]
+    assert k == 2 and ex["image"].shape == (96, 96, 3) and int(ex["label"]) in (0, 1)
+    assert sd_data.train_map(224)(ex, np.random.default_rng(0))["image"].shape == (224, 224, 3)
