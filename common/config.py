@@ -156,3 +156,14 @@ def parse_kv(argv: Sequence[str]) -> tuple[dict[str, str], list[str]]:
     else:
       rest.append(a)
   return opts, rest
+
+
+def cli_options(argv: Sequence[str] | None, usage: str, required: Sequence[str] = ()) -> dict[str, str] | None:
+  """``parse_kv`` options of a small command-line tool (``sys.argv[1:]`` when ``argv`` is None); prints
+  ``usage`` to stderr and returns None when one of ``required`` is missing (the caller exits with 2)."""
+  import sys
+  opts, _ = parse_kv(list(sys.argv[1:] if argv is None else argv))
+  if any(k not in opts for k in required):
+    print(usage, file=sys.stderr)
+    return None
+  return opts

@@ -104,10 +104,8 @@ def curves(runs: dict[str, list[dict]], path: str) -> str:
 
 
 def main(argv=None) -> int:
-  argv = list(sys.argv[1:] if argv is None else argv)
-  opts, _ = config_lib.parse_kv(argv)
-  if "workdirs" not in opts:
-    print(__doc__, file=sys.stderr)
+  opts = config_lib.cli_options(argv, __doc__, required=("workdirs",))
+  if opts is None:
     return 2
   out = opts.get("out", ".")
   workdirs = [w for w in opts["workdirs"].split(",") if w]

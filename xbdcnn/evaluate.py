@@ -135,10 +135,8 @@ def evaluate(workdirs: dict, cfg, out: str, size: int | None = 128, num_patches:
 
 
 def main(argv=None) -> int:
-  argv = list(sys.argv[1:] if argv is None else argv)
-  opts, _ = config_lib.parse_kv(argv)
-  if "workdirs" not in opts:
-    print(__doc__, file=sys.stderr)
+  opts = config_lib.cli_options(argv, __doc__, required=("workdirs",))
+  if opts is None:
     return 2
   wds = dict(item.split("=", 1) for item in opts["workdirs"].split(",") if item)
   cfg = config_lib.load_config(opts.get("config", "configs/xbdcnn/bundled.py"))

@@ -41,3 +41,10 @@ def test_parse_flags():
   assert cfg.seed == 3 and cfg.total_steps == 20 and flags["workdir"] == "/tmp/x" and flags["args"] == ["image.png"]
   with pytest.raises(config_lib.ConfigError, match="missing --config"):
     config_lib.parse_flags(["--workdir=/tmp/x"])
+
+
+def test_cli_options_require_keys_and_print_usage(capsys):
+  assert config_lib.cli_options(["--workdirs=a,b", "--out=o", "pos"], "USAGE", ("workdirs",)) == {
+      "workdirs": "a,b", "out": "o"}
+  assert config_lib.cli_options(["--out=o"], "USAGE", ("workdirs",)) is None
+  assert "USAGE" in capsys.readouterr().err
