@@ -41,7 +41,7 @@ demo: $(STAMP)
 # the JAX stack needs 3.12). Skipped with a note when no python3.11 is found.
 .venv-torch/bin/python:
 	@if command -v python3.11 >/dev/null 2>&1; then \
-	  python3.11 -m venv .venv-torch && .venv-torch/bin/pip install -q --disable-pip-version-check torch==2.13.0 numpy; \
+	  python3.11 -m venv .venv-torch && .venv-torch/bin/pip install -q --disable-pip-version-check torch==2.13.0 numpy scikit-image matplotlib; \
 	else echo "note: no python3.11 for the PyTorch reference; benchmark ratios will be omitted"; fi
 
 bench: $(STAMP) .venv-torch/bin/python

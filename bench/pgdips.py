@@ -1,14 +1,21 @@
 """PGDIPS batched throughput: tiles per second against the number of tiles solved at once (vmapped,
-split over the devices), same tile size and iteration count.
+split over the devices), same tile size and iteration count; and, with ``--official=PATH`` (a checkout
+of GJiananChen/PGDIPS), the official PyTorch script on the same tile and iteration count in the same run.
 
   python bench/pgdips.py [--size=32] [--steps=100] [--batches=1,2,4,8] [--official=PATH]
+                         [--official_size=128] [--official_steps=10]
 
-``--official=PATH`` (a checkout of GJiananChen/PGDIPS) is not run here: its script needs CUDA-era
-dependencies and a GPU; the ratio column is left empty without it.
+The official comparison uses the paper's networks (5 levels, 8-128 channels, 5x5 kernels; the official
+net needs tiles of at least 128 px) on both sides, and medjax with ``smb_param="net"`` so that both
+run the same five networks (2 concentration, 2 stain, 1 background). The official script runs under the
+PyTorch venv (``make bench`` creates .venv-torch) through bench/_pgdips_official.py.
 """
 
+import json
 import os
+import subprocess
 import sys
+import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -18,27 +25,68 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
 
-def main():
-  from common import config as config_lib
-  from pgdips import solver, synthetic
-  opts = dict(a[2:].split("=", 1) for a in sys.argv[1:] if a.startswith("--"))
-  size, steps = int(opts.get("size", 32)), int(opts.get("steps", 100))
-  batches = [int(b) for b in opts.get("batches", "1,2,4,8").split(",")]
-  cfg = config_lib.load_config(os.path.join(_common.ROOT, "configs/pgdips/he.py:hdab,cpu"), {"num_steps": steps})
+def _tile(size):
+  from pgdips import synthetic
   c, s = synthetic.ihc_ground_truth(size, offset=(100, 100))
-  tile = synthetic.synthesize(c, s, noise_std=1.0)
-  print(f"| tiles at once ({size}x{size}, {steps} iterations, {jax.device_count()} devices) | s per call | tiles/s | speed-up vs 1 |")
+  return synthetic.synthesize(c, s, noise_std=1.0)
+
+
+def _seconds(cfg, tiles):
+  from pgdips import solver
+  solver.solve_batch(cfg, tiles)  # compile
+  t0 = time.perf_counter()
+  solver.solve_batch(cfg, tiles)
+  return time.perf_counter() - t0
+
+
+def batched(size, steps, batches):
+  from common import config as config_lib
+  cfg = config_lib.load_config(os.path.join(_common.ROOT, "configs/pgdips/he.py:hdab,cpu"), {"num_steps": steps})
+  tile = _tile(size)
+  print(f"| tiles at once ({size}x{size}, {steps} iterations, `cpu` nets, {jax.device_count()} devices) "
+        "| s per call | tiles/s | speed-up vs 1 |")
   print("|---|---|---|---|")
   base = None
   for b in batches:
-    tiles = np.stack([tile] * b)
-    solver.solve_batch(cfg, tiles)  # compile
-    t0 = time.perf_counter()
-    solver.solve_batch(cfg, tiles)
-    dt = time.perf_counter() - t0
+    dt = _seconds(cfg, np.stack([tile] * b))
     tps = b / dt
     base = base or tps
     print(f"| {b} | {dt:.2f} | {tps:.3f} | {tps / base:.2f} |")
+
+
+def official(path, size, steps):
+  from PIL import Image
+  from common import config as config_lib
+  tile = _tile(size)
+  with tempfile.TemporaryDirectory() as tmp:
+    png = os.path.join(tmp, "tile.png")
+    Image.fromarray(tile).save(png)
+    if not os.path.exists(_common.TORCH_PY):
+      print(f"(no PyTorch interpreter at {_common.TORCH_PY}: run 'make bench'; official comparison omitted)")
+      return
+    out = subprocess.run([_common.TORCH_PY, os.path.join(_common.ROOT, "bench", "_pgdips_official.py"), path, png,
+                          str(steps + 1)], capture_output=True, text=True)
+    if out.returncode:
+      print(f"(the official script failed: {out.stderr.strip().splitlines()[-1] if out.stderr.strip() else out.returncode})")
+      return
+    ref = json.loads(out.stdout.strip().splitlines()[-1])
+  print(f"\n| {size}x{size} tile, paper nets, {steps} iterations | s per iteration | ratio (official / medjax) |")
+  print("|---|---|---|")
+  print(f"| official PyTorch script (CPU, torch {ref.get('torch', '?')}) | {ref['s_per_step']:.3f} | 1.00 |")
+  for param in ("net", "direct"):
+    cfg = config_lib.load_config(os.path.join(_common.ROOT, "configs/pgdips/he.py:hdab"),
+                                 {"num_steps": steps, "smb_param": param})
+    s = _seconds(cfg, tile[None]) / steps
+    what = "5 networks as the official code" if param == "net" else "2 networks, S and B direct (the paper)"
+    print(f"| medjax, smb_param={param} ({what}) | {s:.3f} | {ref['s_per_step'] / s:.2f} |")
+
+
+def main():
+  opts = dict(a[2:].split("=", 1) for a in sys.argv[1:] if a.startswith("--"))
+  batched(int(opts.get("size", 32)), int(opts.get("steps", 100)),
+          [int(b) for b in opts.get("batches", "1,2,4,8").split(",")])
+  if "official" in opts:
+    official(opts["official"], int(opts.get("official_size", 128)), int(opts.get("official_steps", 10)))
   print(f"(jax {jax.__version__}, {jax.default_backend()}, {os.cpu_count()} host cores)")
 
 

@@ -13,7 +13,7 @@ from pgdips import evaluate, main as pg_main, pipeline, synthetic
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def run(out: str, bench_steps: int = 400, image_steps: int = 300) -> list[str]:
+def run(out: str, bench_steps: int = 1000, image_steps: int = 1000) -> list[str]:
   cfg = config_lib.load_config(os.path.join(ROOT, "configs/pgdips/he.py:hdab,cpu"), {"num_steps": bench_steps})
   res = evaluate.run(cfg, num_images=4, size=32, progress=True)
   md = evaluate.table(res)

@@ -8,6 +8,7 @@ stain vectors the same tissue gets different concentrations on either side of a 
 
 from __future__ import annotations
 
+import ml_collections
 import numpy as np
 
 from pgdips import physics
@@ -104,12 +105,16 @@ def deconvolve(cfg, img, *, seed: int = 0, progress: bool = False) -> StainResul
              "background": np.mean([e.background for e in est], 0)}
   results = {}
   bs = int(cfg.batch_tiles)
+  cfg_tiles = cfg
+  if fixed is not None and int(cfg.tile_steps) > 0:  # only the DIP maps left to fit: fewer iterations
+    cfg_tiles = ml_collections.ConfigDict(cfg.to_dict())
+    cfg_tiles.num_steps = int(cfg.tile_steps)
   for i in range(0, len(tissue), bs):
     idx = tissue[i:i + bs]
     if progress:
       print(f"tiles {i + 1}-{i + len(idx)} of {len(tissue)} ({len(pos) - len(tissue)} background tiles skipped)",
             flush=True)
-    for j, r in zip(idx, solve_batch(cfg, tiles[idx], seed=seed + 1 + i, fixed=fixed,
+    for j, r in zip(idx, solve_batch(cfg_tiles, tiles[idx], seed=seed + 1 + i, fixed=fixed,
                                      chunk=int(cfg.progress_chunk), progress=progress)):
       results[int(j)] = r
   n = len(cfg.stains)

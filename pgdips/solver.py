@@ -48,7 +48,7 @@ class Solver:
     finish(carry) -> dict(concentrations, stains, m, background, recon)
 
   ``solve(rgb, key)`` chains them. ``run`` advances ``num_steps`` Adam iterations in one ``lax.scan``;
-  calling it in chunks gives a progress bar without changing the result. With ``fixed`` =
+  ``step(carry, rgb)`` is one of them (what :func:`solve_batch` calls, jitted, from a Python loop). With ``fixed`` =
   dict(stains, m, background) S, M and B are held at those values and only the DIP networks are
   optimized (the shared-S/M/B tiling of whole-slide images).
   """
@@ -63,32 +63,57 @@ class Solver:
     self.net = SkipNet(tuple(cfg.net.channels), tuple(cfg.net.skips), cfg.net.kernel, 1)
     self.default = jnp.asarray(physics.default_stains(cfg.stains))
     self.fixed = bool(fixed)
+    if cfg.smb_param not in ("direct", "net"):
+      raise ValueError(f"smb_param={cfg.smb_param!r} is unknown; use 'direct' (the paper) or 'net' (the official code)")
+    self.smb_net = cfg.smb_param == "net" and not self.fixed
+    self.head = SkipNet(tuple(cfg.net.channels), tuple(cfg.net.skips), cfg.net.kernel, 3)
     self.tx = optax.adam(cfg.optim.lr)
+    scale = float(cfg.optim.smb_lr_scale)
+    if scale != 1.0:  # Adam is invariant to gradient scale, so scaling its updates scales the lr
+      self.tx = optax.chain(self.tx, optax.masked(optax.scale(scale), lambda p: {k: k != "nets" for k in p}))
 
-  def _unpack(self, p):
+  def _unpack(self, p, z):
+    """-> (S before normalization (N, 3), unit S (N, 3), M (N,), B transmittance (3,)).
+
+    ``smb_param="direct"`` (the paper): S and B are free parameters squashed into range.
+    ``smb_param="net"`` (the official code): S_k and B are the centre pixel of their own DIP net's
+    3-channel sigmoid output, fed with that net's noise ``z["stain"][k]`` / ``z["bg"]``."""
     cfg, n = self.cfg, self.n
     if self.fixed:
       f = p["fixed"]
       return f["stains"], f["stains"], f["m"], f["background"]
-    s_pre = 0.9 * jax.nn.sigmoid(p["s_raw"]) + 0.05         # (N, 3) in [0.05, 0.95]
+    if self.smb_net:
+      ch, cw = self.shape[0] // 2, self.shape[1] // 2
+      centre = lambda net_p, zi: self.head.apply(net_p, zi)[ch, cw]
+      s_pre = 0.9 * jnp.stack([centre(p["stain_nets"][i], z["stain"][i]) for i in range(n)]) + 0.05
+      b_trans = 0.9 * centre(p["bg_net"], z["bg"]) + 0.05 if cfg.background else jnp.ones(3)
+    else:
+      s_pre = 0.9 * jax.nn.sigmoid(p["s_raw"]) + 0.05         # (N, 3) in [0.05, 0.95]
+      b_trans = 0.9 * jax.nn.sigmoid(p["b_raw"]) + 0.1 if cfg.background else jnp.ones(3)
     s = s_pre / jnp.linalg.norm(s_pre, axis=1, keepdims=True)
-    b_trans = 0.9 * jax.nn.sigmoid(p["b_raw"]) + 0.1 if cfg.background else jnp.ones(3)
     m = p["m"] if cfg.spectral_correction else jnp.ones(n)
     return s_pre, s, m, b_trans
 
   def _concentrations(self, p, z):
     # a Python loop over the N (2-3) stain networks: vmapping them inside the tile vmap made XLA build
     # an invalid grouped convolution
-    return jnp.stack([self.net.apply(p["nets"][i], z[i])[..., 0] for i in range(self.n)], axis=-1)
+    return jnp.stack([self.net.apply(p["nets"][i], z["conc"][i])[..., 0] for i in range(self.n)], axis=-1)
 
   def init(self, rgb, key, fixed: dict | None = None):
     """``fixed`` (with ``Solver(..., fixed=True)``): dict(stains (N, 3), m (N,), background (3,))."""
     cfg, n, (h, w) = self.cfg, self.n, self.shape
-    k_net, k_z, k_steps = jax.random.split(key, 3)
-    z0 = jax.random.uniform(k_z, (n, h, w, cfg.net.input_channels), minval=-0.5, maxval=0.5) * cfg.net.input_scale
-    nets = tuple(self.net.init(k, z0[i]) for i, k in enumerate(jax.random.split(k_net, n)))
+    k_net, k_z, k_steps, k_head, k_zh = jax.random.split(key, 5)
+    noise = lambda k, lead: jax.random.uniform(k, lead + (h, w, cfg.net.input_channels), minval=-0.5,
+                                               maxval=0.5) * cfg.net.input_scale
+    z0 = {"conc": noise(k_z, (n,))}
+    nets = tuple(self.net.init(k, z0["conc"][i]) for i, k in enumerate(jax.random.split(k_net, n)))
     params = {"nets": nets}
-    if not self.fixed:
+    if self.smb_net:
+      k_s, k_b = jax.random.split(k_head)
+      z0.update(stain=noise(k_zh, (n,)), bg=noise(jax.random.fold_in(k_zh, 1), ()))
+      params.update(stain_nets=tuple(self.head.init(k, z0["stain"][i]) for i, k in enumerate(jax.random.split(k_s, n))),
+                    bg_net=self.head.init(k_b, z0["bg"]), m=jnp.ones(n))
+    elif not self.fixed:
       params.update(s_raw=_logit((jnp.clip(self.default, 0.05, 0.95) - 0.05) / 0.9), m=jnp.ones(n),
                     b_raw=jnp.full((3,), 2.0))
     carry = {"params": params, "opt": self.tx.init(params), "z0": z0, "key": k_steps,
@@ -103,9 +128,12 @@ class Solver:
   def _loss(self, p, d, z0, step, k):
     cfg, l = self.cfg, self.cfg.loss
     ramp = cfg.net.perturb_std * jnp.minimum(step // 100, 9) / 9.0
-    z = z0 + ramp * jax.random.normal(k, z0.shape)
+    z = {"conc": z0["conc"] + ramp * jax.random.normal(k, z0["conc"].shape)}
+    for i, name in enumerate(("stain", "bg")):
+      if name in z0:
+        z[name] = z0[name] + ramp * jax.random.normal(jax.random.fold_in(k, i + 1), z0[name].shape)
     c = self._concentrations(p, z) * cfg.max_concentration
-    s_pre, s, m, b_trans = self._unpack(p)
+    s_pre, s, m, b_trans = self._unpack(p, z)
     d_hat = physics.compose(c, s, m, physics.transmittance_od(b_trans, cfg.log_base))
     rec = losses.recon_loss(d_hat, d, l.recon)
     excl = losses.exclusion_loss_multi(c / cfg.max_concentration)
@@ -115,23 +143,26 @@ class Solver:
       total = total + jnp.where(step < l.anchor_steps, l.anchor_weight, 0.0) * anchor
     return total, (rec, excl)
 
-  def run(self, carry, rgb, num_steps: int):
+  def step(self, carry, rgb):
+    """One Adam iteration -> (carry, [total, reconstruction, exclusion] losses)."""
     d = physics.optical_density(rgb, self.cfg.i0, self.cfg.log_base)
+    p, opt, step = carry["params"], carry["opt"], carry["step"]
+    k = jax.random.fold_in(carry["key"], step)
+    loss = lambda q: self._loss(self._with_fixed(q, carry), d, carry["z0"], step, k)
+    (total, (rec, excl)), g = jax.value_and_grad(loss, has_aux=True)(p)
+    upd, opt = self.tx.update(g, opt, p)
+    return {**carry, "params": optax.apply_updates(p, upd), "opt": opt, "step": step + 1}, jnp.stack([total, rec, excl])
 
-    def step_fn(c, _):
-      p, opt, step = c["params"], c["opt"], c["step"]
-      k = jax.random.fold_in(c["key"], step)
-      loss = lambda q: self._loss(self._with_fixed(q, c), d, c["z0"], step, k)
-      (total, (rec, excl)), g = jax.value_and_grad(loss, has_aux=True)(p)
-      upd, opt = self.tx.update(g, opt, p)
-      return {**c, "params": optax.apply_updates(p, upd), "opt": opt, "step": step + 1}, jnp.stack([total, rec, excl])
-
-    return jax.lax.scan(step_fn, carry, None, length=num_steps)
+  def run(self, carry, rgb, num_steps: int):
+    """``num_steps`` iterations as one ``lax.scan`` (pure; :func:`solve_batch` instead drives the jitted
+    :meth:`step` from Python: XLA:CPU runs the convolutions' input gradients inside a while loop ~5x
+    slower than the same step outside one, measured at 128x128)."""
+    return jax.lax.scan(lambda c, _: self.step(c, rgb), carry, None, length=num_steps)
 
   def finish(self, carry):
     cfg, p = self.cfg, self._with_fixed(carry["params"], carry)
     c = self._concentrations(p, carry["z0"]) * cfg.max_concentration
-    _, s, m, b_trans = self._unpack(p)
+    _, s, m, b_trans = self._unpack(p, carry["z0"])
     recon = physics.to_rgb(physics.compose(c, s, m, physics.transmittance_od(b_trans, cfg.log_base)), cfg.i0,
                            cfg.log_base)
     return {"concentrations": c, "stains": s, "m": m, "background": b_trans, "recon": recon}
@@ -150,7 +181,7 @@ _PROGRAMS: dict = {}
 
 
 def _programs(cfg, shape, fixed: bool, mesh):
-  """Jitted, device-sharded (init, run(n), finish) for one (config, tile shape, fixed) -- cached, so
+  """Jitted, device-sharded (init, step, finish) for one (config, tile shape, fixed) -- cached, so
   repeated calls (tiles of a large image, the CLI's two images) compile once."""
   key = (json.dumps(cfg.to_dict(), sort_keys=True, default=str), tuple(shape), fixed, mesh.devices.size)
   if key not in _PROGRAMS:
@@ -160,16 +191,10 @@ def _programs(cfg, shape, fixed: bool, mesh):
     # per-tile convolution, which XLA lowers to a grouped convolution, produced an invalid program.)
     init = jax.jit(jax.shard_map(jax.vmap(solver.init, in_axes=(0, 0, None)), mesh=mesh,
                                  in_specs=(spec, spec, rep), out_specs=spec))
-    runs = {}
-
-    def run(n):
-      if n not in runs:
-        runs[n] = jax.jit(jax.shard_map(jax.vmap(lambda c, r: solver.run(c, r, n)), mesh=mesh,
-                                        in_specs=spec, out_specs=spec))
-      return runs[n]
-
+    step = jax.jit(jax.shard_map(jax.vmap(solver.step), mesh=mesh, in_specs=spec, out_specs=spec),
+                   donate_argnums=0)
     finish = jax.jit(jax.shard_map(jax.vmap(solver.finish), mesh=mesh, in_specs=spec, out_specs=spec))
-    _PROGRAMS[key] = (init, run, finish)
+    _PROGRAMS[key] = (init, step, finish)
   return _PROGRAMS[key]
 
 
@@ -177,8 +202,8 @@ def solve_batch(cfg, tiles: np.ndarray, seed: int = 0, fixed: dict | None = None
                 progress: bool = False) -> list[StainResult]:
   """Solves ``(B, H, W, 3)`` tiles at once: vmapped over tiles, the batch split over the mesh's devices
   (B is padded to a multiple of the device count on multi-host runs; on one host a batch that does not
-  divide the device count runs on the largest device subset that it divides). ``chunk`` > 0 runs the iterations in chunks of that
-  many steps and prints a progress line with the ETA after each."""
+  divide the device count runs on the largest device subset that it divides). With ``progress``, a
+  progress line with the ETA is printed every ``chunk`` iterations."""
   tiles = np.asarray(tiles)
   b = len(tiles)
   nd = jax.device_count()
@@ -194,23 +219,21 @@ def solve_batch(cfg, tiles: np.ndarray, seed: int = 0, fixed: dict | None = None
   x = np.concatenate([tiles, np.repeat(tiles[-1:], pad, 0)]) if pad else tiles
   keys = jax.random.split(jax.random.PRNGKey(seed), len(x))
   sharding = runtime.data_sharding(mesh)
-  init, run, finish = _programs(cfg, tiles.shape[1:3], fixed is not None, mesh)
+  init, step, finish = _programs(cfg, tiles.shape[1:3], fixed is not None, mesh)
   total = int(cfg.num_steps)
   chunk = min(chunk, total) if chunk and chunk > 0 else total
   x_dev = jax.device_put(x.astype(np.float32), sharding)
   fixed_in = None if fixed is None else {k: np.asarray(fixed[k], np.float32) for k in ("stains", "m", "background")}
   carry = init(x_dev, jax.device_put(keys, sharding), fixed_in)
   bar = Progress(total, len(x), enabled=progress)
-  hists, done = [], 0
-  while done < total:
-    n_steps = min(chunk, total - done)  # at most two programs: the chunk and the remainder
-    carry, h = run(n_steps)(carry, x_dev)
+  hists = []
+  for i in range(total):
+    carry, h = step(carry, x_dev)
     hists.append(h)
-    done += n_steps
-    if progress:
-      bar.update(done, {"loss": float(np.mean(np.asarray(h)[:, -1, 0]))})
+    if progress and ((i + 1) % chunk == 0 or i + 1 == total):
+      bar.update(i + 1, {"loss": float(np.mean(np.asarray(h)[:, 0]))})
   out = jax.device_get(finish(carry))
-  hist = np.concatenate([np.asarray(h) for h in hists], axis=1)
+  hist = np.stack(jax.device_get(hists), axis=1)  # (B, steps, 3)
   return [StainResult(concentrations=out["concentrations"][i], stains=out["stains"][i],
                       recon=np.round(out["recon"][i]).astype(np.uint8), m=out["m"][i],
                       background=out["background"][i], history=hist[i]) for i in range(b)]

@@ -18,7 +18,7 @@ import numpy as np
 
 from pgdips import physics
 
-__all__ = ["ihc_ground_truth", "synthesize"]
+__all__ = ["ihc_ground_truth", "slide_ground_truth", "synthesize"]
 
 
 def ihc_ground_truth(size: int = 256, offset=(0, 0)) -> tuple[np.ndarray, np.ndarray]:
@@ -31,6 +31,15 @@ def ihc_ground_truth(size: int = 256, offset=(0, 0)) -> tuple[np.ndarray, np.nda
   c = np.clip(crop[..., [0, 2]], 0, None)
   c = c / np.percentile(c, 99.5, axis=(0, 1)) * np.array([0.9, 0.8])  # typical OD ranges
   return c.astype(np.float32), physics.default_stains(("hematoxylin", "dab"))
+
+
+def slide_ground_truth(size: int = 2048) -> tuple[np.ndarray, np.ndarray]:
+  """A whole-slide-sized ``(size, size, 2)`` ground truth: the 512x512 IHC maps of
+  :func:`ihc_ground_truth` mirrored (so that the tissue is continuous across the copies) and cropped."""
+  c, s = ihc_ground_truth(512)
+  block = np.concatenate([np.concatenate([c, c[:, ::-1]], 1), np.concatenate([c[::-1], c[::-1, ::-1]], 1)], 0)
+  reps = -(-size // 1024)
+  return np.tile(block, (reps, reps, 1))[:size, :size], s
 
 
 def synthesize(c, s, *, m=(1.0, 1.0), saturation: float | None = None, background: float = 0.0,

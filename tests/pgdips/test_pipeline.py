@@ -119,11 +119,11 @@ def test_batched_equals_per_tile_and_cli(tmp_path):
 
 
 @pytest.mark.slow
-def test_pgdips_moves_toward_the_true_stains_on_a_short_cpu_run():
-  """Synthetic H-DAB (32x32) whose true stain vectors are ~10 degrees from Ruifrok's initial ones;
-  the cpu config (1000 iterations). Measured: H 10.4 -> 7.8 deg, DAB 11.1 -> 2.5 deg, PCC 0.99 / 0.85.
-  (The issue's target, both angles < 5 deg and both PCC > 0.9, is not reached in this budget.)"""
-  from common import metrics
+def test_pgdips_recovers_stains_and_concentrations_on_a_short_cpu_run():
+  """The issue's target: synthetic H-DAB (32x32, known truth) whose true stain vectors are ~10 degrees
+  from the Ruifrok vectors PGDIPS starts from; the `cpu` config (1000 iterations, ~45 s here) brings
+  both angles under 5 degrees and both concentration PCCs over 0.9 (measured: 10.4/11.1 -> 0.6/3.5
+  degrees, PCC 0.988/0.972). The truth is scored independently of the solver (angles and PCC in NumPy)."""
   from pgdips import physics, synthetic
   cfg = config_lib.load_config(CFG + ":hdab,cpu")
   c, s = synthetic.ihc_ground_truth(32, offset=(150, 180))
@@ -134,7 +134,69 @@ def test_pgdips_moves_toward_the_true_stains_on_a_short_cpu_run():
   angle = lambda a: np.degrees(np.arccos(np.clip(np.sum(a * s_true, 1), -1, 1)))
   a0 = angle(physics.default_stains(cfg.stains))
   out = jax.device_get(jax.jit(solver.make_solver(cfg, (32, 32)))(img.astype(np.float32), jax.random.PRNGKey(0)))
-  a1 = angle(out["stains"])
-  pcc = [float(metrics.pcc(out["concentrations"][..., i].ravel(), c[..., i].ravel())) for i in range(2)]
-  assert np.all(a1 < a0 - 2.0), (a0, a1)
-  assert a1[1] < 5.0 and pcc[0] > 0.95 and pcc[1] > 0.8, (a1, pcc)
+  a1 = angle(np.asarray(out["stains"], np.float64))
+  pcc = [np.corrcoef(out["concentrations"][..., i].ravel(), c[..., i].ravel())[0, 1] for i in range(2)]
+  assert np.all(a0 > 10.0), a0
+  assert np.all(a1 < 5.0) and min(pcc) > 0.9, (a1, pcc)
+
+
+def test_seam_index_against_a_hand_computed_step():
+  from pgdips import stitch
+  rng = np.random.default_rng(0)
+  c_true = 1.0 + 0.1 * rng.random((96, 96, 1))
+  # a smooth rescaled estimate has no seams: the global scale is divided out, both statistics ~0
+  s0 = stitch.seam_index(3.0 * c_true, c_true, tile=32, overlap=8, strip=4)
+  assert s0["seam"] < 1e-9 and s0["control"] < 1e-9
+  # tiles at 0, 24, 48, 64 on both axes; a +0.5 step at x = 28 (inside the overlap [24, 32) of the first
+  # two tiles) separates the strips [20, 24) and [32, 36) of that pair only: 4 of the 24 pair-rows see it
+  est = c_true.copy()
+  est[:, 28:] += 0.5
+  s = stitch.seam_index(est, c_true, tile=32, overlap=8, strip=4)
+  k = np.sum(est * c_true) / np.sum(c_true**2)
+  r = (est / k - c_true) / c_true.mean()
+  want = []
+  for axis_r in (r, r.transpose(1, 0, 2)):
+    for lo, hi in ((24, 32), (48, 56), (64, 80)):  # the overlaps of neighbouring tiles
+      for y in (0, 24, 48, 64):
+        band = slice(y + 8, y + 24)
+        want.append(abs(axis_r[band, lo - 4:lo].mean() - axis_r[band, hi:hi + 4].mean()))
+  np.testing.assert_allclose(s["seam"], np.mean(want), rtol=1e-9)
+  assert s["seam"] > 0.9 * 4 / 24 * (0.5 / k) / c_true.mean()  # the step after the global rescale
+
+
+def test_slide_ground_truth_is_mirror_continuous():
+  from pgdips import synthetic
+  c, s = synthetic.slide_ground_truth(1100)
+  assert c.shape == (1100, 1100, 2) and s.shape == (2, 3)
+  np.testing.assert_array_equal(c[:, 511], c[:, 512])
+  np.testing.assert_array_equal(c[511], c[512])
+  np.testing.assert_array_equal(c[:512, :512], synthetic.ihc_ground_truth(512)[0])
+
+
+def test_stain_and_background_network_heads():
+  """smb_param='net' (the official code's form): S_k and B are the centre pixel of their own DIP nets."""
+  cfg = config_lib.load_config(CFG + ":hdab,smoke", {"smb_param": "net"})
+  sv = solver.Solver(cfg, (16, 16))
+  carry = sv.init(np.full((16, 16, 3), 120.0, np.float32), jax.random.PRNGKey(0))
+  assert len(carry["params"]["stain_nets"]) == 2 and "s_raw" not in carry["params"]
+  carry, hist = sv.run(carry, np.full((16, 16, 3), 120.0, np.float32), 3)
+  out = sv.finish(carry)
+  np.testing.assert_allclose(np.linalg.norm(out["stains"], axis=1), 1.0, rtol=1e-5)
+  b = np.asarray(out["background"])
+  assert np.all((b > 0.05) & (b < 0.95)) and np.all(np.isfinite(np.asarray(hist)))
+  # the centre pixel of the head's output is what S is made of
+  head = sv.head.apply(carry["params"]["stain_nets"][0], carry["z0"]["stain"][0])[8, 8]
+  pre = 0.9 * np.asarray(head) + 0.05
+  np.testing.assert_allclose(np.asarray(out["stains"][0]), pre / np.linalg.norm(pre), rtol=1e-5)
+  with pytest.raises(ValueError, match="smb_param"):
+    solver.Solver(config_lib.load_config(CFG + ":smoke", {"smb_param": "heads"}), (16, 16))
+
+
+def test_stitch_cli_writes_table_and_figures(tmp_path):
+  from pgdips import stitch
+  assert stitch.main(["--size=96", "--compare=64", f"--out={tmp_path}", "--config.num_steps=3",
+                      "--config.tile_steps=2", "--config.tile=32", "--config.overlap=8", "--config.estimate_tiles=1",
+                      "--config.net.channels=(4, 8)", "--config.net.skips=(0, 2)"]) == 0
+  md = (tmp_path / "stitch.md").read_text()
+  assert md.count("| 96x96 |") == 1 and md.count("| 64x64 |") == 2
+  assert (tmp_path / "stitched.png").stat().st_size > 1000 and (tmp_path / "junction.png").exists()
