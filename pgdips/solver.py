@@ -22,7 +22,7 @@ from common.logging import Progress
 from pgdips import losses, physics
 from pgdips.models import SkipNet
 
-__all__ = ["StainResult", "Solver", "make_solver", "solve_batch"]
+__all__ = ["StainResult", "Solver", "dihedral", "make_solver", "solve_batch"]
 
 
 @dataclasses.dataclass
@@ -34,6 +34,16 @@ class StainResult:
   m: np.ndarray | None = None  # (N,) spectral correction factors
   background: np.ndarray | None = None  # (3,) background transmittance B in (0, 1]
   history: np.ndarray | None = None
+
+
+def dihedral(x, a, square: bool = True):
+  """The ``a``-th dihedral transform of the ``(..., H, W, C)`` array ``x``: identity, the three flips
+  and, for square images, the transposes of those four (the 90/270-degree rotations and the two
+  diagonal mirrors) -- the official code's 8 augmentations. ``a`` may be traced."""
+  ops = [lambda v: v, lambda v: jnp.flip(v, -3), lambda v: jnp.flip(v, -2), lambda v: jnp.flip(v, (-3, -2))]
+  if square:
+    ops += [lambda v, f=f: jnp.swapaxes(f(v), -3, -2) for f in ops[:4]]
+  return jax.lax.switch(a, ops, x)
 
 
 def _logit(p):
@@ -132,6 +142,11 @@ class Solver:
     for i, name in enumerate(("stain", "bg")):
       if name in z0:
         z[name] = z0[name] + ramp * jax.random.normal(jax.random.fold_in(k, i + 1), z0[name].shape)
+    if cfg.augment:  # the code: odd iterations the original, even ones cycle the dihedral transforms
+      square = self.shape[0] == self.shape[1]
+      a = jnp.where(step % 2 == 1, 0, (step // 2) % (8 if square else 4))
+      z = jax.tree.map(lambda v: dihedral(v, a, square), z)
+      d = dihedral(d, a, square)
     c = self._concentrations(p, z) * cfg.max_concentration
     s_pre, s, m, b_trans = self._unpack(p, z)
     d_hat = physics.compose(c, s, m, physics.transmittance_od(b_trans, cfg.log_base))

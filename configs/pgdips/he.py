@@ -23,6 +23,7 @@ def get_config(arg=None):
   c.max_concentration = 3.0     # sigmoid output (0, 1) scaled to OD units
   c.spectral_correction = True  # per-stain scalar M (the code's SCF)
   c.background = True           # B, a per-channel transmittance, enters as -log10(B)
+  c.augment = False             # the code: image and noise inputs through 8 dihedral transforms on even steps
   c.smb_param = "direct"        # S, B optimized directly (the paper) | "net": centre pixel of a DIP net each (code)
   c.num_steps = 6000            # Adam iterations (the official code)
   c.net = ml_collections.ConfigDict(dict(

@@ -200,3 +200,16 @@ def test_stitch_cli_writes_table_and_figures(tmp_path):
   md = (tmp_path / "stitch.md").read_text()
   assert md.count("| 96x96 |") == 1 and md.count("| 64x64 |") == 2
   assert (tmp_path / "stitched.png").stat().st_size > 1000 and (tmp_path / "junction.png").exists()
+
+
+def test_dihedral_transforms_are_the_eight_symmetries():
+  x = np.arange(2 * 5 * 5 * 3, dtype=np.float32).reshape(2, 5, 5, 3)
+  got = [np.asarray(solver.dihedral(x, a)) for a in range(8)]
+  want = [np.rot90(np.flip(x, 1) if f else x, k, axes=(1, 2)) for k in range(4) for f in (0, 1)]
+  assert sorted(g.tobytes() for g in got) == sorted(w.tobytes() for w in want)
+  rect = np.arange(4 * 6 * 1, dtype=np.float32).reshape(4, 6, 1)
+  got4 = {np.asarray(solver.dihedral(rect, a, square=False)).tobytes() for a in range(4)}
+  assert got4 == {rect.tobytes(), rect[::-1].tobytes(), rect[:, ::-1].tobytes(), rect[::-1, ::-1].tobytes()}
+  cfg = config_lib.load_config(CFG + ":hdab,smoke", {"augment": True})
+  out = solver.make_solver(cfg, (16, 16))(np.full((16, 16, 3), 120.0, np.float32), jax.random.PRNGKey(0))
+  assert np.all(np.isfinite(np.asarray(out["history"])))
