@@ -213,3 +213,11 @@ def test_dihedral_transforms_are_the_eight_symmetries():
   cfg = config_lib.load_config(CFG + ":hdab,smoke", {"augment": True})
   out = solver.make_solver(cfg, (16, 16))(np.full((16, 16, 3), 120.0, np.float32), jax.random.PRNGKey(0))
   assert np.all(np.isfinite(np.asarray(out["history"])))
+
+
+def test_evaluate_cli_writes_the_table(tmp_path):
+  from pgdips import evaluate
+  assert evaluate.main([f"--out={tmp_path}", "--num_images=1", "--size=32", f"--config={CFG}:hdab,smoke"]) == 0
+  md = (tmp_path / "table.md").read_text()
+  assert md.count("| PGDIPS |") == 2 and md.count("| Macenko |") == 2 and "5 iterations" in md
+  assert evaluate.main([f"--out={tmp_path}", f"--config={CFG}:hdab,smoke", "--config.nope=1"]) == 2
