@@ -60,6 +60,13 @@ def load_config(spec: str, overrides: Sequence[str] | dict[str, Any] = ()) -> ml
   return cfg
 
 
+def replaced(cfg: ml_collections.ConfigDict, overrides: dict[str, Any]) -> ml_collections.ConfigDict:
+  """A copy of ``cfg`` with ``overrides`` applied (checked like command-line overrides); ``cfg`` is unchanged."""
+  out = ml_collections.ConfigDict(cfg.to_dict())
+  apply_overrides(out, overrides)
+  return out
+
+
 def flat_keys(cfg: ml_collections.ConfigDict, prefix: str = "") -> list[str]:
   """All dotted leaf and node keys of a config."""
   keys = []

@@ -8,9 +8,9 @@ stain vectors the same tissue gets different concentrations on either side of a 
 
 from __future__ import annotations
 
-import ml_collections
 import numpy as np
 
+from common import config as config_lib
 from pgdips import physics
 from pgdips.solver import StainResult, solve_batch
 
@@ -107,8 +107,7 @@ def deconvolve(cfg, img, *, seed: int = 0, progress: bool = False) -> StainResul
   bs = int(cfg.batch_tiles)
   cfg_tiles = cfg
   if fixed is not None and int(cfg.tile_steps) > 0:  # only the DIP maps left to fit: fewer iterations
-    cfg_tiles = ml_collections.ConfigDict(cfg.to_dict())
-    cfg_tiles.num_steps = int(cfg.tile_steps)
+    cfg_tiles = config_lib.replaced(cfg, {"num_steps": int(cfg.tile_steps)})
   for i in range(0, len(tissue), bs):
     idx = tissue[i:i + bs]
     if progress:

@@ -21,7 +21,6 @@ import os
 import sys
 import time
 
-import ml_collections
 import numpy as np
 
 from common import config as config_lib, metrics, plotting
@@ -68,13 +67,6 @@ def seam_index(c_est, c_true, tile: int, overlap: int, strip: int = 8) -> dict:
   return out
 
 
-def _with(cfg, **kw):
-  c = ml_collections.ConfigDict(cfg.to_dict())
-  for k, v in kw.items():
-    setattr(c, k, v)
-  return c
-
-
 def _score(r, c_true, cfg) -> dict:
   out = {f"pcc_{n}": float(metrics.pcc(r.concentrations[..., i].ravel(), c_true[..., i].ravel()))
          for i, n in enumerate(evaluate.STAINS)}
@@ -95,7 +87,7 @@ def run(cfg, size: int = 2048, compare: int = 512, out: str = ".", progress: boo
     cases += [("shared S, M, B", compare, True), ("per-tile S, M, B", compare, False)]
   for name, n, share in cases:
     t0 = time.perf_counter()
-    r = results.get((n, share)) or pipeline.deconvolve(_with(cfg, share_smb=share), img[:n, :n], progress=progress)
+    r = results.get((n, share)) or pipeline.deconvolve(config_lib.replaced(cfg, {"share_smb": share}), img[:n, :n], progress=progress)
     dt = time.perf_counter() - t0
     results[(n, share)] = r
     sc = _score(r, c_true[:n, :n], cfg)

@@ -48,3 +48,12 @@ def test_cli_options_require_keys_and_print_usage(capsys):
       "workdirs": "a,b", "out": "o"}
   assert config_lib.cli_options(["--out=o"], "USAGE", ("workdirs",)) is None
   assert "USAGE" in capsys.readouterr().err
+
+
+def test_replaced_copies_and_checks_keys():
+  import ml_collections
+  cfg = ml_collections.ConfigDict({"a": 1, "b": {"c": 2}})
+  out = config_lib.replaced(cfg, {"b.c": 5})
+  assert out.b.c == 5 and cfg.b.c == 2
+  with pytest.raises(config_lib.ConfigError, match="unknown config key"):
+    config_lib.replaced(cfg, {"nope": 1})
