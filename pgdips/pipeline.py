@@ -8,13 +8,16 @@ stain vectors the same tissue gets different concentrations on either side of a 
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from common import config as config_lib
 from pgdips import physics
 from pgdips.solver import StainResult, solve_batch
 
-__all__ = ["check_rgb", "tile_positions", "blend_weights", "deconvolve", "normalize", "recolor"]
+__all__ = ["Tiles", "check_rgb", "tile_positions", "blend_weights", "solve_tiles", "stitch_tiles",
+           "overlap_disagreement", "deconvolve", "normalize", "recolor"]
 
 
 def check_rgb(img, name: str = "image") -> np.ndarray:
@@ -70,24 +73,65 @@ def _pad_to(img, size):
   return np.pad(img, ((0, ph), (0, pw), (0, 0)), mode="reflect") if ph or pw else img
 
 
-def deconvolve(cfg, img, *, seed: int = 0, progress: bool = False) -> StainResult:
-  """PGDIPS on an image of any size: one solve when it fits in ``cfg.tile``, otherwise tiles of
-  ``cfg.tile`` with ``cfg.overlap`` pixels of overlap, blended. With ``cfg.share_smb`` the stain vectors,
-  spectral factors and background come from ``cfg.estimate_tiles`` tissue-rich tiles and are shared."""
-  rgb = check_rgb(img)
-  h, w = rgb.shape[:2]
-  bg_od = float(cfg.background_od)
-  if _tissue_od(rgb, cfg) < bg_od:
+def _uniform_field(seed, ks, ys, xs, cs, shape) -> np.ndarray:
+  """U(-0.5, 0.5) values of a slide-wide ``(N, H, W, C)`` noise field at the given index ranges: a
+  splitmix64 hash of (seed, flat index), so any crop is reproducible without the whole field."""
+  h, w = shape
+  idx = (((ks[:, None, None, None].astype(np.uint64) * np.uint64(h) + ys[None, :, None, None].astype(np.uint64))
+          * np.uint64(w) + xs[None, None, :, None].astype(np.uint64)) * np.uint64(len(cs))
+         + cs[None, None, None, :].astype(np.uint64))
+  z = idx + np.uint64((seed * 0x9E3779B97F4A7C15 + 0x632BE59BD9B4E019) % 2**64)
+  z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+  z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+  z = z ^ (z >> np.uint64(31))
+  return ((z >> np.uint64(40)).astype(np.float64) / 2.0**24 - 0.5).astype(np.float32)
+
+
+def _tile_inputs(cfg, idx, pos, shape, seed) -> dict:
+  """solve_batch's ``noise``/``same_init`` for the tiles ``idx``. ``tile_noise="slide"``: the networks'
+  inputs are crops of one slide-wide noise field and every tile starts from the same weights, so two
+  overlapping tiles start as the same function of the same input there (the convolutions are
+  translation-equivariant for shifts that are multiples of the stride) and differ only by what their
+  own pixels teach them. ``"tile"``: independent noise and weights per tile."""
+  if cfg.tile_noise == "tile":
+    return {}
+  if cfg.tile_noise != "slide":
+    raise ValueError(f"tile_noise={cfg.tile_noise!r} is unknown; use 'slide' or 'tile'")
+  t, n, ch = int(cfg.tile), len(cfg.stains), int(cfg.net.input_channels)
+  # drawn per tile from a counter-based generator keyed on the slide position: the same field wherever it
+  # is cropped, without holding a slide-sized array
+  noise = np.stack([_uniform_field(seed, np.arange(n), np.arange(y, y + t), np.arange(x, x + t), np.arange(ch),
+                                   shape) for y, x in (pos[j] for j in idx)]) * float(cfg.net.input_scale)
+  return {"noise": noise.astype(np.float32), "same_init": True}
+
+
+@dataclasses.dataclass
+class Tiles:
+  """The per-tile solves of a whole image, before stitching (:func:`solve_tiles`)."""
+  tile: int
+  overlap: int
+  shape: tuple[int, int]        # the padded image's (H, W)
+  pos: list[tuple[int, int]]    # tile offsets, row-major
+  rgb: np.ndarray               # (T, tile, tile, 3) float32
+  results: dict[int, StainResult]  # by tile index; background tiles are absent
+  fixed: dict | None            # the shared S, M, B (``share_smb``)
+
+
+def _check_tissue(rgb, cfg):
+  if _tissue_od(rgb, cfg) < float(cfg.background_od):
     raise ValueError(f"the image has no tissue (mean optical density {_tissue_od(rgb, cfg):.3f} < "
-                     f"background_od {bg_od}); is it an all-white/background tile?")
+                     f"background_od {cfg.background_od}); is it an all-white/background tile?")
+
+
+def solve_tiles(cfg, img, *, seed: int = 0, progress: bool = False) -> Tiles:
+  """Tiles of ``cfg.tile`` overlapping by ``cfg.overlap`` (the image reflect-padded to at least one tile),
+  background tiles skipped, the others solved ``cfg.batch_tiles`` at a time. With ``cfg.share_smb`` the
+  stain vectors, spectral factors and background come first from the ``cfg.estimate_tiles`` tissue-richest
+  tiles and are then held fixed for every tile (``cfg.tile_steps`` iterations each)."""
+  rgb = check_rgb(img)
+  _check_tissue(rgb, cfg)
   t = int(cfg.tile)
   levels = 2 ** len(cfg.net.channels)
-  if h <= t and w <= t:  # one tile, padded up to the network's stride
-    size = (-(-h // levels) * levels, -(-w // levels) * levels)
-    x = np.pad(rgb, ((0, size[0] - h), (0, size[1] - w), (0, 0)), mode="reflect")
-    r = solve_batch(cfg, x[None], seed=seed, chunk=int(cfg.progress_chunk), progress=progress)[0]
-    r.concentrations, r.recon = r.concentrations[:h, :w], r.recon[:h, :w]
-    return r
   if t % levels:
     raise ValueError(f"tile={t} must be divisible by {levels} (the DIP net has {len(cfg.net.channels)} levels)")
   rgb_p = _pad_to(rgb, t)
@@ -95,16 +139,21 @@ def deconvolve(cfg, img, *, seed: int = 0, progress: bool = False) -> StainResul
   pos = [(y, x) for y in tile_positions(hp, t, cfg.overlap) for x in tile_positions(wp, t, cfg.overlap)]
   tiles = np.stack([rgb_p[y:y + t, x:x + t] for y, x in pos])
   ods = np.array([_tissue_od(tl, cfg) for tl in tiles])
-  tissue = np.flatnonzero(ods >= bg_od)
+  tissue = np.flatnonzero(ods >= float(cfg.background_od))
+  solve = lambda c, idx, **kw: solve_batch(c, tiles[idx], chunk=int(cfg.progress_chunk), progress=progress,
+                                           **_tile_inputs(cfg, idx, pos, (hp, wp), seed), **kw)
   fixed = None
   if cfg.share_smb:
     pick = tissue[np.argsort(-ods[tissue])[:int(cfg.estimate_tiles)]]
-    est = solve_batch(cfg, tiles[pick], seed=seed, chunk=int(cfg.progress_chunk), progress=progress)
+    est = solve(cfg, pick, seed=seed)
     s = np.mean([e.stains for e in est], axis=0)
     fixed = {"stains": s / np.linalg.norm(s, axis=1, keepdims=True), "m": np.mean([e.m for e in est], 0),
              "background": np.mean([e.background for e in est], 0)}
   results = {}
   bs = int(cfg.batch_tiles)
+  if cfg.tile_init not in ("random", "estimate"):
+    raise ValueError(f"tile_init={cfg.tile_init!r} is unknown; use 'random' or 'estimate'")
+  warm = est[0].nets if fixed is not None and cfg.tile_init == "estimate" else None
   cfg_tiles = cfg
   if fixed is not None and int(cfg.tile_steps) > 0:  # only the DIP maps left to fit: fewer iterations
     cfg_tiles = config_lib.replaced(cfg, {"num_steps": int(cfg.tile_steps)})
@@ -113,31 +162,83 @@ def deconvolve(cfg, img, *, seed: int = 0, progress: bool = False) -> StainResul
     if progress:
       print(f"tiles {i + 1}-{i + len(idx)} of {len(tissue)} ({len(pos) - len(tissue)} background tiles skipped)",
             flush=True)
-    for j, r in zip(idx, solve_batch(cfg_tiles, tiles[idx], seed=seed + 1 + i, fixed=fixed,
-                                     chunk=int(cfg.progress_chunk), progress=progress)):
+    for j, r in zip(idx, solve(cfg_tiles, idx, seed=seed + 1 + i, fixed=fixed, init_nets=warm)):
       results[int(j)] = r
+  return Tiles(t, int(cfg.overlap), (hp, wp), pos, tiles, results, fixed)
+
+
+def stitch_tiles(cfg, ts: Tiles, shape: tuple[int, int]) -> StainResult:
+  """Blends the tiles' concentration maps with :func:`blend_weights` and crops to ``shape``; the
+  reconstruction is the forward model of the blended maps (shared S, M, B) or the blended per-tile
+  reconstructions (per-tile S, M, B, whose reported values are then the tiles' mean)."""
+  (h, w), (hp, wp), t = shape, ts.shape, ts.tile
   n = len(cfg.stains)
-  wts = blend_weights(t, int(cfg.overlap))
+  wts = blend_weights(t, ts.overlap)[..., None]
   acc_c = np.zeros((hp, wp, n), np.float32)
   acc_r = np.zeros((hp, wp, 3), np.float32)
   acc_w = np.zeros((hp, wp, 1), np.float32)
-  for j, (y, x) in enumerate(pos):
-    c = results[j].concentrations if j in results else np.zeros((t, t, n), np.float32)
-    rec = results[j].recon.astype(np.float32) if j in results else tiles[j]
-    acc_c[y:y + t, x:x + t] += wts[..., None] * c
-    acc_r[y:y + t, x:x + t] += wts[..., None] * rec
-    acc_w[y:y + t, x:x + t] += wts[..., None]
+  for j, (y, x) in enumerate(ts.pos):
+    r = ts.results.get(j)
+    acc_c[y:y + t, x:x + t] += wts * (r.concentrations if r else 0.0)
+    acc_r[y:y + t, x:x + t] += wts * (r.recon.astype(np.float32) if r else ts.rgb[j])
+    acc_w[y:y + t, x:x + t] += wts
   conc = (acc_c / acc_w)[:h, :w]
-  if fixed is not None:
-    stains, m, b = fixed["stains"], fixed["m"], fixed["background"]
+  if ts.fixed is not None:
+    stains, m, b = ts.fixed["stains"], ts.fixed["m"], ts.fixed["background"]
     recon = np.asarray(physics.to_rgb(physics.compose(conc, stains, m, physics.transmittance_od(b, cfg.log_base)),
                                       cfg.i0, cfg.log_base))
   else:
-    rs = list(results.values())
+    rs = list(ts.results.values())
     stains, m, b = (np.mean([getattr(r, k) for r in rs], 0) for k in ("stains", "m", "background"))
     recon = (acc_r / acc_w)[:h, :w]
   return StainResult(concentrations=conc, stains=np.asarray(stains, np.float32), recon=np.round(recon).astype(np.uint8),
                      m=np.asarray(m, np.float32), background=np.asarray(b, np.float32))
+
+
+def overlap_disagreement(ts: Tiles) -> dict:
+  """How differently two neighbouring tiles estimate the pixels they share -- what blending turns into a
+  seam, measured without any ground truth. Over every pair of horizontally or vertically adjacent solved
+  tiles and every stain, on their overlap: ``step`` = |mean C_a - mean C_b| (a brightness step across the
+  seam) and ``rms`` = root mean square of C_a - C_b (also texture), both divided by the mean of C over
+  the solved tiles. Returns {'step', 'rms', 'pairs'}."""
+  t, ov = ts.tile, ts.overlap
+  where = {p: j for j, p in enumerate(ts.pos)}
+  scale = np.mean([r.concentrations.mean(axis=(0, 1)) for r in ts.results.values()], axis=0)
+  steps, rms = [], []
+  for j, (y, x) in enumerate(ts.pos):
+    for dy, dx in ((0, 1), (1, 0)):  # the next tile to the right / below
+      nxt = [q for q in ts.pos if (q[0] == y if dx else q[1] == x) and q[dx] > (x if dx else y)]
+      if not nxt or j not in ts.results:
+        continue
+      k = where[min(nxt, key=lambda q: q[dx])]
+      if k not in ts.results:
+        continue
+      ky, kx = ts.pos[k]
+      a = ts.results[j].concentrations[ky - y:, kx - x:]         # tile j's view of the shared region
+      b = ts.results[k].concentrations[:t - (ky - y), :t - (kx - x)]  # tile k's view of it
+      d = (a - b) / np.maximum(scale, 1e-12)
+      steps.append(np.abs(d.mean(axis=(0, 1))))
+      rms.append(np.sqrt((d ** 2).mean(axis=(0, 1))))
+  if not steps:
+    return {"step": float("nan"), "rms": float("nan"), "pairs": 0}
+  return {"step": float(np.mean(steps)), "rms": float(np.mean(rms)), "pairs": len(steps)}
+
+
+def deconvolve(cfg, img, *, seed: int = 0, progress: bool = False) -> StainResult:
+  """PGDIPS on an image of any size: one solve when it fits in ``cfg.tile``, otherwise
+  :func:`solve_tiles` then :func:`stitch_tiles`."""
+  rgb = check_rgb(img)
+  h, w = rgb.shape[:2]
+  t = int(cfg.tile)
+  if h > t or w > t:
+    return stitch_tiles(cfg, solve_tiles(cfg, rgb, seed=seed, progress=progress), (h, w))
+  _check_tissue(rgb, cfg)
+  levels = 2 ** len(cfg.net.channels)
+  size = (-(-h // levels) * levels, -(-w // levels) * levels)  # one tile, padded up to the network's stride
+  x = np.pad(rgb, ((0, size[0] - h), (0, size[1] - w), (0, 0)), mode="reflect")
+  r = solve_batch(cfg, x[None], seed=seed, chunk=int(cfg.progress_chunk), progress=progress)[0]
+  r.concentrations, r.recon = r.concentrations[:h, :w], r.recon[:h, :w]
+  return r
 
 
 def recolor(cfg, conc, stains, m, background, which: int | None = None) -> np.ndarray:

@@ -34,6 +34,7 @@ class StainResult:
   m: np.ndarray | None = None  # (N,) spectral correction factors
   background: np.ndarray | None = None  # (3,) background transmittance B in (0, 1]
   history: np.ndarray | None = None
+  nets: object = None         # PGDIPS: the concentration networks' parameters (a pytree)
 
 
 def dihedral(x, a, square: bool = True):
@@ -109,14 +110,19 @@ class Solver:
     # an invalid grouped convolution
     return jnp.stack([self.net.apply(p["nets"][i], z["conc"][i])[..., 0] for i in range(self.n)], axis=-1)
 
-  def init(self, rgb, key, fixed: dict | None = None):
-    """``fixed`` (with ``Solver(..., fixed=True)``): dict(stains (N, 3), m (N,), background (3,))."""
+  def init(self, rgb, key, fixed: dict | None = None, noise_in=None, nets_in=None):
+    """``fixed`` (with ``Solver(..., fixed=True)``): dict(stains (N, 3), m (N,), background (3,)).
+    ``noise_in``: the concentration networks' fixed inputs ``(N, H, W, input_channels)`` (default: drawn
+    from ``key`` as U(-0.5, 0.5) * input_scale). ``nets_in``: the concentration networks' initial weights
+    (default: drawn from ``key``)."""
     cfg, n, (h, w) = self.cfg, self.n, self.shape
     k_net, k_z, k_steps, k_head, k_zh = jax.random.split(key, 5)
     noise = lambda k, lead: jax.random.uniform(k, lead + (h, w, cfg.net.input_channels), minval=-0.5,
                                                maxval=0.5) * cfg.net.input_scale
-    z0 = {"conc": noise(k_z, (n,))}
+    z0 = {"conc": noise(k_z, (n,)) if noise_in is None else jnp.asarray(noise_in, jnp.float32)}
     nets = tuple(self.net.init(k, z0["conc"][i]) for i, k in enumerate(jax.random.split(k_net, n)))
+    if nets_in is not None:
+      nets = jax.tree.map(lambda a, b: jnp.asarray(b, a.dtype), nets, tuple(nets_in))
     params = {"nets": nets}
     if self.smb_net:
       k_s, k_b = jax.random.split(k_head)
@@ -204,21 +210,28 @@ def _programs(cfg, shape, fixed: bool, mesh):
     spec, rep = jax.sharding.PartitionSpec("data"), jax.sharding.PartitionSpec()
     # shard_map: each device vmaps over its own tiles. (Letting the SPMD partitioner split a vmapped
     # per-tile convolution, which XLA lowers to a grouped convolution, produced an invalid program.)
-    init = jax.jit(jax.shard_map(jax.vmap(solver.init, in_axes=(0, 0, None)), mesh=mesh,
-                                 in_specs=(spec, spec, rep), out_specs=spec))
+    init = jax.jit(jax.shard_map(jax.vmap(solver.init, in_axes=(0, 0, None, 0, None)), mesh=mesh,
+                                 in_specs=(spec, spec, rep, spec, rep), out_specs=spec))
     step = jax.jit(jax.shard_map(jax.vmap(solver.step), mesh=mesh, in_specs=spec, out_specs=spec),
                    donate_argnums=0)
-    finish = jax.jit(jax.shard_map(jax.vmap(solver.finish), mesh=mesh, in_specs=spec, out_specs=spec))
+    finish = jax.jit(jax.shard_map(jax.vmap(lambda c: {**solver.finish(c), "nets": c["params"]["nets"]}),
+                                   mesh=mesh, in_specs=spec, out_specs=spec))
     _PROGRAMS[key] = (init, step, finish)
   return _PROGRAMS[key]
 
 
 def solve_batch(cfg, tiles: np.ndarray, seed: int = 0, fixed: dict | None = None, chunk: int = 0,
-                progress: bool = False) -> list[StainResult]:
+                progress: bool = False, noise: np.ndarray | None = None, same_init: bool = False,
+                init_nets=None) -> list[StainResult]:
   """Solves ``(B, H, W, 3)`` tiles at once: vmapped over tiles, the batch split over the mesh's devices
   (B is padded to a multiple of the device count on multi-host runs; on one host a batch that does not
   divide the device count runs on the largest device subset that it divides). With ``progress``, a
-  progress line with the ETA is printed every ``chunk`` iterations."""
+  progress line with the ETA is printed every ``chunk`` iterations.
+
+  ``noise`` ``(B, N, H, W, C)``: the networks' inputs per tile (default: drawn per tile from ``seed``);
+  ``same_init``: every tile's networks start from the same weights (the whole-slide tiling, where
+  neighbouring tiles should start from the same function of a slide-wide noise field); ``init_nets``:
+  start every tile's concentration networks from these weights (a result's ``nets``)."""
   tiles = np.asarray(tiles)
   b = len(tiles)
   nd = jax.device_count()
@@ -232,14 +245,21 @@ def solve_batch(cfg, tiles: np.ndarray, seed: int = 0, fixed: dict | None = None
     mesh = runtime.make_mesh()
   pad = (-b) % nd
   x = np.concatenate([tiles, np.repeat(tiles[-1:], pad, 0)]) if pad else tiles
-  keys = jax.random.split(jax.random.PRNGKey(seed), len(x))
   sharding = runtime.data_sharding(mesh)
+  keys = jax.random.split(jax.random.PRNGKey(seed), len(x))
+  if same_init:
+    keys = jnp.repeat(keys[:1], len(x), axis=0)
+  if noise is not None:
+    noise = np.asarray(noise, np.float32)
+    if noise.shape[0] != b:
+      raise ValueError(f"noise has {noise.shape[0]} tiles for a batch of {b}")
+    noise = jax.device_put(np.concatenate([noise, np.repeat(noise[-1:], pad, 0)]) if pad else noise, sharding)
   init, step, finish = _programs(cfg, tiles.shape[1:3], fixed is not None, mesh)
   total = int(cfg.num_steps)
   chunk = min(chunk, total) if chunk and chunk > 0 else total
   x_dev = jax.device_put(x.astype(np.float32), sharding)
   fixed_in = None if fixed is None else {k: np.asarray(fixed[k], np.float32) for k in ("stains", "m", "background")}
-  carry = init(x_dev, jax.device_put(keys, sharding), fixed_in)
+  carry = init(x_dev, jax.device_put(keys, sharding), fixed_in, noise, init_nets)
   bar = Progress(total, len(x), enabled=progress)
   hists = []
   for i in range(total):
@@ -251,4 +271,5 @@ def solve_batch(cfg, tiles: np.ndarray, seed: int = 0, fixed: dict | None = None
   hist = np.stack(jax.device_get(hists), axis=1)  # (B, steps, 3)
   return [StainResult(concentrations=out["concentrations"][i], stains=out["stains"][i],
                       recon=np.round(out["recon"][i]).astype(np.uint8), m=out["m"][i],
-                      background=out["background"][i], history=hist[i]) for i in range(b)]
+                      background=out["background"][i], history=hist[i],
+                      nets=jax.tree.map(lambda v: v[i], out["nets"])) for i in range(b)]

@@ -41,6 +41,8 @@ def get_config(arg=None):
   c.share_smb = True            # S, M, B estimated once on a few tiles and shared (seamless stitching)
   c.estimate_tiles = 4
   c.tile_steps = 0              # iterations for tiles solved with the shared S, M, B (0: num_steps)
+  c.tile_noise = "slide"        # tiles' network inputs: crops of one slide-wide noise field, same initial weights | "tile"
+  c.tile_init = "random"        # tiles' networks start from random weights | "estimate": the first estimation tile's fit
   c.batch_tiles = 8             # tiles solved at once (vmapped, split over the devices)
   c.background_od = 0.02        # tiles with a lower mean OD are background: not solved, C = 0
   c.progress_chunk = 500        # iterations per progress line

@@ -45,7 +45,7 @@ def test_tile_positions_cover_everything(length, tile, overlap):
   assert all(b - a <= tile - overlap for a, b in zip(pos, pos[1:]))
 
 
-def _fake_solve(cfg, tiles, seed=0, fixed=None, chunk=0, progress=False):
+def _fake_solve(cfg, tiles, seed=0, fixed=None, chunk=0, progress=False, **inputs):
   """C = a fixed per-pixel function of the tile's pixels (what a perfect tile solver would give)."""
   out = []
   for t in np.asarray(tiles, np.float32):
@@ -65,6 +65,46 @@ def test_stitching_reproduces_a_pixelwise_map_exactly(monkeypatch):
   want = np.stack([1 - img[..., 0] / 255.0, 1 - img[..., 2] / 255.0], -1)
   np.testing.assert_allclose(r.concentrations, want, rtol=1e-5, atol=1e-6)
   np.testing.assert_array_equal(r.recon, img)
+
+
+def test_overlap_disagreement_is_zero_for_a_pixelwise_solver_and_matches_a_hand_step(monkeypatch):
+  monkeypatch.setattr(pipeline, "solve_batch", _fake_solve)
+  img = np.random.default_rng(2).integers(30, 220, (56, 80, 3)).astype(np.uint8)
+  cfg = config_lib.load_config(CFG + ":smoke", {"tile": 32, "overlap": 8, "share_smb": False})
+  ts = pipeline.solve_tiles(cfg, img)
+  assert ts.pos == [(y, x) for y in (0, 24) for x in (0, 24, 48)]
+  d = pipeline.overlap_disagreement(ts)
+  assert d["pairs"] == 7 and d["step"] == 0.0 and d["rms"] == 0.0  # 2 rows x 2 + 3 columns x 1
+  # tile 4 (row 1, column 1) estimates 0.1 more of stain 0: only its 3 neighbour pairs disagree
+  ts.results[4].concentrations = ts.results[4].concentrations + np.array([0.1, 0.0], np.float32)
+  scale = np.mean([r.concentrations.mean(axis=(0, 1)) for r in ts.results.values()], axis=0)
+  d = pipeline.overlap_disagreement(ts)
+  want = 3 * (0.1 / scale[0]) / (7 * 2)  # per pair and stain, averaged
+  np.testing.assert_allclose([d["step"], d["rms"]], [want, want], rtol=1e-5)
+
+
+def test_slide_noise_field_is_the_same_wherever_it_is_cropped():
+  f = lambda y, x, size: pipeline._uniform_field(0, np.arange(2), np.arange(y, y + size), np.arange(x, x + size),
+                                                 np.arange(3), (96, 96))
+  a, b = f(0, 0, 64), f(32, 16, 64)
+  np.testing.assert_array_equal(a[:, 32:, 16:], b[:, :32, :48])
+  assert a.min() >= -0.5 and a.max() < 0.5
+  np.testing.assert_allclose([a.mean(), a.std()], [0.0, 12 ** -0.5], atol=0.01)
+  assert abs(np.corrcoef(a[0].ravel(), a[1].ravel())[0, 1]) < 0.05  # stains get independent inputs
+  assert not np.array_equal(a, pipeline._uniform_field(1, np.arange(2), np.arange(64), np.arange(64),
+                                                       np.arange(3), (96, 96)))
+
+
+def test_tiles_with_the_same_input_and_weights_solve_identically():
+  cfg = config_lib.load_config(CFG + ":hdab,smoke")
+  tile = np.random.default_rng(0).integers(40, 200, (1, 16, 16, 3)).astype(np.uint8)
+  z = np.random.default_rng(1).uniform(-0.005, 0.005, (1, 2, 16, 16, 3)).astype(np.float32)
+  same = solver.solve_batch(cfg, np.repeat(tile, 2, 0), noise=np.repeat(z, 2, 0), same_init=True)
+  np.testing.assert_array_equal(same[0].concentrations, same[1].concentrations)
+  other = solver.solve_batch(cfg, np.repeat(tile, 2, 0))  # independent noise and weights per tile
+  assert not np.allclose(other[0].concentrations, other[1].concentrations)
+  with pytest.raises(ValueError, match="noise has 1 tiles for a batch of 2"):
+    solver.solve_batch(cfg, np.repeat(tile, 2, 0), noise=z)
 
 
 def test_normalization_recombines_with_the_reference_physics(monkeypatch):
