@@ -97,11 +97,8 @@ def table(res) -> str:
 
 
 def main(argv=None) -> int:
-  argv = list(sys.argv[1:] if argv is None else argv)
-  opts, _ = config_lib.parse_kv([a for a in argv if not a.startswith("--config.")])
   try:
-    cfg = config_lib.load_config(opts.get("config", f"{CONFIG}:hdab"),
-                                 [a[len("--config."):] for a in argv if a.startswith("--config.")])
+    cfg, opts = config_lib.parse_flags(argv, default=f"{CONFIG}:hdab")
   except config_lib.ConfigError as e:
     print(f"error: {e}", file=sys.stderr)
     return 2

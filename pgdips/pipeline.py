@@ -3,7 +3,13 @@ blended stitching, and stain normalization to a reference image.
 
 Sharing S, M and B (estimated once on the tissue-richest tiles, then held fixed while every tile's DIP
 networks are fitted) is the paper's stated future work for seamless whole-slide results: with per-tile
-stain vectors the same tissue gets different concentrations on either side of a tile border.
+stain vectors the same tissue gets different concentrations on either side of a tile border. With
+S, M, B shared, what remains are the DIP maps' own tile-to-tile differences (each tile's networks are
+an independent fit); two config values shrink them: ``tile_noise="slide"`` (tiles read crops of one
+slide-wide noise field and start from the same weights, so overlapping tiles start as the same function
+of the same input) and ``tile_init="estimate"`` (tiles start from the fitted networks of the first
+estimation tile: at 60 iterations per tile as good as 200 from random weights, measured on a 704x704
+crop). :func:`overlap_disagreement` measures the result without ground truth.
 """
 
 from __future__ import annotations

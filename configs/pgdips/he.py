@@ -9,6 +9,11 @@ Ruifrok vectors it starts from (tests/pgdips/test_pipeline.py): angles 10.4/11.1
 PCC 0.988/0.972, ~45 s.
 ``wsi`` (with ``cpu``): the stitched whole-slide demo (python -m pgdips.stitch): 8-16-32 nets, 256 px
 tiles overlapping 32, S/M/B from 4 tiles at 300 iterations, then 100 iterations per tile.
+Tiling (not in the paper, which solves single images): every tile's networks read their crop of one
+slide-wide noise field (``tile_noise="slide"``) and, with shared S/M/B, start from the first estimation
+tile's fitted networks (``tile_init="estimate"``). On a 704x704 crop at 60 iterations per tile this
+cut the mean brightness step between neighbouring tiles' estimates of their overlap from 5.7% to 1.3%
+of the mean concentration (README, pgdips).
 """
 
 import ml_collections
@@ -42,7 +47,7 @@ def get_config(arg=None):
   c.estimate_tiles = 4
   c.tile_steps = 0              # iterations for tiles solved with the shared S, M, B (0: num_steps)
   c.tile_noise = "slide"        # tiles' network inputs: crops of one slide-wide noise field, same initial weights | "tile"
-  c.tile_init = "random"        # tiles' networks start from random weights | "estimate": the first estimation tile's fit
+  c.tile_init = "estimate"      # tiles' networks start from the first estimation tile's fit | "random" (share_smb only)
   c.batch_tiles = 8             # tiles solved at once (vmapped, split over the devices)
   c.background_od = 0.02        # tiles with a lower mean OD are background: not solved, C = 0
   c.progress_chunk = 500        # iterations per progress line

@@ -238,8 +238,21 @@ def test_stitch_cli_writes_table_and_figures(tmp_path):
                       "--config.tile_steps=2", "--config.tile=32", "--config.overlap=8", "--config.estimate_tiles=1",
                       "--config.net.channels=(4, 8)", "--config.net.skips=(0, 2)"]) == 0
   md = (tmp_path / "stitch.md").read_text()
-  assert md.count("| 96x96 |") == 1 and md.count("| 64x64 |") == 2
+  assert md.count("| 96x96 |") == 2 and md.count("| 64x64 |") == 2  # + the per-pixel row at 96
+  assert "least squares" in md and "overlap step" in md
   assert (tmp_path / "stitched.png").stat().st_size > 1000 and (tmp_path / "junction.png").exists()
+  assert (tmp_path / "junction_slide.png").exists()
+
+
+def test_pixelwise_reference_inverts_the_forward_model():
+  from pgdips import stitch, synthetic
+  cfg = config_lib.load_config(CFG + ":hdab")
+  c, s = synthetic.ihc_ground_truth(24, (100, 100))
+  m, b = np.array([1.0, 1.2], np.float32), np.array([0.9, 0.95, 1.0], np.float32)
+  od = np.einsum("hwn,n,nc->hwc", c, m, s) - np.log10(b)
+  img = 255.0 * 10.0 ** -od  # float, no rounding: exact inversion expected
+  r = stitch.pixelwise(cfg, img, {"stains": s, "m": m, "background": b})
+  np.testing.assert_allclose(r.concentrations, c, atol=1e-4)
 
 
 def test_dihedral_transforms_are_the_eight_symmetries():
