@@ -107,8 +107,8 @@ class Progress:
   """A console line: step, loss, examples/s and ETA, measured between calls with ``time.monotonic``."""
 
   def __init__(self, total_steps: int, examples_per_step: int, start_step: int = 0, enabled: bool = True,
-               stream=None):
-    self.total, self.eps, self.enabled = total_steps, examples_per_step, enabled
+               stream=None, label: str = "step"):
+    self.total, self.eps, self.enabled, self.label = total_steps, examples_per_step, enabled, label
     self.stream = stream or sys.stdout
     self._t0, self._s0 = time.monotonic(), start_step
     self.rate = float("nan")
@@ -119,7 +119,7 @@ class Progress:
       self.rate = (step - self._s0) / max(now - self._t0, 1e-9)
     self._t0, self._s0 = now, step
     eta = (self.total - step) / self.rate if self.rate == self.rate and self.rate > 0 else float("nan")
-    parts = [f"step {step}/{self.total}"]
+    parts = [f"{self.label} {step}/{self.total}"]
     if metrics and "loss" in metrics:
       parts.append(f"loss {_scalar(metrics['loss']):.5g}")
     parts.append(f"{self.rate * self.eps:.1f} ex/s" if self.rate == self.rate else "- ex/s")

@@ -19,6 +19,7 @@ import dataclasses
 import numpy as np
 
 from common import config as config_lib
+from common.logging import Progress
 from pgdips import physics
 from pgdips.solver import StainResult, solve_batch
 
@@ -163,13 +164,14 @@ def solve_tiles(cfg, img, *, seed: int = 0, progress: bool = False) -> Tiles:
   cfg_tiles = cfg
   if fixed is not None and int(cfg.tile_steps) > 0:  # only the DIP maps left to fit: fewer iterations
     cfg_tiles = config_lib.replaced(cfg, {"num_steps": int(cfg.tile_steps)})
+  if progress:
+    print(f"{len(tissue)} tissue tiles, {len(pos) - len(tissue)} background tiles skipped", flush=True)
+  bar = Progress(len(tissue), 1, enabled=progress, label="tiles")
   for i in range(0, len(tissue), bs):
     idx = tissue[i:i + bs]
-    if progress:
-      print(f"tiles {i + 1}-{i + len(idx)} of {len(tissue)} ({len(pos) - len(tissue)} background tiles skipped)",
-            flush=True)
     for j, r in zip(idx, solve(cfg_tiles, idx, seed=seed + 1 + i, fixed=fixed, init_nets=warm)):
       results[int(j)] = r
+    bar.update(i + len(idx))
   return Tiles(t, int(cfg.overlap), (hp, wp), pos, tiles, results, fixed)
 
 

@@ -131,7 +131,7 @@ class Solver:
                     bg_net=self.head.init(k_b, z0["bg"]), m=jnp.ones(n))
     elif not self.fixed:
       params.update(s_raw=_logit((jnp.clip(self.default, 0.05, 0.95) - 0.05) / 0.9), m=jnp.ones(n),
-                    b_raw=jnp.full((3,), 2.0))
+                    b_raw=jnp.full((3,), 2.0, jnp.float32))  # not weak-typed: the step would compile twice
     carry = {"params": params, "opt": self.tx.init(params), "z0": z0, "key": k_steps,
              "step": jnp.zeros((), jnp.int32)}
     if self.fixed:
@@ -199,23 +199,32 @@ def make_solver(cfg, shape: tuple[int, int], fixed: bool = False):
 
 
 _PROGRAMS: dict = {}
+# config values the per-tile programs do not read (the iteration count is the Python loop's; the rest are
+# the whole-image pipeline's): left out of the cache key so that e.g. the shared-S/M/B tile stage with
+# its own ``tile_steps`` reuses the compiled programs
+_NOT_IN_PROGRAMS = ("num_steps", "tile", "overlap", "share_smb", "estimate_tiles", "tile_steps", "tile_noise",
+                    "tile_init", "batch_tiles", "background_od", "progress_chunk", "match_percentile")
 
 
 def _programs(cfg, shape, fixed: bool, mesh):
   """Jitted, device-sharded (init, step, finish) for one (config, tile shape, fixed) -- cached, so
   repeated calls (tiles of a large image, the CLI's two images) compile once."""
-  key = (json.dumps(cfg.to_dict(), sort_keys=True, default=str), tuple(shape), fixed, mesh.devices.size)
+  used = {k: v for k, v in cfg.to_dict().items() if k not in _NOT_IN_PROGRAMS}
+  key = (json.dumps(used, sort_keys=True, default=str), tuple(shape), fixed, mesh.devices.size)
   if key not in _PROGRAMS:
     solver = Solver(cfg, shape, fixed)
     spec, rep = jax.sharding.PartitionSpec("data"), jax.sharding.PartitionSpec()
     # shard_map: each device vmaps over its own tiles. (Letting the SPMD partitioner split a vmapped
     # per-tile convolution, which XLA lowers to a grouped convolution, produced an invalid program.)
+    # init and finish run once per batch: compiled without LLVM optimization (the weight initializers'
+    # threefry kernels otherwise take most of the compile time: 18 s -> 2.5 s for a 2-level net's init)
+    once = {"xla_backend_optimization_level": 0}
     init = jax.jit(jax.shard_map(jax.vmap(solver.init, in_axes=(0, 0, None, 0, None)), mesh=mesh,
-                                 in_specs=(spec, spec, rep, spec, rep), out_specs=spec))
+                                 in_specs=(spec, spec, rep, spec, rep), out_specs=spec), compiler_options=once)
     step = jax.jit(jax.shard_map(jax.vmap(solver.step), mesh=mesh, in_specs=spec, out_specs=spec),
                    donate_argnums=0)
     finish = jax.jit(jax.shard_map(jax.vmap(lambda c: {**solver.finish(c), "nets": c["params"]["nets"]}),
-                                   mesh=mesh, in_specs=spec, out_specs=spec))
+                                   mesh=mesh, in_specs=spec, out_specs=spec), compiler_options=once)
     _PROGRAMS[key] = (init, step, finish)
   return _PROGRAMS[key]
 

@@ -234,11 +234,11 @@ def test_stain_and_background_network_heads():
 
 def test_stitch_cli_writes_table_and_figures(tmp_path):
   from pgdips import stitch
-  assert stitch.main(["--size=96", "--compare=64", f"--out={tmp_path}", "--config.num_steps=3",
+  assert stitch.main(["--size=96", "--compare=56", f"--out={tmp_path}", "--config.num_steps=3",
                       "--config.tile_steps=2", "--config.tile=32", "--config.overlap=8", "--config.estimate_tiles=1",
                       "--config.net.channels=(4, 8)", "--config.net.skips=(0, 2)"]) == 0
   md = (tmp_path / "stitch.md").read_text()
-  assert md.count("| 96x96 |") == 2 and md.count("| 64x64 |") == 2  # + the per-pixel row at 96
+  assert md.count("| 96x96 |") == 2 and md.count("| 56x56 |") == 2  # + the per-pixel row at 96
   assert "least squares" in md and "overlap step" in md
   assert (tmp_path / "stitched.png").stat().st_size > 1000 and (tmp_path / "junction.png").exists()
   assert (tmp_path / "junction_slide.png").exists()
