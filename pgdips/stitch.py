@@ -102,8 +102,9 @@ def run(cfg, size: int = 2048, compare: int = 512, out: str = ".", progress: boo
   if compare:
     cases += [("shared S, M, B", compare, True), ("per-tile S, M, B", compare, False)]
   row = lambda n, name, sc, dt: (
-      f"| {n}x{n} | {name} | {sc['pcc_hematoxylin']:.3f} | {sc['pcc_dab']:.3f} | {sc.get('step', np.nan):.4f} | "
-      f"{sc.get('rms', np.nan):.3f} | {sc['seam']:.4f} | {sc['control']:.4f} | {sc['ratio']:.2f} | {dt:.0f} |")
+      f"| {n}x{n} | {name} | {sc['pcc_hematoxylin']:.3f} | {sc['pcc_dab']:.3f} | "
+      + (f"{sc['step']:.4f} | {sc['rms']:.3f}" if "step" in sc else "- | -")
+      + f" | {sc['seam']:.4f} | {sc['control']:.4f} | {sc['ratio']:.2f} | {dt:.0f} |")
   for name, n, share in cases:
     t0 = time.perf_counter()
     c = config_lib.replaced(cfg, {"share_smb": share})

@@ -217,10 +217,11 @@ def test_stain_and_background_network_heads():
   """smb_param='net' (the official code's form): S_k and B are the centre pixel of their own DIP nets."""
   cfg = config_lib.load_config(CFG + ":hdab,smoke", {"smb_param": "net"})
   sv = solver.Solver(cfg, (16, 16))
-  carry = sv.init(np.full((16, 16, 3), 120.0, np.float32), jax.random.PRNGKey(0))
+  fast = {"xla_backend_optimization_level": 0}  # one-off programs: compile time is the cost
+  carry = jax.jit(sv.init, compiler_options=fast)(np.full((16, 16, 3), 120.0, np.float32), jax.random.PRNGKey(0))
   assert len(carry["params"]["stain_nets"]) == 2 and "s_raw" not in carry["params"]
-  carry, hist = sv.run(carry, np.full((16, 16, 3), 120.0, np.float32), 3)
-  out = sv.finish(carry)
+  carry, hist = jax.jit(sv.run, static_argnums=2, compiler_options=fast)(carry, np.full((16, 16, 3), 120.0, np.float32), 3)
+  out = jax.jit(sv.finish, compiler_options=fast)(carry)
   np.testing.assert_allclose(np.linalg.norm(out["stains"], axis=1), 1.0, rtol=1e-5)
   b = np.asarray(out["background"])
   assert np.all((b > 0.05) & (b < 0.95)) and np.all(np.isfinite(np.asarray(hist)))
