@@ -200,8 +200,8 @@ def make_solver(cfg, shape: tuple[int, int], fixed: bool = False):
 
 _PROGRAMS: dict = {}
 # config values the per-tile programs do not read (the iteration count is the Python loop's; the rest are
-# the whole-image pipeline's): left out of the cache key so that e.g. the shared-S/M/B tile stage with
-# its own ``tile_steps`` reuses the compiled programs
+# the whole-image pipeline's): left out of the cache key, so that configs differing only in them (a
+# per-tile-S/M/B run after a shared one, another iteration count) reuse the compiled programs
 _NOT_IN_PROGRAMS = ("num_steps", "tile", "overlap", "share_smb", "estimate_tiles", "tile_steps", "tile_noise",
                     "tile_init", "batch_tiles", "background_od", "progress_chunk", "match_percentile")
 
