@@ -209,16 +209,16 @@ def overlap_disagreement(ts: Tiles) -> dict:
   tiles and every stain, on their overlap: ``step`` = |mean C_a - mean C_b| (a brightness step across the
   seam) and ``rms`` = root mean square of C_a - C_b (also texture), both divided by the mean of C over
   the solved tiles. Returns {'step', 'rms', 'pairs'}."""
-  t, ov = ts.tile, ts.overlap
+  t = ts.tile
   where = {p: j for j, p in enumerate(ts.pos)}
+  following = lambda v: dict(zip(v, v[1:]))  # offset -> the next offset along an axis
+  next_y, next_x = following(sorted({p[0] for p in ts.pos})), following(sorted({p[1] for p in ts.pos}))
   scale = np.mean([r.concentrations.mean(axis=(0, 1)) for r in ts.results.values()], axis=0)
   steps, rms = [], []
   for j, (y, x) in enumerate(ts.pos):
-    for dy, dx in ((0, 1), (1, 0)):  # the next tile to the right / below
-      nxt = [q for q in ts.pos if (q[0] == y if dx else q[1] == x) and q[dx] > (x if dx else y)]
-      if not nxt or j not in ts.results:
-        continue
-      k = where[min(nxt, key=lambda q: q[dx])]
+    if j not in ts.results:
+      continue
+    for k in (where.get((y, next_x.get(x))), where.get((next_y.get(y), x))):  # right and below neighbours
       if k not in ts.results:
         continue
       ky, kx = ts.pos[k]
