@@ -92,7 +92,7 @@ def evaluate(workdirs: dict, cfg, out: str, size: int | None = 128, num_patches:
              classical_names=("nlm", "tv", "bm3d"), grid_images: int = 2) -> list[str]:
   from xbdcnn.main import load_denoiser
   images = task.load_images(cfg.data)["test"]
-  images = [task._load(i) for i in images]
+  images = [task.as_image(i) for i in images]
   conv = cfg.noise.convention
   methods, notes = {}, []
   for name in classical_names:

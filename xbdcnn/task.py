@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from common import nn as nn_util
@@ -17,7 +16,7 @@ from common import data, metrics, plotting, trainer
 from xbdcnn import losses, noise
 from xbdcnn.models import make_model
 
-__all__ = ["make_task", "load_images", "PatchSource", "denoise_image"]
+__all__ = ["make_task", "load_images", "as_image", "PatchSource", "denoise_image"]
 
 
 def _gray01(img: np.ndarray) -> np.ndarray:
@@ -45,7 +44,8 @@ def load_images(d) -> dict[str, list]:
   raise ValueError(f"data.name={d.name!r} is unknown; use 'bundled' or 'folder'")
 
 
-def _load(item) -> np.ndarray:
+def as_image(item) -> np.ndarray:
+  """A ``load_images`` entry as a float image in [0, 1]: files are read (grayscale), arrays pass through."""
   return _gray01(data.sources.read_image(item)) if isinstance(item, str) else item
 
 
@@ -61,7 +61,7 @@ class PatchSource:
 
   def __getitem__(self, i):
     rng = np.random.default_rng([self.seed, int(i)])
-    img = _load(self.images[int(rng.integers(len(self.images)))])
+    img = as_image(self.images[int(rng.integers(len(self.images)))])
     p = data.transforms.random_crop(img, rng, (self.patch, self.patch))
     if self.augment:
       p = np.rot90(p, int(rng.integers(4)))
