@@ -15,7 +15,7 @@ import numpy as np
 
 from pgdips.solver import StainResult
 
-__all__ = ["ruifrok", "macenko", "vahadane", "od_np"]
+__all__ = ["ruifrok", "macenko", "vahadane", "od_np", "lstsq_concentrations"]
 
 
 def od_np(rgb, i0=255.0, log_base=10):
@@ -27,8 +27,9 @@ def _to_rgb(od, i0, log_base):
   return np.clip(np.round(i0 * np.power(float(log_base), -od)), 0, 255).astype(np.uint8)
 
 
-def _lstsq_conc(od, stains):
-  """Non-negative-clipped least squares concentrations for unit stain rows ``(N, 3)``."""
+def lstsq_concentrations(od, stains):
+  """Per-pixel least-squares concentrations of ``(H, W, 3)`` optical densities for stain rows ``(N, 3)``,
+  clipped at 0."""
   flat = od.reshape(-1, 3)
   c, *_ = np.linalg.lstsq(stains.T, flat.T, rcond=None)
   return np.clip(c.T, 0, None).reshape(od.shape[:2] + (stains.shape[0],))
@@ -36,7 +37,7 @@ def _lstsq_conc(od, stains):
 
 def _result(od, stains, i0, log_base):
   stains = stains / np.linalg.norm(stains, axis=1, keepdims=True)
-  c = _lstsq_conc(od, stains)
+  c = lstsq_concentrations(od, stains)
   return StainResult(concentrations=c.astype(np.float32), stains=stains.astype(np.float32),
                      recon=_to_rgb(c @ stains, i0, log_base))
 

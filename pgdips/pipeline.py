@@ -102,8 +102,6 @@ def _tile_inputs(cfg, idx, pos, shape, seed) -> dict:
   own pixels teach them. ``"tile"``: independent noise and weights per tile."""
   if cfg.tile_noise == "tile":
     return {}
-  if cfg.tile_noise != "slide":
-    raise ValueError(f"tile_noise={cfg.tile_noise!r} is unknown; use 'slide' or 'tile'")
   t, n, ch = int(cfg.tile), len(cfg.stains), int(cfg.net.input_channels)
   # drawn per tile from a counter-based generator keyed on the slide position: the same field wherever it
   # is cropped, without holding a slide-sized array
@@ -137,6 +135,10 @@ def solve_tiles(cfg, img, *, seed: int = 0, progress: bool = False) -> Tiles:
   tiles and are then held fixed for every tile (``cfg.tile_steps`` iterations each)."""
   rgb = check_rgb(img)
   _check_tissue(rgb, cfg)
+  if cfg.tile_noise not in ("slide", "tile"):
+    raise ValueError(f"tile_noise={cfg.tile_noise!r} is unknown; use 'slide' or 'tile'")
+  if cfg.tile_init not in ("random", "estimate"):
+    raise ValueError(f"tile_init={cfg.tile_init!r} is unknown; use 'random' or 'estimate'")
   t = int(cfg.tile)
   levels = 2 ** len(cfg.net.channels)
   if t % levels:
@@ -158,8 +160,6 @@ def solve_tiles(cfg, img, *, seed: int = 0, progress: bool = False) -> Tiles:
              "background": np.mean([e.background for e in est], 0)}
   results = {}
   bs = int(cfg.batch_tiles)
-  if cfg.tile_init not in ("random", "estimate"):
-    raise ValueError(f"tile_init={cfg.tile_init!r} is unknown; use 'random' or 'estimate'")
   warm = est[0].nets if fixed is not None and cfg.tile_init == "estimate" else None
   cfg_tiles = cfg
   if fixed is not None and int(cfg.tile_steps) > 0:  # only the DIP maps left to fit: fewer iterations

@@ -28,7 +28,7 @@ import time
 import numpy as np
 
 from common import config as config_lib, metrics, plotting
-from pgdips import evaluate, physics, pipeline, synthetic
+from pgdips import baselines, evaluate, physics, pipeline, synthetic
 from pgdips.solver import StainResult
 
 CONFIG = evaluate.CONFIG
@@ -83,11 +83,9 @@ def pixelwise(cfg, img, fixed) -> StainResult:
   """Per-pixel least squares through the forward model with given S, M, B: no tiles, so no seams -- the
   seam index's floor on this image (it is not 1: the residual's own structure differs between the
   boundary and control strips)."""
-  d = np.asarray(physics.optical_density(img.astype(np.float32), cfg.i0, cfg.log_base), np.float64)
-  d = d - np.asarray(physics.transmittance_od(fixed["background"], cfg.log_base))
-  a = np.asarray(fixed["m"], np.float64)[:, None] * np.asarray(fixed["stains"], np.float64)  # (N, 3)
-  c = (d.reshape(-1, 3) @ np.linalg.pinv(a)).reshape(*img.shape[:2], -1)
-  return StainResult(concentrations=np.clip(c, 0, None).astype(np.float32), stains=fixed["stains"], recon=img)
+  d = baselines.od_np(img, cfg.i0, cfg.log_base) - np.asarray(physics.transmittance_od(fixed["background"], cfg.log_base))
+  c = baselines.lstsq_concentrations(d, np.asarray(fixed["m"], np.float64)[:, None] * np.asarray(fixed["stains"]))
+  return StainResult(concentrations=c.astype(np.float32), stains=fixed["stains"], recon=img)
 
 
 def run(cfg, size: int = 2048, compare: int = 512, out: str = ".", progress: bool = True) -> str:
@@ -121,12 +119,12 @@ def run(cfg, size: int = 2048, compare: int = 512, out: str = ".", progress: boo
                       _score(ref, c_true, cfg), time.perf_counter() - t0))
       print(rows[-1], flush=True)
   r = results[(size, True)]
-  full = [("input", img)] + [(f"C {n} (stitched)", r.concentrations[..., i] / np.percentile(r.concentrations[..., i], 99.5))
+  unit = lambda a: a / max(np.percentile(a, 99.5), 1e-6)
+  full = [("input", img)] + [(f"C {n} (stitched)", unit(r.concentrations[..., i]))
                              for i, n in enumerate(evaluate.STAINS)] + [("reconstruction", r.recon)]
   plotting.save_panels(os.path.join(out, "stitched.png"), full, ncols=4, size=6.0,
                        suptitle=f"PGDIPS {size}x{size}, tiles {cfg.tile} overlap {cfg.overlap}, shared S, M, B")
   t, ov = int(cfg.tile), int(cfg.overlap)
-  unit = lambda a: a / max(np.percentile(a, 99.5), 1e-6)
   mid = pipeline.tile_positions(size, t, ov)
   mid = mid[len(mid) // 2]  # a 4-tile corner in the middle of the slide, at full resolution
   win = (slice(max(mid - 128, 0), min(mid + ov + 128, size)),) * 2
@@ -142,8 +140,8 @@ def run(cfg, size: int = 2048, compare: int = 512, out: str = ".", progress: boo
     zoom = [("input (junction)", img[win])]
     for share, lab in ((True, "shared"), (False, "per-tile")):
       cc = results[(compare, share)].concentrations[win][..., 0]
-      zoom.append((f"C hematoxylin, {lab} S, M, B", cc / np.percentile(cc, 99.5)))
-    zoom.append(("C hematoxylin (truth)", c_true[win][..., 0] / np.percentile(c_true[win][..., 0], 99.5)))
+      zoom.append((f"C hematoxylin, {lab} S, M, B", unit(cc)))
+    zoom.append(("C hematoxylin (truth)", unit(c_true[win][..., 0])))
     plotting.save_panels(os.path.join(out, "junction.png"), zoom, ncols=4, size=4.0,
                          suptitle=f"tile overlap zone [{j}, {t}) in both axes")
   md = "\n".join([

@@ -33,6 +33,10 @@ def test_bad_inputs_are_one_line_errors():
   cfg = config_lib.load_config(CFG + ":smoke")
   with pytest.raises(ValueError, match="no tissue"):
     pipeline.deconvolve(cfg, np.full((32, 32, 3), 255, np.uint8))
+  tissue = np.full((40, 40, 3), 120, np.uint8)  # larger than the tile: the tiled path
+  for key, bad in (("tile_noise", "global"), ("tile_init", "warm")):
+    with pytest.raises(ValueError, match=key):  # before any tile is solved
+      pipeline.deconvolve(config_lib.replaced(cfg, {"tile": 32, key: bad}), tissue)
 
 
 @pytest.mark.parametrize("length,tile,overlap", [(100, 32, 8), (64, 32, 8), (33, 32, 4), (20, 32, 8)])
