@@ -81,14 +81,25 @@ def official(path, size, steps):
     print(f"| medjax, smb_param={param} ({what}) | {s:.3f} | {ref['s_per_step'] / s:.2f} |")
 
 
-def main():
-  opts = dict(a[2:].split("=", 1) for a in sys.argv[1:] if a.startswith("--"))
-  batched(int(opts.get("size", 32)), int(opts.get("steps", 100)),
-          [int(b) for b in opts.get("batches", "1,2,4,8").split(",")])
-  if "official" in opts:
-    official(opts["official"], int(opts.get("official_size", 128)), int(opts.get("official_steps", 10)))
+from absl import flags  # noqa: E402
+
+flags.DEFINE_integer("size", 32, "tile size", lower_bound=8)
+flags.DEFINE_integer("steps", 100, "timed iterations", lower_bound=1)
+flags.DEFINE_list("batches", ["1", "2", "4", "8"], "tiles solved at once")
+flags.DEFINE_string("official", None, "a checkout of the official PGDIPS code: also time it")
+flags.DEFINE_integer("official_size", 128, "tile size of the official-code comparison", lower_bound=8)
+flags.DEFINE_integer("official_steps", 10, "iterations of the official-code comparison", lower_bound=1)
+
+
+def main(argv):
+  del argv
+  F = flags.FLAGS
+  batched(F.size, F.steps, [int(b) for b in F.batches])
+  if F.official:
+    official(F.official, F.official_size, F.official_steps)
   print(f"(jax {jax.__version__}, {jax.default_backend()}, {os.cpu_count()} host cores)")
 
 
 if __name__ == "__main__":
-  main()
+  from common import cli
+  cli.run(main)

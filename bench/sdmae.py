@@ -15,11 +15,16 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
 
-def main():
+from absl import flags  # noqa: E402
+
+flags.DEFINE_integer("steps", 5, "timed steps", lower_bound=1)
+
+
+def main(argv):
+  del argv
   from common import config as config_lib, optim, trainer
   from sdmae import task as task_lib
-  opts = dict(a[2:].split("=", 1) for a in sys.argv[1:] if a.startswith("--"))
-  steps, batch_size = int(opts.get("steps", 5)), 8
+  steps, batch_size = flags.FLAGS.steps, 8
   batch = {"image": np.random.default_rng(0).random((batch_size, 224, 224, 3)).astype(np.float32),
            "label": np.zeros(batch_size, np.int32)}
   rows = {}
@@ -47,4 +52,5 @@ def main():
 
 
 if __name__ == "__main__":
-  main()
+  from common import cli
+  cli.run(main)

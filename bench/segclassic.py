@@ -45,9 +45,16 @@ def _best(fn, repeats):
   return best
 
 
-def main(argv=None):
-  opts = dict(a[2:].split("=", 1) for a in (argv or sys.argv[1:]) if a.startswith("--"))
-  b, size, repeats = int(opts.get("batch", 64)), int(opts.get("size", 512)), int(opts.get("repeats", 3))
+from absl import flags  # noqa: E402
+
+flags.DEFINE_integer("batch", 64, "images per batch", lower_bound=1)
+flags.DEFINE_integer("size", 512, "image size", lower_bound=16)
+flags.DEFINE_integer("repeats", 3, "timing repeats (best of)", lower_bound=1)
+
+
+def main(argv):
+  del argv
+  b, size, repeats = flags.FLAGS.batch, flags.FLAGS.size, flags.FLAGS.repeats
   imgs = _images(b, size)
   binary = imgs > 128
   fp = sc.disk(2)
@@ -91,4 +98,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-  sys.exit(main())
+  from common import cli
+  cli.run(main)

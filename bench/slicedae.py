@@ -15,11 +15,16 @@ import ml_collections  # noqa: E402
 import numpy as np  # noqa: E402
 
 
-def main():
+from absl import flags  # noqa: E402
+
+flags.DEFINE_integer("steps", 200, "timed steps", lower_bound=1)
+
+
+def main(argv):
+  del argv
   from common import optim, trainer
   from slicedae import losses, models
-  opts = dict(a[2:].split("=", 1) for a in sys.argv[1:] if a.startswith("--"))
-  steps = int(opts.get("steps", 200))
+  steps = flags.FLAGS.steps
   m = models.MLPAE((28, 28, 1), 8)
 
   def init(key, batch):
@@ -48,4 +53,5 @@ def main():
 
 
 if __name__ == "__main__":
-  main()
+  from common import cli
+  cli.run(main)

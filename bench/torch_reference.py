@@ -169,12 +169,18 @@ def bench_mae(batch, steps, mask_ratio=0.6):
 
 if __name__ == "__main__":
   torch.manual_seed(0)
-  what = sys.argv[1]
-  opts = dict(a[2:].split("=", 1) for a in sys.argv[2:] if a.startswith("--"))
-  if what == "xbdcnn":
-    r = bench_xbdcnn(int(opts.get("batch", 8)), int(opts.get("size", 48)), int(opts.get("steps", 30)))
-  elif what == "mae":
-    r = bench_mae(int(opts.get("batch", 8)), int(opts.get("steps", 5)))
+  # argparse: this runs under the torch interpreter (.venv-torch), which has no absl
+  import argparse
+  ap = argparse.ArgumentParser(description="PyTorch reference train steps for bench/*.py")
+  ap.add_argument("what", choices=("xbdcnn", "mae", "slicedae"))
+  ap.add_argument("--batch", type=int)
+  ap.add_argument("--size", type=int, default=48)
+  ap.add_argument("--steps", type=int)
+  a = ap.parse_args()
+  if a.what == "xbdcnn":
+    r = bench_xbdcnn(a.batch or 8, a.size, a.steps or 30)
+  elif a.what == "mae":
+    r = bench_mae(a.batch or 8, a.steps or 5)
   else:
-    r = bench_slicedae(int(opts.get("batch", 128)), int(opts.get("steps", 200)))
+    r = bench_slicedae(a.batch or 128, a.steps or 200)
   print(json.dumps({"torch": torch.__version__, **r}))

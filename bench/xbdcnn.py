@@ -16,11 +16,16 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 
-def main():
+from absl import flags  # noqa: E402
+
+flags.DEFINE_integer("steps", 30, "timed steps", lower_bound=1)
+
+
+def main(argv):
+  del argv
   from common import config as config_lib, optim, trainer
   from xbdcnn import task
-  opts = dict(a[2:].split("=", 1) for a in sys.argv[1:] if a.startswith("--"))
-  steps = int(opts.get("steps", 30))
+  steps = flags.FLAGS.steps
   cfg = config_lib.load_config(os.path.join(_common.ROOT, "configs/xbdcnn/bundled.py"), {"loss.ssim": 0.0})
   t = task.make_task(cfg)
   batch = {"image": np.random.default_rng(0).random((8, 48, 48, 1)).astype(np.float32)}
@@ -52,4 +57,5 @@ def main():
 
 
 if __name__ == "__main__":
-  main()
+  from common import cli
+  cli.run(main)

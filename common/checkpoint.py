@@ -8,6 +8,7 @@ used. Killing the process at any point therefore loses at most the steps since t
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -17,7 +18,9 @@ from typing import Any
 import jax
 import orbax.checkpoint as ocp
 
-__all__ = ["Checkpointer"]
+from common.errors import UserError
+
+__all__ = ["Checkpointer", "load_state", "load_run", "read_config", "Run"]
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +40,8 @@ class Checkpointer:
   """
 
   def __init__(self, directory: str, keep: int = 3, config: dict | None = None, async_save: bool = True):
+    if int(keep) < 1:
+      raise UserError(f"keep_ckpts={keep} would keep no checkpoint; set --config.keep_ckpts to 1 or more")
     self.directory = os.path.abspath(directory)
     self.keep, self.config, self.async_save = keep, config or {}, async_save
     self._mngr = self._make()
@@ -64,10 +69,14 @@ class Checkpointer:
   def restore_latest(self, target_state: Any, data_iter: Any = None) -> tuple[Any, int] | None:
     """Restores the newest readable checkpoint into the shapes/shardings of ``target_state``.
 
-      ``data_iter`` (a grain iterator) is restored in place. Returns ``(state, step)`` or None.
+    ``data_iter`` (a grain iterator) is restored in place. Returns ``(state, step)`` or None. A
+    checkpoint that cannot be read is moved aside and the previous one tried; one whose arrays have
+    other shapes than ``target_state`` is not corrupt but another model: that raises a UserError and
+    nothing is moved.
     """
     abstract = _abstract(target_state)
     for step in reversed(self.all_steps()):
+      self._check_shapes(step, abstract)
       items = {"state": ocp.args.StandardRestore(abstract), "meta": ocp.args.JsonRestore()}
       try:
         restored = self._mngr.restore(step, args=ocp.args.Composite(**items))
@@ -77,6 +86,23 @@ class Checkpointer:
       except Exception as e:  # noqa: BLE001  (any read failure means: fall back)
         self._quarantine(step, e)
     return None
+
+  def _check_shapes(self, step: int, abstract: Any) -> None:
+    try:
+      saved = self._mngr.item_metadata(step)["state"]
+      saved = saved.tree if hasattr(saved, "tree") else saved
+      saved_flat = {jax.tree_util.keystr(p): tuple(m.shape) for p, m in jax.tree_util.tree_leaves_with_path(saved)
+                    if hasattr(m, "shape")}
+    except Exception:  # noqa: BLE001  (unreadable metadata: the restore below finds it corrupt)
+      return
+    want = {jax.tree_util.keystr(p): tuple(a.shape) for p, a in jax.tree_util.tree_leaves_with_path(abstract)}
+    diff = [k for k in want if k in saved_flat and saved_flat[k] != want[k]]
+    missing = [k for k in want if saved_flat and k not in saved_flat]
+    if diff or (missing and len(missing) < len(want)):
+      what = (f"{diff[0]}: saved {saved_flat[diff[0]]}, now {want[diff[0]]}" if diff
+              else f"{missing[0]} is not in it")
+      raise UserError(f"checkpoint {self.directory}/{step} holds another model ({what}); the model config "
+                      "changed: start a new --workdir")
 
   def _quarantine(self, step: int, err: Exception) -> None:
     src = os.path.join(self.directory, str(step))
@@ -110,18 +136,66 @@ def config_to_json(cfg) -> dict:
 def load_state(workdir: str, step: int | None = None) -> tuple[dict, int]:
   """Reads a saved train state as a plain pytree (for evaluation scripts and tests).
 
-  Returns ``(state_dict, step)``; ``step`` defaults to the latest.
+  Returns ``(state_dict, step)``; ``step`` defaults to the latest. A missing or unreadable checkpoint
+  raises a one-line UserError.
   """
   d = os.path.join(os.path.abspath(workdir), "checkpoints")
   steps = sorted(int(s) for s in os.listdir(d) if s.isdigit()) if os.path.isdir(d) else []
   if not steps:
-    raise FileNotFoundError(f"no checkpoint under {d}; train first (python -m <method>.main ... --workdir={workdir})")
+    raise UserError(f"no checkpoint under {d}; train first (python -m <method>.main ... --workdir={workdir})")
   step = steps[-1] if step is None else step
-  with ocp.StandardCheckpointer() as c:
-    meta = c.metadata(os.path.join(d, str(step), "state"))
-    tree = meta.item_metadata.tree if hasattr(meta, "item_metadata") else meta
-    abstract = jax.tree.map(lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype,
-                                                             sharding=jax.sharding.SingleDeviceSharding(jax.devices()[0])),
-                            tree)
-    state = c.restore(os.path.join(d, str(step), "state"), abstract)
+  path = os.path.join(d, str(step), "state")
+  try:
+    with ocp.StandardCheckpointer() as c:
+      meta = c.metadata(path)
+      tree = meta.item_metadata.tree if hasattr(meta, "item_metadata") else meta
+      dev = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+      abstract = jax.tree.map(lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=dev), tree)
+      state = c.restore(path, abstract)
+  except Exception as e:  # noqa: BLE001  (tensorstore/orbax raise many types for a damaged checkpoint)
+    first = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
+    raise UserError(f"checkpoint {os.path.join(d, str(step))} cannot be read ({type(e).__name__}: {first}); "
+                    "it is damaged or incomplete: use an earlier step or re-train") from None
   return state, step
+
+
+@dataclasses.dataclass
+class Run:
+  """A finished (or running) training run read back from its workdir."""
+  workdir: str
+  cfg: Any          # the run's config (ml_collections.ConfigDict, unlocked)
+  state: dict       # params, extra, opt_state, step as host arrays
+  step: int
+
+  @property
+  def variables(self) -> dict:
+    """``{"params": ..., **extra}``: what a Flax ``model.apply`` takes."""
+    return {"params": self.state["params"], **(self.state.get("extra") or {})}
+
+  def task(self):
+    """The run's :class:`common.trainer.Task`, built from its own config."""
+    from common import trainer
+    return trainer.resolve_task(self.cfg)
+
+
+def read_config(workdir: str):
+  """A workdir's ``config.json`` as a ConfigDict, or a one-line UserError."""
+  import ml_collections
+  path = os.path.join(workdir, "config.json")
+  if not os.path.isdir(workdir):
+    raise UserError(f"workdir {workdir!r} does not exist")
+  if not os.path.isfile(path):
+    raise UserError(f"{workdir} has no config.json: it is not a training workdir (train with "
+                    f"python -m <method>.main --workdir={workdir})")
+  try:
+    with open(path) as f:
+      return ml_collections.ConfigDict(json.load(f))
+  except (OSError, json.JSONDecodeError) as e:
+    raise UserError(f"{path} cannot be read ({e})") from None
+
+
+def load_run(workdir: str, step: int | None = None) -> Run:
+  """config.json + the latest (or ``step``) checkpoint of a workdir, as a :class:`Run`."""
+  cfg = read_config(workdir)
+  state, step = load_state(workdir, step)
+  return Run(os.path.abspath(workdir), cfg, state, step)

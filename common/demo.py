@@ -1,6 +1,6 @@
 """``make demo``: every method's main job on the embedded default data, with a report.
 
-  python -m common.demo --out demo_out [--only toy,segclassic]
+  python -m common.demo --out=demo_out [--only=toy,segclassic]
 
 Each part writes under ``<out>/<part>/`` and returns markdown lines; ``<out>/REPORT.md`` lists them all.
 """
@@ -10,7 +10,6 @@ from __future__ import annotations
 import importlib
 import os
 import shutil
-import sys
 import time
 
 # name -> "module:function"; the function takes (out_dir) and returns a list of markdown lines.
@@ -48,19 +47,27 @@ def _write_report(out: str) -> None:
     f.write("\n".join(report))
 
 
-def main(argv=None) -> int:
-  argv = list(sys.argv[1:] if argv is None else argv)
-  out, only = "demo_out", None
-  for a in argv:
-    if a.startswith("--out="):
-      out = a.split("=", 1)[1]
-    elif a.startswith("--only="):
-      only = a.split("=", 1)[1].split(",")
-  if "--out" in argv:
-    out = argv[argv.index("--out") + 1]
+def _define_flags():
+  from absl import flags
+  flags.DEFINE_string("out", "demo_out", "output folder (one subfolder per part, REPORT.md)")
+  flags.DEFINE_list("only", [], f"run only these parts ({', '.join(PARTS)})")
+
+
+def main(argv) -> int:
+  from absl import flags
+
+  from common.data import sources
+  from common.errors import UserError
+  FLAGS = flags.FLAGS
+  if len(argv) > 1:
+    raise UserError(f"unexpected argument {argv[1]!r}; see --help")
+  unknown = [p for p in FLAGS.only if p not in PARTS]
+  if unknown:
+    raise UserError(f"--only={unknown[0]!r} is not a demo part; choose from {', '.join(PARTS)}")
+  out = sources.check_out_dir(FLAGS.out)
   os.makedirs(out, exist_ok=True)
   for name, target in PARTS.items():
-    if only and name not in only:
+    if FLAGS.only and name not in FLAGS.only:
       continue
     t0 = time.time()
     print(f"== demo part: {name}", flush=True)
@@ -77,6 +84,6 @@ def main(argv=None) -> int:
 
 if __name__ == "__main__":
   os.environ.setdefault("MPLBACKEND", "Agg")
-  from absl import flags
-  flags.FLAGS.mark_as_parsed()
-  sys.exit(main())
+  from common import cli
+  _define_flags()
+  cli.run(main)

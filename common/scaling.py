@@ -74,26 +74,41 @@ def run(spec: str, devices: list[int], batch_sizes: list[int], steps: int, out: 
   return results
 
 
-def main(argv=None) -> int:
-  argv = list(sys.argv[1:] if argv is None else argv)
-  opts, overrides = {}, []
-  for a in argv:
-    if a.startswith("--config."):
-      overrides.append(a)
-    elif a.startswith("--") and "=" in a:
-      k, v = a[2:].split("=", 1)
-      opts[k] = v
-    else:
-      print(f"error: unexpected argument {a!r}; see python -m common.scaling --help", file=sys.stderr)
-      return 2
-  if "config" not in opts:
-    print(__doc__)
-    return 2
-  run(opts["config"], [int(x) for x in opts.get("devices", "1,2,4").split(",")],
-      [int(x) for x in opts.get("batch_sizes", "64").split(",")], int(opts.get("steps", 40)),
-      opts.get("out", "scaling_out"), overrides)
+def _define_flags():
+  from absl import flags
+
+  from common import cli
+  cli.define_config()
+  flags.DEFINE_list("devices", ["1", "2", "4"], "device counts")
+  flags.DEFINE_list("batch_sizes", ["64"], "global batch sizes")
+  flags.DEFINE_integer("steps", 40, "steps per point (timed over the second half)", lower_bound=2)
+  flags.DEFINE_string("out", "scaling_out", "output folder (scaling.csv, scaling.png)")
+
+
+def main(argv) -> int:
+  import sys as _sys
+
+  from absl import flags
+  from ml_collections import config_flags
+
+  from common.data import sources
+  from common.errors import UserError
+  FLAGS = flags.FLAGS
+  if len(argv) > 1:
+    raise UserError(f"unexpected argument {argv[1]!r}; see --help")
+  if FLAGS.config is None:
+    raise UserError("missing --config=configs/<method>/<experiment>.py[:arg]")
+  try:
+    devices, batches = [int(x) for x in FLAGS.devices], [int(x) for x in FLAGS.batch_sizes]
+  except ValueError:
+    raise UserError("--devices and --batch_sizes are comma-separated integers") from None
+  spec = config_flags.get_config_filename(FLAGS["config"])
+  overrides = [a for a in _sys.argv[1:] if a.startswith("--config.")]  # passed on to every point
+  run(spec, devices, batches, FLAGS.steps, sources.check_out_dir(FLAGS.out), overrides)
   return 0
 
 
 if __name__ == "__main__":
-  sys.exit(main())
+  from common import cli
+  _define_flags()
+  cli.run(main)

@@ -12,6 +12,7 @@ eval_every, figure_every, optim (see common.optim), and optionally distributed.
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import json
 import math
 import os
@@ -25,9 +26,12 @@ import optax
 
 from common import checkpoint as ckpt_lib
 from common import logging as log_lib
+from common import config as config_lib
 from common import optim, runtime
+from common import workdir as wd_lib
+from common.errors import UserError
 
-__all__ = ["Task", "TrainState", "train", "make_train_step"]
+__all__ = ["Task", "TrainState", "train", "make_train_step", "resolve_task"]
 
 
 @flax.struct.dataclass
@@ -40,7 +44,7 @@ class TrainState:
 
 @dataclasses.dataclass
 class Task:
-  """What a method gives the trainer.
+  """What a method gives the trainer (and what its evaluation scripts read from a finished run).
 
   Attributes:
     init: ``(key, global_batch) -> (params, extra)``.
@@ -51,6 +55,8 @@ class Task:
     lr_scales: ``(abstract params) -> pytree of per-leaf lr multipliers`` (layer-wise lr decay).
     post_init: ``(params, extra) -> (params, extra)`` on host arrays after a fresh init (not after a
       resume), e.g. to load a pre-trained encoder without baking its weights into the init program.
+    reconstruct: ``(params, images) -> (masked, reconstruction)`` for figures of finished runs (MAE).
+    fid: ``(state) -> float``, the Frechet Inception distance of the model's samples (generative models).
   """
   init: Callable
   loss: Callable
@@ -59,6 +65,14 @@ class Task:
   figures: Optional[Callable] = None
   lr_scales: Optional[Callable] = None
   post_init: Optional[Callable] = None
+  reconstruct: Optional[Callable] = None
+  fid: Optional[Callable] = None
+
+
+def resolve_task(cfg) -> Task:
+  """The :class:`Task` of ``cfg.task`` (``"module:factory"``, the factory called with ``cfg``)."""
+  module, _, fn = cfg.task.partition(":")
+  return getattr(importlib.import_module(module), fn)(cfg)
 
 
 def make_train_step(task: Task, tx, schedule, seed: int):
@@ -74,18 +88,21 @@ def make_train_step(task: Task, tx, schedule, seed: int):
     (loss, (metrics, extra)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
     params = jax.tree.map(lambda p, u: p + u, state.params, updates)
-    metrics = dict(metrics, loss=loss, grad_norm=optax.tree.norm(grads), lr=schedule(state.step))
+    metrics = dict(metrics, loss=loss, grad_norm=optax.tree.norm(grads), param_norm=optax.tree.norm(params),
+                   update_norm=optax.tree.norm(updates), lr=schedule(state.step))
     return TrainState(state.step + 1, params, opt_state, extra), metrics
 
   return step
 
 
-def _check_finite(step: int, metrics: dict, last_saved: int | None, ckpt_dir: str) -> dict:
+def _check_finite(done: int, metrics: dict, last_saved: int | None, ckpt_dir: str) -> dict:
+  """``done``: the step count after the update (1-based, as checkpoint numbers are)."""
   host = {k: float(np.asarray(v)) for k, v in metrics.items() if np.ndim(v) == 0}
   for k, v in host.items():
     if not math.isfinite(v):
-      where = f"step {last_saved} in {ckpt_dir}" if last_saved is not None else "none yet"
-      raise FloatingPointError(f"non-finite {k}={v} at step {step}; stopping. Last good checkpoint: {where}")
+      where = f"{ckpt_dir}/{last_saved}" if last_saved is not None else "none yet"
+      raise FloatingPointError(f"non-finite {k}={v} at step {done} (counted from 1, as checkpoints are); "
+                               f"stopping. Last good checkpoint: {where}")
   return host
 
 
@@ -93,16 +110,56 @@ def _due(step: int, every: int, total: int) -> bool:
   return step == total or (every > 0 and step % every == 0)
 
 
-def train(cfg, task: Task, workdir: str, *, verbose: bool = True) -> TrainState:
+def _check_workdir_config(workdir: str, current: dict, allowed) -> None:
+  """A workdir belongs to one run: refuse a config that differs from the one it was started with."""
+  path = os.path.join(workdir, "config.json")
+  if not os.path.exists(path):
+    return
+  try:
+    with open(path) as f:
+      saved = json.load(f)
+  except (OSError, json.JSONDecodeError):
+    return  # a config.json cut by a crash before the first step: nothing to protect yet
+  # ``distributed`` says how a run is launched (process ids differ per process), not what it computes.
+  keys = config_lib.diff(saved, current, allowed=("distributed", *allowed))
+  if keys:
+    flat_old, flat_new = config_lib.flatten(saved), config_lib.flatten(current)
+    shown = "; ".join(f"{k}: {flat_old.get(k, '<missing>')!r} -> {flat_new.get(k, '<missing>')!r}" for k in keys[:4])
+    more = f" (+{len(keys) - 4} more)" if len(keys) > 4 else ""
+    raise UserError(f"workdir {workdir} holds a run with another config ({shown}{more}); start a new --workdir, "
+                    f"or pass --allow_config_change={','.join(keys)} if that change is intended")
+
+
+def train(cfg, task: Task, workdir: str, *, verbose: bool = True, allow_config_change=()) -> TrainState:
   """Trains ``task`` as ``cfg`` says, resuming from ``workdir`` if it holds checkpoints.
+
+  Resume order: the newest readable checkpoint in ``workdir`` (its config must equal ``cfg`` except for
+  ``allow_config_change`` keys), else a fresh init (then ``task.post_init``). One process at a time
+  owns a workdir (``common.workdir.Lock``). At a step where several things are due, metrics, evaluation
+  and figures are written before the checkpoint, so a kill never loses work that the resumed run
+  would not redo.
 
   Returns the final state (replicated global arrays).
   """
+  config_lib.check(cfg)
   runtime.initialize(cfg)
-  mesh = runtime.make_mesh()
   main = runtime.is_main_process()
   workdir = os.path.abspath(workdir)
+  if os.path.exists(workdir) and not os.path.isdir(workdir):
+    raise UserError(f"--workdir={workdir} is a file; give a folder")
   os.makedirs(workdir, exist_ok=True)
+  cfg_json = ckpt_lib.config_to_json(cfg)
+  _check_workdir_config(workdir, cfg_json, allow_config_change)
+  lock = wd_lib.Lock(workdir) if main else None
+  try:
+    return _train(cfg, task, workdir, cfg_json, verbose=verbose, main=main)
+  finally:
+    if lock is not None:
+      lock.release()
+
+
+def _train(cfg, task: Task, workdir: str, cfg_json: dict, *, verbose: bool, main: bool) -> TrainState:
+  mesh = runtime.make_mesh()
   total = int(cfg.total_steps)
   runtime.local_batch_size(int(cfg.batch_size))  # divisibility check with a clear message
 
@@ -124,13 +181,9 @@ def train(cfg, task: Task, workdir: str, *, verbose: bool = True) -> TrainState:
   state_sharding = jax.tree.map(lambda _: repl, abstract_state)
   state = jax.jit(init_state, out_shardings=state_sharding)(key, example)
   del example
-  if task.post_init is not None:
-    params, extra = task.post_init(state.params, state.extra)
-    state = jax.device_put(state.replace(params=params, extra=extra), state_sharding)
 
   ckpt_dir = os.path.join(workdir, "checkpoints")
-  ckpt = ckpt_lib.Checkpointer(ckpt_dir, keep=int(cfg.get("keep_ckpts", 3)),
-                               config=ckpt_lib.config_to_json(cfg))
+  ckpt = ckpt_lib.Checkpointer(ckpt_dir, keep=int(cfg.keep_ckpts), config=cfg_json)
   restored = ckpt.restore_latest(state, data_iter)
   start, last_saved = 0, None
   if restored is not None:
@@ -138,45 +191,51 @@ def train(cfg, task: Task, workdir: str, *, verbose: bool = True) -> TrainState:
     last_saved = start
     if verbose and main:
       print(f"resumed from {ckpt_dir}/{start}", flush=True)
+  elif task.post_init is not None:
+    params, extra = task.post_init(state.params, state.extra)
+    state = jax.device_put(state.replace(params=params, extra=extra), state_sharding)
 
-  writer = log_lib.MetricWriter(workdir, enabled=main, resume_step=start if restored else None)
+  # metrics.jsonl keeps only rows the restored state has seen (none for a fresh start), so every row
+  # is written once even when a run restarts.
+  writer = log_lib.MetricWriter(workdir, enabled=main, resume_step=start)
   if main:
-    with open(os.path.join(workdir, "config.json"), "w") as f:
-      json.dump(ckpt_lib.config_to_json(cfg), f, indent=1)
+    wd_lib.write_json_atomic(os.path.join(workdir, "config.json"), cfg_json)
   if start == 0:
-    writer.write_hparams(ckpt_lib.config_to_json(cfg))
+    writer.write_hparams(cfg_json)
   progress = log_lib.Progress(total, int(cfg.batch_size), start, enabled=verbose and main)
   step_fn = jax.jit(make_train_step(task, tx, schedule, int(cfg.seed)), donate_argnums=(0,),
                     out_shardings=(state_sharding, repl))
 
-  pending = None  # (step, metrics) of the step in flight, checked one step late to keep dispatch async
+  pending = None  # (done, metrics) of the step in flight, checked one step late to keep dispatch async
   try:
     for step in range(start, total):
       batch = runtime.global_batch(mesh, next(data_iter))
       state, metrics = step_fn(state, batch)
       if pending is not None:
         _check_finite(*pending, last_saved, ckpt_dir)
-      pending = (step, metrics)
       done = step + 1
+      pending = (done, metrics)
       log_now = _due(done, int(cfg.log_every), total)
       save_now = _due(done, int(cfg.ckpt_every), total)
-      if log_now or save_now:
+      eval_now = task.evaluate is not None and _due(done, int(cfg.eval_every), total)
+      fig_now = task.figures is not None and main and _due(done, int(cfg.figure_every), total)
+      if log_now or save_now or eval_now or fig_now:
         host = _check_finite(*pending, last_saved, ckpt_dir)
         pending = None
         if log_now:
           progress.update(done, host)
           perf = {"perf/steps_per_sec": progress.rate, "perf/examples_per_sec": progress.rate * int(cfg.batch_size)}
           writer.write_scalars(done, {**host, **(perf if progress.rate == progress.rate else {})})
-        if save_now:
+        if eval_now:
+          ev = task.evaluate(state, done)
+          writer.write_scalars(done, {f"eval/{k}": v for k, v in ev.items()})
+          if verbose and main:
+            print(f"eval @ {done}: " + ", ".join(f"{k}={float(v):.5g}" for k, v in ev.items()), flush=True)
+        if fig_now:
+          task.figures(state, workdir, done)
+        if save_now:  # last: everything due at this step is already written
           ckpt.save(done, state, data_iter)
           last_saved = done
-      if task.evaluate and _due(done, int(cfg.get("eval_every", 0)), total):
-        ev = task.evaluate(state, done)
-        writer.write_scalars(done, {f"eval/{k}": v for k, v in ev.items()})
-        if verbose and main:
-          print(f"eval @ {done}: " + ", ".join(f"{k}={float(v):.5g}" for k, v in ev.items()), flush=True)
-      if task.figures and main and _due(done, int(cfg.get("figure_every", 0)), total):
-        task.figures(state, workdir, done)
     if pending is not None:
       _check_finite(*pending, last_saved, ckpt_dir)
   finally:

@@ -8,7 +8,7 @@ import os
 import numpy as np
 
 from common import config as config_lib, data, plotting
-from pgdips import evaluate, main as pg_main, pipeline, synthetic
+from pgdips import evaluate, pipeline, report, synthetic
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -21,7 +21,7 @@ def run(out: str, bench_steps: int = 1000, image_steps: int = 1000) -> list[str]
   cfg_img = config_lib.load_config(os.path.join(ROOT, "configs/pgdips/he.py:hdab,cpu"), {"num_steps": image_steps})
   ihc = data.bundled_rgb("immunohistochemistry")[96:160, 160:224]
   r = pipeline.deconvolve(cfg_img, ihc, progress=True)
-  pg_main.write_outputs(cfg_img, ihc, r, os.path.join(out, "ihc"))
+  report.write_outputs(cfg_img, ihc, r, os.path.join(out, "ihc"))
 
   # normalization: the IHC crop to a reference rendered with other stain colours
   c, s = synthetic.ihc_ground_truth(64, offset=(300, 300))
@@ -35,8 +35,8 @@ def run(out: str, bench_steps: int = 1000, image_steps: int = 1000) -> list[str]
           f"true stain vectors a few degrees off Ruifrok's; PGDIPS with the `cpu` config, {bench_steps} iterations "
           "(the paper uses 6,000 on a GPU).", "", md, "",
           f"PGDIPS on a 64x64 crop of scikit-image's IHC image ({image_steps} iterations): estimated S = "
-          + ", ".join(f"{n} {pg_main.fmt(v)}" for n, v in zip(cfg_img.stains, r.stains))
-          + f", M = {pg_main.fmt(r.m)}, B = {pg_main.fmt(r.background)}.", "",
+          + ", ".join(f"{n} {report.fmt(v)}" for n, v in zip(cfg_img.stains, r.stains))
+          + f", M = {report.fmt(r.m)}, B = {report.fmt(r.background)}.", "",
           "![ihc](pgdips/ihc/figure.png)", "",
           "Normalization of the same crop to a reference with other stain colours (source concentrations "
           "recombined with the reference's S, M, B):", "", "![normalization](pgdips/normalization.png)", ""]

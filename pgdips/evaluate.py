@@ -18,13 +18,14 @@ Vahadane, PGDIPS.
 from __future__ import annotations
 
 import os
-import sys
 
 import numpy as np
+from absl import flags
 
-from common import config as config_lib
-from common import metrics
-from pgdips import baselines, physics, solver, synthetic
+from common import cli, metrics
+from common.data import sources
+from common.errors import UserError
+from pgdips import baselines, physics, pipeline, solver, synthetic
 
 CONFIG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", "pgdips", "he.py")
 CONDITIONS = {
@@ -96,16 +97,24 @@ def table(res) -> str:
   return "\n".join(lines)
 
 
-def main(argv=None) -> int:
-  try:
-    cfg, opts = config_lib.parse_flags(argv, default=f"{CONFIG}:hdab")
-  except config_lib.ConfigError as e:
-    print(f"error: {e}", file=sys.stderr)
-    return 2
-  out = opts.get("out", ".")
-  res = run(cfg, int(opts.get("num_images", 4)), int(opts.get("size", 64)), progress=True)
-  md = (f"{int(opts.get('num_images', 4))} synthetic {opts.get('size', 64)}x{opts.get('size', 64)} H-DAB images "
-        f"per condition; PGDIPS {cfg.num_steps} iterations, lr {cfg.optim.lr}.\n\n" + table(res))
+def _define_flags():
+  cli.define_config(cli.config_path("pgdips/he.py:hdab"), "PGDIPS config (default: the paper's, a GPU run); "
+                    "configs/pgdips/he.py:hdab,cpu for a CPU run")
+  flags.DEFINE_string("out", ".", "output folder (table.md)")
+  flags.DEFINE_integer("num_images", 4, "synthetic images per condition", lower_bound=1)
+  flags.DEFINE_integer("size", 64, "image size in pixels", lower_bound=pipeline.MIN_SIZE)
+
+
+def main(argv) -> int:
+  FLAGS = flags.FLAGS
+  if len(argv) > 1:
+    raise UserError(f"unexpected argument {argv[1]!r}; see --help")
+  cfg = FLAGS.config
+  pipeline.check_config(cfg)
+  out = sources.check_out_dir(FLAGS.out)
+  res = run(cfg, FLAGS.num_images, FLAGS.size, progress=True)
+  md = (f"{FLAGS.num_images} synthetic {FLAGS.size}x{FLAGS.size} H-DAB images per condition; PGDIPS "
+        f"{cfg.num_steps} iterations, lr {cfg.optim.lr}.\n\n" + table(res))
   os.makedirs(out, exist_ok=True)
   with open(os.path.join(out, "table.md"), "w") as f:
     f.write(md + "\n")
@@ -114,6 +123,5 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-  from absl import flags
-  flags.FLAGS.mark_as_parsed()
-  sys.exit(main())
+  _define_flags()
+  cli.run(main)

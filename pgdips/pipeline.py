@@ -19,6 +19,7 @@ import dataclasses
 import numpy as np
 
 from common import config as config_lib
+from common.errors import InputError, UserError
 from common.logging import Progress
 from pgdips import physics
 from pgdips.solver import StainResult, solve_batch
@@ -28,28 +29,68 @@ __all__ = ["Tiles", "check_rgb", "tile_positions", "blend_weights", "solve_tiles
 
 
 def check_rgb(img, name: str = "image") -> np.ndarray:
-  """An 8-bit RGB brightfield image as float32 in [0, 255], or a one-line ValueError saying what is wrong."""
+  """An 8-bit RGB brightfield image as float32 in [0, 255], or a one-line InputError saying what is wrong."""
   a = np.asarray(img)
   if a.ndim == 2 or (a.ndim == 3 and a.shape[-1] == 1):
-    raise ValueError(f"{name} is grayscale {a.shape}; stain deconvolution needs an RGB brightfield image")
+    raise InputError(f"{name} is grayscale {a.shape}; stain deconvolution needs an RGB brightfield image")
   if a.ndim != 3 or a.shape[-1] not in (3, 4):
-    raise ValueError(f"{name} has shape {a.shape}; expected (H, W, 3) RGB")
+    raise InputError(f"{name} has shape {a.shape}; expected (H, W, 3) RGB")
   if a.shape[-1] == 4:
     alpha = a[..., 3]
     if not np.all(alpha == (255 if a.dtype == np.uint8 else alpha.max())):
-      raise ValueError(f"{name} has a non-opaque alpha channel; flatten it onto white first "
+      raise InputError(f"{name} has a non-opaque alpha channel; flatten it onto white first "
                        "(e.g. PIL Image.alpha_composite) and pass RGB")
     a = a[..., :3]
   if a.dtype == np.uint16:
-    raise ValueError(f"{name} is 16-bit; PGDIPS uses I0 = 255: convert with (img // 257).astype(np.uint8) "
+    raise InputError(f"{name} is 16-bit; PGDIPS uses I0 = 255: convert with (img // 257).astype(np.uint8) "
                      "or pass --config.i0=65535 with a float image")
   if a.dtype != np.uint8:
     a = a.astype(np.float32)
     if not np.all(np.isfinite(a)):
-      raise ValueError(f"{name} contains NaN or infinite values")
+      raise InputError(f"{name} contains NaN or infinite values")
     if a.min() < 0:
-      raise ValueError(f"{name} has negative intensities (min {a.min():.3g}); expected [0, 255]")
+      raise InputError(f"{name} has negative intensities (min {a.min():.3g}); expected [0, 255]")
   return a.astype(np.float32)
+
+
+def check_config(cfg) -> None:
+  """Config values that cannot be right fail here, in one line, before any image is read or solved."""
+  levels = 2 ** len(cfg.net.channels)
+  problems = [
+      (int(cfg.num_steps) >= 1, f"num_steps={cfg.num_steps} must be >= 1"),
+      (int(cfg.tile) >= levels and int(cfg.tile) % levels == 0,
+       f"tile={cfg.tile} must be a positive multiple of {levels} (the DIP net has {len(cfg.net.channels)} levels)"),
+      (0 <= int(cfg.overlap) < int(cfg.tile), f"overlap={cfg.overlap} must be in [0, tile={cfg.tile})"),
+      (int(cfg.batch_tiles) >= 1, f"batch_tiles={cfg.batch_tiles} must be >= 1"),
+      (int(cfg.estimate_tiles) >= 1, f"estimate_tiles={cfg.estimate_tiles} must be >= 1"),
+      (int(cfg.tile_steps) >= 0, f"tile_steps={cfg.tile_steps} must be >= 0 (0: num_steps)"),
+      (int(cfg.progress_chunk) >= 1, f"progress_chunk={cfg.progress_chunk} must be >= 1"),
+      (float(cfg.optim.lr) > 0 and np.isfinite(float(cfg.optim.lr)), f"optim.lr={cfg.optim.lr} must be > 0"),
+      (float(cfg.optim.smb_lr_scale) >= 0, f"optim.smb_lr_scale={cfg.optim.smb_lr_scale} must be >= 0"),
+      (float(cfg.i0) > 0, f"i0={cfg.i0} must be > 0"),
+      (cfg.tile_noise in ("slide", "tile"), f"tile_noise={cfg.tile_noise!r} is unknown; use 'slide' or 'tile'"),
+      (cfg.tile_init in ("random", "estimate"), f"tile_init={cfg.tile_init!r} is unknown; use 'random' or 'estimate'"),
+      (len(cfg.net.skips) == len(cfg.net.channels),
+       f"net.skips has {len(cfg.net.skips)} entries for {len(cfg.net.channels)} net.channels; give one per level"),
+  ]
+  for ok, msg in problems:
+    if not ok:
+      raise config_lib.ConfigError(msg + "; set it with --config.<key>=...")
+
+
+MIN_SIZE = 8
+
+
+def _check_size(rgb, name: str = "image") -> None:
+  if min(rgb.shape[:2]) < MIN_SIZE:
+    raise UserError(f"{name} is {rgb.shape[0]}x{rgb.shape[1]} pixels; PGDIPS needs at least {MIN_SIZE}x{MIN_SIZE}")
+
+
+def _check_finite(r, name: str = "image"):
+  if not (np.all(np.isfinite(r.concentrations)) and np.all(np.isfinite(r.stains))):
+    raise FloatingPointError(f"PGDIPS diverged on {name} (non-finite concentrations or stain vectors); lower "
+                             "--config.optim.lr")
+  return r
 
 
 def _tissue_od(tile, cfg) -> float:
@@ -124,7 +165,7 @@ class Tiles:
 
 def _check_tissue(rgb, cfg):
   if _tissue_od(rgb, cfg) < float(cfg.background_od):
-    raise ValueError(f"the image has no tissue (mean optical density {_tissue_od(rgb, cfg):.3f} < "
+    raise InputError(f"the image has no tissue (mean optical density {_tissue_od(rgb, cfg):.3f} < "
                      f"background_od {cfg.background_od}); is it an all-white/background tile?")
 
 
@@ -133,16 +174,11 @@ def solve_tiles(cfg, img, *, seed: int = 0, progress: bool = False) -> Tiles:
   background tiles skipped, the others solved ``cfg.batch_tiles`` at a time. With ``cfg.share_smb`` the
   stain vectors, spectral factors and background come first from the ``cfg.estimate_tiles`` tissue-richest
   tiles and are then held fixed for every tile (``cfg.tile_steps`` iterations each)."""
+  check_config(cfg)
   rgb = check_rgb(img)
+  _check_size(rgb)
   _check_tissue(rgb, cfg)
-  if cfg.tile_noise not in ("slide", "tile"):
-    raise ValueError(f"tile_noise={cfg.tile_noise!r} is unknown; use 'slide' or 'tile'")
-  if cfg.tile_init not in ("random", "estimate"):
-    raise ValueError(f"tile_init={cfg.tile_init!r} is unknown; use 'random' or 'estimate'")
   t = int(cfg.tile)
-  levels = 2 ** len(cfg.net.channels)
-  if t % levels:
-    raise ValueError(f"tile={t} must be divisible by {levels} (the DIP net has {len(cfg.net.channels)} levels)")
   rgb_p = _pad_to(rgb, t)
   hp, wp = rgb_p.shape[:2]
   pos = [(y, x) for y in tile_positions(hp, t, cfg.overlap) for x in tile_positions(wp, t, cfg.overlap)]
@@ -235,18 +271,20 @@ def overlap_disagreement(ts: Tiles) -> dict:
 def deconvolve(cfg, img, *, seed: int = 0, progress: bool = False) -> StainResult:
   """PGDIPS on an image of any size: one solve when it fits in ``cfg.tile``, otherwise
   :func:`solve_tiles` then :func:`stitch_tiles`."""
+  check_config(cfg)
   rgb = check_rgb(img)
+  _check_size(rgb)
   h, w = rgb.shape[:2]
   t = int(cfg.tile)
   if h > t or w > t:
-    return stitch_tiles(cfg, solve_tiles(cfg, rgb, seed=seed, progress=progress), (h, w))
+    return _check_finite(stitch_tiles(cfg, solve_tiles(cfg, rgb, seed=seed, progress=progress), (h, w)))
   _check_tissue(rgb, cfg)
   levels = 2 ** len(cfg.net.channels)
   size = (-(-h // levels) * levels, -(-w // levels) * levels)  # one tile, padded up to the network's stride
   x = np.pad(rgb, ((0, size[0] - h), (0, size[1] - w), (0, 0)), mode="reflect")
   r = solve_batch(cfg, x[None], seed=seed, chunk=int(cfg.progress_chunk), progress=progress)[0]
   r.concentrations, r.recon = r.concentrations[:h, :w], r.recon[:h, :w]
-  return r
+  return _check_finite(r)
 
 
 def recolor(cfg, conc, stains, m, background, which: int | None = None) -> np.ndarray:

@@ -1,7 +1,8 @@
 """A whole-slide-sized stitched deconvolution with and without shared S, M, B, and how visible the tile
 seams are.
 
-  python -m pgdips.stitch [--size=2048] [--compare=512] [--out=DIR] [--config.tile_steps=...]
+  python -m pgdips.stitch [--size=2048] [--compare=512] [--out=stitch_out] [--config=configs/pgdips/he.py:hdab,cpu,wsi]
+                         [--config.tile_steps=...]
 
 The image is the synthetic non-ideal H-DAB slide of :func:`pgdips.synthetic.slide_ground_truth` (real
 tissue structure, known concentrations, a vignetting background across the whole slide), so the stitched
@@ -22,12 +23,14 @@ estimate the pixels they share, which blending turns into a ramp across the seam
 from __future__ import annotations
 
 import os
-import sys
 import time
 
 import numpy as np
+from absl import flags
 
-from common import config as config_lib, metrics, plotting
+from common import cli, config as config_lib, metrics, plotting
+from common.data import sources
+from common.errors import UserError
 from pgdips import baselines, evaluate, physics, pipeline, synthetic
 from pgdips.solver import StainResult
 
@@ -158,17 +161,25 @@ def run(cfg, size: int = 2048, compare: int = 512, out: str = ".", progress: boo
   return md
 
 
-def main(argv=None) -> int:
-  try:
-    cfg, opts = config_lib.parse_flags(argv, default=f"{CONFIG}:hdab,cpu,wsi")
-  except config_lib.ConfigError as e:
-    print(f"error: {e}", file=sys.stderr)
-    return 2
-  print(run(cfg, int(opts.get("size", 2048)), int(opts.get("compare", 512)), opts.get("out", "stitch_out")))
+def _define_flags():
+  cli.define_config(cli.config_path("pgdips/he.py:hdab,cpu,wsi"), "PGDIPS config of the stitched run")
+  flags.DEFINE_integer("size", 2048, "slide size in pixels", lower_bound=pipeline.MIN_SIZE)
+  flags.DEFINE_integer("compare", 512, "also solve a corner crop of this size with per-tile S, M, B (0: skip)",
+                       lower_bound=0)
+  flags.DEFINE_string("out", "stitch_out", "output folder")
+
+
+def main(argv) -> int:
+  FLAGS = flags.FLAGS
+  if len(argv) > 1:
+    raise UserError(f"unexpected argument {argv[1]!r}; see --help")
+  pipeline.check_config(FLAGS.config)
+  if FLAGS.compare > FLAGS.size:
+    raise UserError(f"--compare={FLAGS.compare} is larger than --size={FLAGS.size}")
+  print(run(FLAGS.config, FLAGS.size, FLAGS.compare, sources.check_out_dir(FLAGS.out)))
   return 0
 
 
 if __name__ == "__main__":
-  from absl import flags
-  flags.FLAGS.mark_as_parsed()
-  sys.exit(main())
+  _define_flags()
+  cli.run(main)

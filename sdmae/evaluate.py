@@ -20,18 +20,19 @@ from collections import defaultdict
 
 import numpy as np
 
-from common import config as config_lib
+from absl import flags
+
+from common import cli
 from common import logging as log_lib
+from common.data import sources
+from common.errors import UserError
 
 ROWS = {"": "Supervised ViT", "mae": "MAE", "contrastive": "MAE+self-contrastive", "sdmae": "SD-MAE"}
 
 
 def _config(wd):
-  path = os.path.join(wd, "config.json")
-  if not os.path.isfile(path):
-    raise FileNotFoundError(f"{wd} has no config.json; train it first with python -m sdmae.main")
-  with open(path) as f:
-    return json.load(f)
+  from common import checkpoint
+  return checkpoint.read_config(wd).to_dict()
 
 
 def _last_eval(wd, key):
@@ -131,8 +132,8 @@ def reconstructions(pretrain: dict, path: str, n: int = 8) -> str | None:
   rows, labels = [], []
   for wd, cfg in sorted(pretrain.items(), key=lambda kv: list(ROWS).index(kv[1]["method"])):
     cfg = ml_collections.ConfigDict(cfg)
-    task = task_lib.make_task(cfg)
-    state, step = checkpoint.load_state(wd)
+    run = checkpoint.load_run(wd)
+    task, state, step = task_lib.make_task(cfg), run.state, run.step
     _, test_src, _, _ = sd_data.load(cfg.data)
     b = next(data.eval_batches(test_src, n, sd_data.eval_map(cfg.model.image_size)))
     masked, recon = task.reconstruct(state["params"], b["image"])
@@ -145,16 +146,18 @@ def reconstructions(pretrain: dict, path: str, n: int = 8) -> str | None:
   return plotting.save_panels(path, [("rows: " + " / ".join(labels), grid)], ncols=1, size=8)
 
 
-def main(argv=None) -> int:
-  opts = config_lib.cli_options(argv, __doc__, required=("workdirs",))
-  if opts is None:
-    return 2
-  out = opts.get("out", ".")
-  try:
-    results, pretrain = collect([w for w in opts["workdirs"].split(",") if w])
-  except FileNotFoundError as e:
-    print(f"error: {e}", file=sys.stderr)
-    return 2
+def _define_flags():
+  flags.DEFINE_list("workdirs", None, "sdmae workdirs (probe / fine-tune runs; pre-training runs for Fig. 3)",
+                    required=True)
+  flags.DEFINE_string("out", ".", "output folder (table1.md, mask_ratio.png, reconstructions.png)")
+
+
+def main(argv) -> int:
+  FLAGS = flags.FLAGS
+  if len(argv) > 1:
+    raise UserError(f"unexpected argument {argv[1]!r}; see --help")
+  out = sources.check_out_dir(FLAGS.out)
+  results, pretrain = collect([w for w in FLAGS.workdirs if w])
   os.makedirs(out, exist_ok=True)
   md = table(results)
   with open(os.path.join(out, "table1.md"), "w") as f:
@@ -166,4 +169,5 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-  sys.exit(main())
+  _define_flags()
+  cli.run(main)

@@ -3,11 +3,9 @@
   python -m sdmae.main --config=configs/sdmae/pretrain.py:embedded,sdmae --workdir=DIR [--config.x=y ...]
 """
 
-import sys
+from common import cli
 
-from common import main as common_main
+cli.define_train_flags()
 
 if __name__ == "__main__":
-  from absl import flags
-  flags.FLAGS.mark_as_parsed()
-  sys.exit(common_main.main())
+  cli.run(cli.train_main)

@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 
 import jax
@@ -18,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from common import checkpoint, data, plotting, runtime, trainer
+from common.errors import UserError
 from sdmae import data as sd_data
 from sdmae import losses
 from sdmae.models import MAE, Classifier, Encoder, ProbeHead, decode_variant, layer_id, random_masking
@@ -31,18 +31,16 @@ def _model_kwargs(m):
 
 def load_pretrained_encoder(workdir: str, model_cfg) -> dict:
   """The encoder params of a pre-training run, after checking that its ViT matches ``model_cfg``."""
-  path = os.path.join(workdir, "config.json")
-  if not os.path.isfile(path):
-    raise FileNotFoundError(f"init.workdir={workdir!r} has no config.json; pre-train first with "
-                            "python -m sdmae.main --config=configs/sdmae/pretrain.py --workdir=...")
-  with open(path) as f:
-    pre = json.load(f)["model"]
+  if not os.path.isfile(os.path.join(workdir, "config.json")):
+    raise UserError(f"init.workdir={workdir!r} has no config.json; pre-train first with "
+                    "python -m sdmae.main --config=configs/sdmae/pretrain.py --workdir=...")
+  run = checkpoint.load_run(workdir)
+  pre = run.cfg.model
   for k in ("variant", "image_size", "posemb"):
     if pre[k] != model_cfg[k]:
-      raise ValueError(f"model.{k}={model_cfg[k]!r} differs from the pre-trained encoder's {pre[k]!r} "
-                       f"(in {path}); set --config.model.{k}={pre[k]}")
-  state, _ = checkpoint.load_state(workdir)
-  return jax.tree.map(np.asarray, state["params"]["encoder"])
+      raise UserError(f"model.{k}={model_cfg[k]!r} differs from the pre-trained encoder's {pre[k]!r} "
+                      f"(in {workdir}/config.json); set --config.model.{k}={pre[k]}")
+  return jax.tree.map(np.asarray, run.state["params"]["encoder"])
 
 
 def _accuracy_eval(cfg, test_src, predict):
@@ -152,9 +150,8 @@ def _pretrain(cfg, train_src, test_src) -> trainer.Task:
     return data.train_pipeline(train_src, global_batch=cfg.batch_size, seed=cfg.seed,
                                random_map_fn=sd_data.train_map(m.image_size, cfg.data.crop_scale))
 
-  task = trainer.Task(init=init, loss=loss, train_data=train_data, evaluate=evaluate, figures=figures)
-  task.reconstruct = reconstruct
-  return task
+  return trainer.Task(init=init, loss=loss, train_data=train_data, evaluate=evaluate, figures=figures,
+                      reconstruct=reconstruct)
 
 
 def _probe(cfg, train_src, test_src, num_classes) -> trainer.Task:

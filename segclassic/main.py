@@ -1,10 +1,11 @@
-"""Segment an image from the command line.
+"""Segment images from the command line.
 
-  python -m segclassic.main [IMAGE ...] --method=otsu|iterative|local|adaptive_otsu|kmeans [--k=3]
-      [--block_size=35] [--offset=10] [--window=32] [--var_threshold=150] --out=DIR
+  python -m segclassic.main [IMAGE ...] --out=DIR [--method=otsu|iterative|local|adaptive_otsu|kmeans]
+      [--k=3] [--block_size=35] [--offset=10] [--window=32] [--var_threshold=150]
 
-Writes ``<name>_mask.png`` (labels for k-means) and ``<name>_overlay.png`` for each image. With no
-IMAGE it runs on images bundled with scikit-image (camera, coins, page, text).
+Writes ``<name>_<method>_mask.png`` (labels for k-means) and ``<name>_<method>_overlay.png`` for each
+image; inputs with the same file name get their parent folders in ``<name>``. With no IMAGE it runs on
+images bundled with scikit-image (camera, coins, page, text).
 """
 
 from __future__ import annotations
@@ -14,6 +15,11 @@ import sys
 
 import jax
 import numpy as np
+from absl import flags
+
+from common import cli
+from common.data import sources
+from common.errors import UserError
 
 METHODS = ("otsu", "iterative", "local", "adaptive_otsu", "kmeans")
 
@@ -25,12 +31,13 @@ def _gray(img: np.ndarray) -> np.ndarray:
   return img
 
 
-def segment(img: np.ndarray, method: str, opts: dict) -> np.ndarray:
+def segment(img: np.ndarray, method: str, *, k: int = 3, features: str = "color", position_weight: float = 1.0,
+            block_size: int = 35, offset: float = 10.0, window: int = 32, var_threshold: float = 150.0) -> np.ndarray:
   """Returns a bool mask (thresholds) or int labels (k-means)."""
   import segclassic as sc
   if method == "kmeans":
-    labels, _ = sc.kmeans_segment(img, int(opts.get("k", 3)), features=opts.get("features", "color"),
-                                  position_weight=float(opts.get("position_weight", 1.0)), key=jax.random.PRNGKey(0))
+    labels, _ = sc.kmeans_segment(img, k, features=features, position_weight=position_weight,
+                                  key=jax.random.PRNGKey(0))
     return np.asarray(labels)
   g = _gray(img)
   if method == "otsu":
@@ -38,12 +45,11 @@ def segment(img: np.ndarray, method: str, opts: dict) -> np.ndarray:
   if method == "iterative":
     return np.asarray(g >= sc.threshold_iterative(g))
   if method == "local":
-    t = sc.threshold_local(g, int(opts.get("block_size", 35)), offset=float(opts.get("offset", 10)))
+    t = sc.threshold_local(g, block_size, offset=offset)
     return np.asarray(g > t)
   if method == "adaptive_otsu":
-    return np.asarray(sc.threshold_adaptive_otsu(g, int(opts.get("window", 32)),
-                                                 float(opts.get("var_threshold", 150.0))))
-  raise ValueError(f"--method={method!r} is unknown; use one of {', '.join(METHODS)}")
+    return np.asarray(sc.threshold_adaptive_otsu(g, window, var_threshold))
+  raise UserError(f"--method={method!r} is unknown; use one of {', '.join(METHODS)}")
 
 
 def write_outputs(img: np.ndarray, seg: np.ndarray, out: str, name: str) -> list[str]:
@@ -71,34 +77,40 @@ def write_outputs(img: np.ndarray, seg: np.ndarray, out: str, name: str) -> list
   return [mask_path, overlay]
 
 
-def main(argv=None) -> int:
-  argv = list(sys.argv[1:] if argv is None else argv)
-  from common.config import parse_kv
-  opts, images = parse_kv(argv)
-  method, out = opts.get("method", "otsu"), opts.get("out", "segclassic_out")
-  if method not in METHODS:
-    print(f"error: --method={method!r} is unknown; use one of {', '.join(METHODS)}", file=sys.stderr)
-    return 2
-  from common.data import sources
+def _define_flags():
+  flags.DEFINE_string("out", None, "output folder (required)", required=True)
+  flags.DEFINE_enum("method", "otsu", METHODS, "segmentation method")
+  flags.DEFINE_integer("k", 3, "k-means: number of clusters", lower_bound=1)
+  flags.DEFINE_enum("features", "color", ("color", "color+position"), "k-means features")
+  flags.DEFINE_float("position_weight", 1.0, "k-means: weight of the pixel position features", lower_bound=0)
+  flags.DEFINE_integer("block_size", 35, "local threshold: odd block size", lower_bound=3)
+  flags.DEFINE_float("offset", 10.0, "local threshold: offset subtracted from the local mean")
+  flags.DEFINE_integer("window", 32, "adaptive Otsu: window size", lower_bound=2)
+  flags.DEFINE_float("var_threshold", 150.0, "adaptive Otsu: minimum window variance", lower_bound=0)
+
+
+def main(argv) -> int:
+  FLAGS = flags.FLAGS
+  images = argv[1:]
+  out = sources.check_out_dir(FLAGS.out)
+  if FLAGS.method == "local" and FLAGS.block_size % 2 == 0:
+    raise UserError(f"--block_size={FLAGS.block_size} must be odd")
   if images:
-    items = []
-    for p in images:
-      if not os.path.isfile(p):
-        print(f"error: image {p!r} does not exist", file=sys.stderr)
-        return 2
-      items.append((os.path.splitext(os.path.basename(p))[0], sources.read_image(p)))
+    names = sources.unique_stems(images)
+    items = [(n, sources.read_image(p)) for n, p in zip(names, images)]  # all read before any work
   else:
     items = [(n, sources.bundled_gray(n)) for n in ("camera", "coins", "page", "text")]
+  outs = [os.path.join(out, f"{n}_{FLAGS.method}_{kind}.png") for n, _ in items for kind in ("mask", "overlay")]
+  sources.check_outputs(outs, images)
+  kw = dict(k=FLAGS.k, features=FLAGS.features, position_weight=FLAGS.position_weight, block_size=FLAGS.block_size,
+            offset=FLAGS.offset, window=FLAGS.window, var_threshold=FLAGS.var_threshold)
   for name, img in items:
-    try:
-      seg = segment(img, method, opts)
-    except ValueError as e:
-      print(f"error: {name}: {e}", file=sys.stderr)
-      return 2
-    for p in write_outputs(img, seg, out, f"{name}_{method}"):
+    seg = segment(img, FLAGS.method, **kw)
+    for p in write_outputs(img, seg, out, f"{name}_{FLAGS.method}"):
       print(p)
   return 0
 
 
 if __name__ == "__main__":
-  sys.exit(main())
+  _define_flags()
+  cli.run(main)

@@ -16,8 +16,12 @@ import json
 import os
 import sys
 
-from common import config as config_lib
+from absl import flags
+
+from common import checkpoint, cli
 from common import logging as log_lib
+from common.data import sources
+from common.errors import UserError
 
 ROWS = [("Skewness", "eval/skewness"), ("Kurtosis (normalized)", "eval/kurtosis_normalized"),
         ("Reconstruction error", "eval/rec_error"), ("SWAE distance", "eval/swae_distance"), ("FID", "eval/fid")]
@@ -27,36 +31,33 @@ ORDER = ["swae", "sksae", "scwae", "scvmae", "scfwae", "cwae", "ae"]  # the pape
 def collect(workdirs: list[str]) -> dict[str, list[dict]]:
   runs = {}
   for wd in workdirs:
-    cfg_path, m_path = os.path.join(wd, "config.json"), os.path.join(wd, "metrics.jsonl")
-    if not (os.path.isfile(cfg_path) and os.path.isfile(m_path)):
-      raise FileNotFoundError(f"{wd} has no config.json/metrics.jsonl; train it first with python -m slicedae.main")
-    with open(cfg_path) as f:
-      name = json.load(f)["model"]["name"]
+    name = checkpoint.read_config(wd).model.name
+    m_path = os.path.join(wd, "metrics.jsonl")
+    if not os.path.isfile(m_path):
+      raise UserError(f"{wd} has no metrics.jsonl; train it first with python -m slicedae.main")
     runs[name] = [r for r in log_lib.read_jsonl(m_path) if "eval/rec_error" in r]
   return runs
 
 
-def add_fid(workdirs: list[str], runs: dict[str, list[dict]], opts: dict) -> None:
+def add_fid(workdirs: list[str], runs: dict[str, list[dict]], weights: str, ref_stats: str | None = None,
+            num_samples: int | None = None) -> None:
   """Computes FID from each workdir's latest checkpoint into its last evaluation row."""
   import types
-
-  import ml_collections
 
   from common import checkpoint
   from slicedae import task as task_lib
   for wd in workdirs:
-    with open(os.path.join(wd, "config.json")) as f:
-      cfg = ml_collections.ConfigDict(json.load(f))
-    cfg.fid.weights = opts["fid_weights"]
-    cfg.fid.ref_stats = opts.get("fid_ref_stats", cfg.fid.ref_stats)
-    cfg.fid.num_samples = int(opts.get("fid_num_samples", cfg.fid.num_samples))
-    state, step = checkpoint.load_state(wd)
-    value = task_lib.make_task(cfg).fid(types.SimpleNamespace(params=state["params"], extra=state["extra"]))
+    run = checkpoint.load_run(wd)
+    cfg = run.cfg
+    cfg.fid.weights = weights
+    cfg.fid.ref_stats = ref_stats if ref_stats is not None else cfg.fid.ref_stats
+    cfg.fid.num_samples = int(num_samples or cfg.fid.num_samples)
+    value = task_lib.make_task(cfg).fid(types.SimpleNamespace(params=run.state["params"], extra=run.state["extra"]))
     rows = runs[cfg.model.name]
-    if not rows or rows[-1]["step"] != step:
-      rows.append({"step": step})
+    if not rows or rows[-1]["step"] != run.step:
+      rows.append({"step": run.step})
     rows[-1]["eval/fid"] = value
-    print(f"{cfg.model.name}: FID {value:.2f} at step {step} ({cfg.fid.num_samples} samples)")
+    print(f"{cfg.model.name}: FID {value:.2f} at step {run.step} ({cfg.fid.num_samples} samples)")
 
 
 def table(runs: dict[str, list[dict]]) -> str:
@@ -103,19 +104,25 @@ def curves(runs: dict[str, list[dict]], path: str) -> str:
   return path
 
 
-def main(argv=None) -> int:
-  opts = config_lib.cli_options(argv, __doc__, required=("workdirs",))
-  if opts is None:
-    return 2
-  out = opts.get("out", ".")
-  workdirs = [w for w in opts["workdirs"].split(",") if w]
-  try:
-    runs = collect(workdirs)
-    if opts.get("fid_weights"):
-      add_fid(workdirs, runs, opts)
-  except (FileNotFoundError, KeyError, ValueError) as e:
-    print(f"error: {e}", file=sys.stderr)
-    return 2
+def _define_flags():
+  flags.DEFINE_list("workdirs", None, "slicedae training workdirs", required=True)
+  flags.DEFINE_string("out", ".", "output folder (table1.md, curves.png)")
+  flags.DEFINE_string("fid_weights", None, "Inception weights .npz (tools/fid_weights_to_npz.py): compute FID now")
+  flags.DEFINE_string("fid_ref_stats", None, "pytorch-fid reference statistics .npz (mu, sigma)")
+  flags.DEFINE_integer("fid_num_samples", None, "samples for FID (default: the run's config)", lower_bound=2)
+
+
+def main(argv) -> int:
+  FLAGS = flags.FLAGS
+  if len(argv) > 1:
+    raise UserError(f"unexpected argument {argv[1]!r}; see --help")
+  out = sources.check_out_dir(FLAGS.out)
+  if FLAGS.fid_weights and not os.path.isfile(FLAGS.fid_weights):
+    raise UserError(f"--fid_weights={FLAGS.fid_weights!r} does not exist (make it with tools/fid_weights_to_npz.py)")
+  workdirs = [w for w in FLAGS.workdirs if w]
+  runs = collect(workdirs)
+  if FLAGS.fid_weights:
+    add_fid(workdirs, runs, FLAGS.fid_weights, FLAGS.fid_ref_stats, FLAGS.fid_num_samples)
   os.makedirs(out, exist_ok=True)
   md = table(runs)
   with open(os.path.join(out, "table1.md"), "w") as f:
@@ -126,4 +133,5 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-  sys.exit(main())
+  _define_flags()
+  cli.run(main)

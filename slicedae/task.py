@@ -181,8 +181,6 @@ def make_task(cfg) -> trainer.Task:
                                         [(f"{name.upper()} {title}, step {step}", grid)], ncols=1, size=5))
     return paths
 
-  task = trainer.Task(init=init, loss=loss, train_data=train_data, evaluate=evaluate, figures=figures)
-  task.fid = fid  # for `python -m slicedae.evaluate --fid_weights` on finished runs
-  return task
+  return trainer.Task(init=init, loss=loss, train_data=train_data, evaluate=evaluate, figures=figures, fid=fid)
 
 

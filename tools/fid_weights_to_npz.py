@@ -41,34 +41,41 @@ def _torch_state_dict(path, random):
   return inner, net
 
 
-def main(argv):
-  if argv and argv[0] == "--compare":
+def main(argv=None) -> int:
+  # argparse, not absl: half of this tool runs under the torch interpreter, which has no absl
+  import argparse
+  ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+  ap.add_argument("files", nargs="*", help="PTH OUT.npz (convert), OUT.npz with --random, or W.npz PROBE.npz "
+                  "with --compare")
+  ap.add_argument("--compare", action="store_true", help="compare medjax's features with a probe file")
+  ap.add_argument("--random", action="store_true", help="random weights instead of a .pth (parity check)")
+  ap.add_argument("--probe", help="also write probe images and torch's features to this file")
+  a = ap.parse_args(argv)
+  if a.compare:
+    if len(a.files) != 2:
+      ap.error("--compare takes W.npz PROBE.npz")
     from common import inception
-    w, probe = argv[1], np.load(argv[2])
-    feats = inception.FeatureExtractor(inception.load_variables(w), batch_size=4)(probe["images"])
+    probe = np.load(a.files[1])
+    feats = inception.FeatureExtractor(inception.load_variables(a.files[0]), batch_size=4)(probe["images"])
     ref = probe["features"]
     err = np.abs(feats - ref).max()
     print(f"max |medjax - pytorch-fid| = {err:.3g} (feature scale {np.abs(ref).mean():.3g})")
     return 0 if err < 1e-3 * max(np.abs(ref).max(), 1.0) else 1
-  random = "--random" in argv
-  probe = argv[argv.index("--probe") + 1] if "--probe" in argv else None
-  args = [a for i, a in enumerate(argv) if not a.startswith("--") and (i == 0 or argv[i - 1] != "--probe")]
-  if len(args) != (1 if random else 2):
-    print(__doc__, file=sys.stderr)
-    return 2
-  sd, net = _torch_state_dict(None if random else args[0], random)
+  if len(a.files) != (1 if a.random else 2):
+    ap.error("give PTH OUT.npz, or OUT.npz with --random")
+  sd, net = _torch_state_dict(None if a.random else a.files[0], a.random)
   sd = {k: v for k, v in sd.items() if not k.endswith("num_batches_tracked")}
-  np.savez(args[-1], **sd)
-  print(f"wrote {len(sd)} arrays to {args[-1]}")
-  if probe and net is not None:
+  np.savez(a.files[-1], **sd)
+  print(f"wrote {len(sd)} arrays to {a.files[-1]}")
+  if a.probe and net is not None:
     import torch
     x = np.random.default_rng(1).uniform(size=(4, 40, 56, 3)).astype(np.float32)
     with torch.no_grad():
       f = net(torch.from_numpy(x).permute(0, 3, 1, 2))[0][:, :, 0, 0].numpy()
-    np.savez(probe, images=x, features=f.astype(np.float64))
-    print(f"wrote probe images and torch features {f.shape} to {probe}")
+    np.savez(a.probe, images=x, features=f.astype(np.float64))
+    print(f"wrote probe images and torch features {f.shape} to {a.probe}")
   return 0
 
 
 if __name__ == "__main__":
-  sys.exit(main(sys.argv[1:]))
+  sys.exit(main())

@@ -19,9 +19,14 @@ import time
 import jax
 import numpy as np
 
-from common import config as config_lib, metrics, plotting
+from absl import flags
+
+from common import checkpoint, cli, metrics, plotting
+from common.data import sources
+from common.errors import UserError
 from xbdcnn import noise, task
 
+LABELS = ("xbdcnn", "dncnn", "no_nle", "no_ssim")
 ETAS, SIGMAS = (0.4, 0.6, 0.8), (5.0, 10.0, 15.0)
 
 
@@ -90,7 +95,7 @@ def table(res: dict, title: str) -> str:
 
 def evaluate(workdirs: dict, cfg, out: str, size: int | None = 128, num_patches: int = 16,
              classical_names=("nlm", "tv", "bm3d"), grid_images: int = 2) -> list[str]:
-  from xbdcnn.main import load_denoiser
+  from xbdcnn.denoise import load_denoiser
   images = task.load_images(cfg.data)["test"]
   images = [task.as_image(i) for i in images]
   conv = cfg.noise.convention
@@ -134,18 +139,38 @@ def evaluate(workdirs: dict, cfg, out: str, size: int | None = 128, num_patches:
   return lines + ["", f"![Fig. 2 comparison]({fig})"]
 
 
-def main(argv=None) -> int:
-  opts = config_lib.cli_options(argv, __doc__, required=("workdirs",))
-  if opts is None:
-    return 2
-  wds = dict(item.split("=", 1) for item in opts["workdirs"].split(",") if item)
-  cfg = config_lib.load_config(opts.get("config", "configs/xbdcnn/bundled.py"))
-  size = None if opts.get("size") == "full" else int(opts.get("size", 128))
-  lines = evaluate(wds, cfg, opts.get("out", "xbdcnn_eval"), size, int(opts.get("num_patches", 16)),
-                   tuple(opts.get("classical", "nlm,tv,bm3d").split(",")))
+def _define_flags():
+  flags.DEFINE_list("workdirs", None, "label=WORKDIR pairs; labels: xbdcnn, dncnn, no_nle, no_ssim", required=True)
+  cli.define_config(cli.config_path("xbdcnn/bundled.py"), "the data config (test images, noise convention)")
+  flags.DEFINE_string("out", "xbdcnn_eval", "output folder")
+  flags.DEFINE_string("size", "128", "crop size in pixels, or 'full' for whole images")
+  flags.DEFINE_integer("num_patches", 16, "Table I crops", lower_bound=1)
+  flags.DEFINE_list("classical", ["nlm", "tv", "bm3d"], "classical baselines (nlm, tv, bm3d)")
+
+
+def main(argv) -> int:
+  FLAGS = flags.FLAGS
+  if len(argv) > 1:
+    raise UserError(f"unexpected argument {argv[1]!r}; see --help")
+  wds = {}
+  for item in FLAGS.workdirs:
+    label, eq, wd = item.partition("=")
+    if not eq or label not in LABELS:
+      raise UserError(f"--workdirs item {item!r}: expected LABEL=WORKDIR with LABEL one of {', '.join(LABELS)}")
+    checkpoint.read_config(wd)  # a bad workdir fails here, before any denoising
+    wds[label] = wd
+  bad = [c for c in FLAGS.classical if c not in ("nlm", "tv", "bm3d")]
+  if bad:
+    raise UserError(f"--classical={bad[0]!r} is unknown; use nlm, tv or bm3d")
+  if FLAGS.size != "full" and not FLAGS.size.isdigit():
+    raise UserError(f"--size={FLAGS.size!r}: give a number of pixels or 'full'")
+  size = None if FLAGS.size == "full" else int(FLAGS.size)
+  lines = evaluate(wds, FLAGS.config, sources.check_out_dir(FLAGS.out), size, FLAGS.num_patches,
+                   tuple(FLAGS.classical))
   print("\n".join(lines))
   return 0
 
 
 if __name__ == "__main__":
-  sys.exit(main())
+  _define_flags()
+  cli.run(main)

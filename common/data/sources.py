@@ -11,14 +11,21 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from common.errors import InputError, UserError
+
 __all__ = ["DatasetNotFoundError", "ArraySource", "ImageFolderSource", "H5Source", "ProceduralSource",
-           "tfds_source", "bundled_gray", "bundled_rgb", "digits", "read_image"]
+           "tfds_source", "bundled_gray", "bundled_rgb", "digits", "read_image",
+           "UnreadableImageError", "unique_stems", "check_outputs"]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 
 
-class DatasetNotFoundError(FileNotFoundError):
+class DatasetNotFoundError(UserError, FileNotFoundError):
   """A dataset is not where the config says; the message says how to prepare it."""
+
+
+class UnreadableImageError(InputError):
+  """An image file is missing, empty, truncated, not an image, transparent or non-finite."""
 
 
 class ArraySource:
@@ -40,24 +47,83 @@ class ArraySource:
     return {k: v[i] for k, v in self.arrays.items()}
 
 
-def read_image(path: str) -> np.ndarray:
-  """Reads png/jpg/tif/bmp keeping the bit depth (8- or 16-bit) as uint8/uint16; HxW or HxWxC."""
+def read_image(path: str, mode: str | None = None) -> np.ndarray:
+  """Reads png/jpg/tif/bmp keeping the bit depth (uint8 / uint16, float TIFF as float32).
+
+  Every way a file can be unreadable ends in one :class:`UnreadableImageError` line naming the file.
+  Transparency is handled honestly: an alpha channel that is fully opaque is dropped, any transparent
+  pixel is refused (compositing onto a guessed background would invent tissue or signal). Non-finite
+  values in a float image are refused, not masked: a denoiser or deconvolution would spread them.
+
+  Args:
+    path: the file.
+    mode: None (HxW or HxWx3 as stored), ``"gray"`` (HxW required) or ``"rgb"`` (HxWx3 required).
+
+  Returns:
+    ``(H, W)`` or ``(H, W, 3)`` array.
+  """
+  if not os.path.exists(path):
+    raise UnreadableImageError(f"image {path!r} does not exist")
+  if os.path.isdir(path):
+    raise UnreadableImageError(f"{path!r} is a directory, not an image file")
+  if os.path.getsize(path) == 0:
+    raise UnreadableImageError(f"image {path!r} is empty (0 bytes)")
   ext = os.path.splitext(path)[1].lower()
-  if ext in (".tif", ".tiff"):
-    import tifffile
-    img = tifffile.imread(path)
-  else:
-    from PIL import Image
-    with Image.open(path) as im:
-      if im.mode in ("I;16", "I;16B", "I;16L"):
-        img = np.asarray(im, dtype=np.uint16)
-      elif im.mode == "I":
-        img = np.asarray(im).astype(np.uint16) if np.asarray(im).max() < 65536 else np.asarray(im)
-      elif im.mode in ("L", "RGB"):
-        img = np.asarray(im)
-      else:
-        img = np.asarray(im.convert("RGB"))
-  return np.ascontiguousarray(img)
+  try:
+    if ext in (".tif", ".tiff"):
+      import tifffile
+      img = tifffile.imread(path)
+      if img.ndim == 3 and img.shape[0] in (3, 4) and img.shape[-1] not in (3, 4):
+        img = np.moveaxis(img, 0, -1)  # planar (C, H, W) TIFF
+    else:
+      from PIL import Image
+      with Image.open(path) as im:
+        im.load()
+        if im.mode in ("I;16", "I;16B", "I;16L"):
+          img = np.asarray(im, dtype=np.uint16)
+        elif im.mode == "I":
+          a = np.asarray(im)
+          img = a.astype(np.uint16) if 0 <= a.min() and a.max() < 65536 else a
+        elif im.mode == "F":
+          img = np.asarray(im, np.float32)
+        elif im.mode in ("L", "RGB", "LA", "RGBA"):
+          img = np.asarray(im)
+        elif im.mode in ("P", "PA"):
+          img = np.asarray(im.convert("RGBA"))
+        else:  # 1, CMYK, YCbCr, LAB, HSV
+          img = np.asarray(im.convert("RGB"))
+  except Exception as e:  # noqa: BLE001  (PIL/tifffile raise many types for a bad file)
+    first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+    raise UnreadableImageError(f"image {path!r} cannot be read ({type(e).__name__}: {first})") from None
+  img = np.ascontiguousarray(img)
+  if img.ndim == 3 and img.shape[-1] in (2, 4):
+    img = _drop_opaque_alpha(img, path)
+  if img.ndim not in (2, 3) or (img.ndim == 3 and img.shape[-1] != 3) or min(img.shape[:2]) < 1:
+    raise UnreadableImageError(f"image {path!r} has shape {img.shape}; expected HxW gray or HxWx3 RGB")
+  if img.dtype.kind == "f":
+    bad = int(np.size(img) - np.isfinite(img).sum())
+    if bad:
+      raise UnreadableImageError(f"image {path!r} has {bad} NaN/inf values; fill them first (e.g. with a "
+                                 "median of the neighbours)")
+    img = img.astype(np.float32)
+  if mode == "gray" and img.ndim != 2:
+    raise UnreadableImageError(f"image {path!r} is RGB ({img.shape}); this method needs a grayscale image "
+                               "(convert it, e.g. skimage.color.rgb2gray)")
+  if mode == "rgb" and img.ndim != 3:
+    raise UnreadableImageError(f"image {path!r} is grayscale ({img.shape}); this method needs an RGB "
+                               "(brightfield stained) image")
+  return img
+
+
+def _drop_opaque_alpha(img: np.ndarray, path: str) -> np.ndarray:
+  alpha = img[..., -1]
+  full = np.iinfo(img.dtype).max if img.dtype.kind in "ui" else 1.0
+  n = int((alpha < full).sum())
+  if n:
+    raise UnreadableImageError(
+        f"image {path!r} has transparent pixels (alpha < {full} in {n} of {alpha.size}); flatten it onto its "
+        "real background first (e.g. PIL Image.alpha_composite onto white for a brightfield scan)")
+  return np.ascontiguousarray(img[..., :-1] if img.shape[-1] == 4 else img[..., 0])
 
 
 class ImageFolderSource:
@@ -210,3 +276,48 @@ def digits() -> ArraySource:
   from sklearn.datasets import load_digits
   d = load_digits()
   return ArraySource(image=(d.images / 16.0).astype(np.float32)[..., None], label=d.target.astype(np.int32))
+
+
+def unique_stems(paths: Sequence[str]) -> list[str]:
+  """Output names for input files: the file stem, prefixed by as many parent folders as it takes to
+  tell apart inputs with the same name (``a/x.png``, ``b/x.png`` -> ``a_x``, ``b_x``)."""
+  parts = [os.path.normpath(os.path.abspath(p)).split(os.sep) for p in paths]
+  parts = [p[:-1] + [os.path.splitext(p[-1])[0]] for p in parts]
+  for depth in range(1, max((len(p) for p in parts), default=1) + 1):
+    names = ["_".join(q for q in p[-depth:] if q) for p in parts]
+    if len(set(names)) == len(names):
+      return names
+  return [f"{os.path.splitext(os.path.basename(p))[0]}_{i}" for i, p in enumerate(paths)]
+
+
+def check_outputs(outputs: Sequence[str], inputs: Sequence[str] = ()) -> None:
+  """Before any work: output paths are distinct, never an input, and their folders are writable."""
+  ins = {os.path.realpath(p) for p in inputs if not p.startswith("bundled:")}
+  seen = set()
+  for out in outputs:
+    real = os.path.realpath(out)
+    if real in ins:
+      raise UserError(f"output {out!r} is also an input; choose another --out so the input is not overwritten")
+    if real in seen:
+      raise UserError(f"two outputs would be written to {out!r}; give the inputs distinct names")
+    seen.add(real)
+    if os.path.isdir(real):
+      raise UserError(f"output {out!r} is a directory; give a file name")
+    folder = os.path.dirname(real) or "."
+    probe = folder
+    while not os.path.exists(probe):
+      probe = os.path.dirname(probe)
+    if not os.path.isdir(probe) or not os.access(probe, os.W_OK):
+      raise UserError(f"cannot write {out!r}: {probe!r} is not a writable folder")
+
+
+def check_out_dir(out: str) -> str:
+  """An output folder that exists or can be made, and is writable (checked before any work)."""
+  if os.path.exists(out) and not os.path.isdir(out):
+    raise UserError(f"--out={out!r} is a file; give a folder")
+  probe = os.path.abspath(out)
+  while not os.path.exists(probe):
+    probe = os.path.dirname(probe)
+  if not os.access(probe, os.W_OK):
+    raise UserError(f"cannot write under --out={out!r}: {probe!r} is not writable")
+  return out

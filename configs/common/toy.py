@@ -6,8 +6,11 @@ Smoke variant (seconds): --config=configs/common/toy.py:smoke
 
 import ml_collections
 
+from common.config import parse_arg
+
 
 def get_config(arg=None):
+  a = parse_arg(arg, smoke=False)
   c = ml_collections.ConfigDict()
   c.task = "common.toy:make_task"
   c.seed = 0
@@ -24,7 +27,7 @@ def get_config(arg=None):
       name="adamw", lr=3e-3, schedule="cosine", warmup_steps=20, min_lr=0.0, b1=0.9, b2=0.999,
       eps=1e-8, weight_decay=1e-4, wd_mask="no_1d", clip_norm=1.0))
   c.distributed = ml_collections.ConfigDict(dict(coordinator="", num_processes=1, process_id=0))
-  if arg == "smoke":
+  if a.smoke:
     c.total_steps = 20
     c.log_every = 5
     c.ckpt_every = 10

@@ -18,11 +18,13 @@ of the mean concentration (README, pgdips).
 
 import ml_collections
 
+from common.config import parse_arg
+
 
 def get_config(arg=None):
-  tokens = [t for t in (arg or "").split(",") if t]
+  a = parse_arg(arg, stains=("he", "hdab"), cpu=False, wsi=False, smoke=False)
   c = ml_collections.ConfigDict()
-  c.stains = ("hematoxylin", "dab") if "hdab" in tokens else ("hematoxylin", "eosin")
+  c.stains = ("hematoxylin", "dab") if a.stains == "hdab" else ("hematoxylin", "eosin")
   c.i0 = 255.0
   c.log_base = 10               # the paper and code use log10; Macenko-style tools use ln
   c.max_concentration = 3.0     # sigmoid output (0, 1) scaled to OD units
@@ -52,7 +54,7 @@ def get_config(arg=None):
   c.background_od = 0.02        # tiles with a lower mean OD are background: not solved, C = 0
   c.progress_chunk = 500        # iterations per progress line
   c.match_percentile = 0.0      # normalization: 0 = recombine as the paper; 99 = also match percentiles
-  if "cpu" in tokens:
+  if a.cpu:
     c.num_steps = 1000
     c.optim.lr = 1e-2
     c.optim.smb_lr_scale = 5.0  # S, M, B at 5e-2
@@ -60,11 +62,11 @@ def get_config(arg=None):
     c.net.channels, c.net.skips, c.net.kernel = (16, 32, 64), (0, 4, 4), 3
     c.loss.anchor_steps = 100
     c.tile, c.overlap, c.progress_chunk = 64, 16, 250
-  if "wsi" in tokens:  # the stitched whole-slide demo on a CPU (python -m pgdips.stitch): smaller nets
+  if a.wsi:  # the stitched whole-slide demo on a CPU (python -m pgdips.stitch): smaller nets
     c.net.channels, c.net.skips = (8, 16, 32), (0, 4, 4)
     c.num_steps, c.loss.anchor_steps, c.progress_chunk = 300, 50, 50
     c.tile, c.overlap, c.batch_tiles, c.tile_steps = 256, 32, 4, 100
-  if "smoke" in tokens:
+  if a.smoke:
     c.num_steps = 5
     c.net.channels = (4, 8)
     c.net.skips = (0, 2)

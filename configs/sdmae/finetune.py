@@ -7,24 +7,22 @@ seeds (``seed=0|1|2``) for the mean +- std of Table 1.
       --config.data.data_dir=/data/nct --workdir=runs/sdmae_nct_ft1
 """
 
-import importlib.util
-import os
+import ml_collections
 
-_spec = importlib.util.spec_from_file_location("_sdmae_pretrain", os.path.join(os.path.dirname(__file__), "pretrain.py"))
-_pre = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_pre)
+from configs.sdmae import pretrain as _pre
 
 
 def get_config(arg=None):
-  c = _pre.base(arg, "finetune")
-  _, ds, _, _ = _pre.parse(arg)
+  a = _pre.parse(arg)
+  c = _pre.base(a, "finetune")
+  ds = a.dataset
   small = ds in ("embedded", "ihc")
   n_train = _pre.DATASETS[ds][3]
   c.layer_decay = 0.75
   c.model.drop_path = 0.1
   c.loss.label_smoothing = 0.1
   c.loss.mixup, c.loss.cutmix = (0.0, 0.0) if small else (0.8, 1.0)
-  if "smoke" not in (arg or ""):
+  if not a.smoke:
     c.total_steps = 300 if small else 100 * n_train // c.batch_size
     c.optim.lr = 1e-3 if not small else 2e-3
     c.optim.warmup_steps = c.total_steps // 20

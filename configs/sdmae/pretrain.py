@@ -13,6 +13,8 @@ or 0.75 (ImageNet-100), decoder 4 x 192, heads with bottleneck 256 and 4096 outp
 
 import ml_collections
 
+from common.config import parse_arg
+
 DATASETS = {  # name: (data.name, image_size, variant, train size, mask ratio)
     "embedded": ("procedural_he", 32, "mu/4", 2048, 0.6),
     "ihc": ("ihc", 32, "mu/4", 0, 0.6),
@@ -26,23 +28,21 @@ METHODS = ("sdmae", "mae", "contrastive")
 
 
 def parse(arg):
-  tokens = [t for t in (arg or "").split(",") if t]
-  ds = next((t for t in tokens if t in DATASETS), "embedded")
-  method = next((t for t in tokens if t in METHODS), "sdmae")
-  kv = dict(t.split("=", 1) for t in tokens if "=" in t)
-  return tokens, ds, method, kv
+  """The arg as fields dataset, method, smoke, seed and mask (None: the dataset's ratio)."""
+  return parse_arg(arg, dataset=tuple(DATASETS), method=METHODS, smoke=False, seed=0, mask=None)
 
 
-def base(arg, mode):
-  tokens, ds, method, kv = parse(arg)
+def base(a, mode):
+  """``a``: the parsed arg (:func:`parse`)."""
+  ds, method = a.dataset, a.method
   data_name, size, variant, n_train, mask = DATASETS[ds]
   small = ds in ("embedded", "ihc")
   c = ml_collections.ConfigDict()
   c.task = "sdmae.task:make_task"
   c.mode = mode
   c.method = method
-  c.seed = int(kv.get("seed", 0))
-  c.mask_ratio = float(kv.get("mask", mask))
+  c.seed = a.seed
+  c.mask_ratio = float(mask if a.mask is None else a.mask)
   c.data = ml_collections.ConfigDict(dict(
       name=data_name, data_dir="", image_size=size, source_size=size, num_train=n_train or 1, num_test=512,
       seed=0, crop_scale=(0.08, 1.0),   # SD-MAE code: RandomResizedCrop scale 0.08-1 (MAE: 0.2-1)
@@ -79,7 +79,7 @@ def base(arg, mode):
   c.keep_ckpts = 2
   c.eval_every = max(steps // 5, 1)
   c.figure_every = steps
-  if "smoke" in tokens:
+  if a.smoke:
     c.total_steps, c.batch_size, c.log_every, c.ckpt_every, c.eval_every, c.figure_every = 4, 8, 2, 4, 4, 4
     c.eval_examples = c.eval_batch_size = 16
     c.optim.warmup_steps = 1
@@ -87,4 +87,4 @@ def base(arg, mode):
 
 
 def get_config(arg=None):
-  return base(arg, "pretrain")
+  return base(parse(arg), "pretrain")

@@ -5,23 +5,21 @@ batch/256, no weight decay, 90 epochs, as the SD-MAE code's run_mae_eval_linear.
       --workdir=runs/sdmae_emb_probe
 """
 
-import importlib.util
-import os
+import ml_collections
 
-_spec = importlib.util.spec_from_file_location("_sdmae_pretrain", os.path.join(os.path.dirname(__file__), "pretrain.py"))
-_pre = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_pre)
+from configs.sdmae import pretrain as _pre
 
 
 def get_config(arg=None):
-  c = _pre.base(arg, "probe")
-  _, ds, _, _ = _pre.parse(arg)
+  a = _pre.parse(arg)
+  c = _pre.base(a, "probe")
+  ds = a.dataset
   small = ds in ("embedded", "ihc")
   n_train = _pre.DATASETS[ds][3]
   c.batch_size = 64 if small else 512
-  if "smoke" not in (arg or ""):
+  if not a.smoke:
     c.total_steps = 300 if small else 90 * n_train // c.batch_size
-  c.optim = _pre.ml_collections.ConfigDict(dict(
+  c.optim = ml_collections.ConfigDict(dict(
       name="sgd", lr=0.1 * c.batch_size / 256, momentum=0.9, nesterov=False, schedule="cosine", min_lr=0.0,
       warmup_steps=c.total_steps // 10, weight_decay=0.0, wd_mask="all", clip_norm=0.0))
   c.log_every, c.eval_every = max(c.total_steps // 20, 1), max(c.total_steps // 3, 1)

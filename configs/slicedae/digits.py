@@ -7,12 +7,15 @@ Smoke variant: --config=configs/slicedae/digits.py:scwae,smoke
 
 import ml_collections
 
-MODELS = ("swae", "scfwae", "scwae", "scvmae", "sksae", "cwae", "ae")
+from common.config import parse_arg
+
+# the first is the default
+MODELS = ("scwae", "swae", "scfwae", "scvmae", "sksae", "cwae", "ae")
 
 
-def base_config(arg, *, data, model, total_steps, batch_size, lr):
-  tokens = [t for t in (arg or "").split(",") if t]
-  name = next((t for t in tokens if t in MODELS), "scwae")
+def base_config(a, *, data, model, total_steps, batch_size, lr):
+  """``a``: the parsed arg (fields ``model`` and ``smoke``, see :func:`get_config`)."""
+  name = a.model
   c = ml_collections.ConfigDict()
   c.task = "slicedae.task:make_task"
   c.seed = 0
@@ -43,13 +46,13 @@ def base_config(arg, *, data, model, total_steps, batch_size, lr):
       every=0,                # 0: at the final evaluation only
       seed=0,
   ))
-  if "smoke" in tokens:
+  if a.smoke:
     c.total_steps, c.log_every, c.ckpt_every, c.eval_every, c.figure_every = 10, 5, 10, 10, 0
   return c
 
 
 def get_config(arg=None):
-  return base_config(arg, data=dict(name="digits", num_test=297, data_dir="", image_size=8, center_crop=8),
+  return base_config(parse_arg(arg, model=MODELS, smoke=False), data=dict(name="digits", num_test=297, data_dir="", image_size=8, center_crop=8),
                      model=dict(arch="mlp", z_dim=8, hidden=(200, 200, 200), width=32, fc=128,
                                 widths=(128, 256, 512, 1024)),
                      total_steps=3000, batch_size=128, lr=1e-3)

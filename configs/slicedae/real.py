@@ -6,12 +6,8 @@ Run: python -m slicedae.main --config=configs/slicedae/real.py:cifar10,scwae \\
          --config.data.data_dir=/data/tfds --workdir=runs/cifar10_scwae
 """
 
-import importlib.util
-import os
-
-_spec = importlib.util.spec_from_file_location("_sae_digits", os.path.join(os.path.dirname(__file__), "digits.py"))
-_digits = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_digits)
+from common.config import parse_arg
+from configs.slicedae import digits
 
 _SETUPS = {
     "mnist": (dict(image_size=28, center_crop=28), dict(arch="mlp", z_dim=8), 1e-3, 28 * 1000),
@@ -21,9 +17,9 @@ _SETUPS = {
 
 
 def get_config(arg=None):
-  tokens = [t for t in (arg or "").split(",") if t]
-  ds = next((t for t in tokens if t in _SETUPS), "mnist")
+  a = parse_arg(arg, dataset=tuple(_SETUPS), model=digits.MODELS, smoke=False)
+  ds = a.dataset
   data, model, lr, steps = _SETUPS[ds]
   model = dict(dict(hidden=(200, 200, 200), width=32, fc=128, widths=(128, 256, 512, 1024)), **model)
-  return _digits.base_config(arg, data=dict(name=ds, num_test=10000, data_dir="", **data), model=model,
+  return digits.base_config(a, data=dict(name=ds, num_test=10000, data_dir="", **data), model=model,
                              total_steps=steps, batch_size=128, lr=lr)

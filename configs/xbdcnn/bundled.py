@@ -8,12 +8,18 @@ ChestX-ray8: --config=configs/xbdcnn/chestxray8.py --config.data.root=/data/ches
 
 import ml_collections
 
+from common.config import parse_arg
+
 VARIANTS = ("xbdcnn", "dncnn", "no_ssim", "no_nle")
 
 
-def base_config(arg=None):
-  tokens = [t for t in (arg or "").split(",") if t]
-  variant = next((t for t in tokens if t in VARIANTS), "xbdcnn")
+def parse(arg):
+  return parse_arg(arg, variant=VARIANTS, smoke=False)
+
+
+def base_config(a):
+  """``a``: the parsed arg (:func:`parse`)."""
+  variant = a.variant
   c = ml_collections.ConfigDict()
   c.task = "xbdcnn.task:make_task"
   c.variant = variant
@@ -50,7 +56,7 @@ def base_config(arg=None):
     c.loss.ssim = 0.0
   elif variant == "no_nle":
     c.model.use_nle = False
-  if "smoke" in tokens:
+  if a.smoke:
     c.total_steps, c.log_every, c.ckpt_every, c.eval_every, c.figure_every = 6, 3, 6, 6, 0
     c.batch_size = 4
     c.data.patch = 32
@@ -62,4 +68,4 @@ def base_config(arg=None):
 
 
 def get_config(arg=None):
-  return base_config(arg)
+  return base_config(parse(arg))

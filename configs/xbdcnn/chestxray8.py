@@ -3,19 +3,15 @@
 Run: python -m xbdcnn.main train --config=configs/xbdcnn/chestxray8.py --config.data.root=DIR --workdir=W
 """
 
-import importlib.util
-import os
-
-_spec = importlib.util.spec_from_file_location("_xbd_bundled", os.path.join(os.path.dirname(__file__), "bundled.py"))
-_bundled = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_bundled)
+from configs.xbdcnn import bundled
 
 
 def get_config(arg=None):
-  c = _bundled.base_config(arg)
+  a = bundled.parse(arg)
+  c = bundled.base_config(a)
   c.data.name = "folder"
   c.data.root = "/path/to/chestxray8/images"
-  if "smoke" in (arg or ""):
+  if a.smoke:
     return c
   c.data.patch = 128
   c.data.num_train_patches = 320_000

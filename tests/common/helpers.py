@@ -42,3 +42,24 @@ def assert_trees_equal(a, b):
   assert len(la) == len(lb)
   for x, y in zip(la, lb):
     np.testing.assert_array_equal(x, y)
+
+
+def run_cli(module: str, *args: str, devices: int = 4, cwd: str | None = None, timeout: int = 600,
+            env: dict | None = None) -> subprocess.CompletedProcess:
+  """``python -m module args...`` as a user runs it (a fresh process: absl flags are per process)."""
+  e = env_with_devices(devices)
+  e.setdefault("MPLBACKEND", "Agg")
+  e.update(env or {})
+  return subprocess.run([sys.executable, "-m", module, *args], env=e, cwd=cwd or ROOT, capture_output=True,
+                        text=True, timeout=timeout)
+
+
+def one_line_error(proc: subprocess.CompletedProcess, *fragments: str) -> str:
+  """Asserts a failed run printed exactly one ``error:`` line (containing ``fragments``) and no traceback."""
+  assert proc.returncode == 2, (proc.returncode, proc.stdout[-2000:], proc.stderr[-3000:])
+  lines = [l for l in proc.stderr.splitlines() if l.strip()]
+  errors = [l for l in lines if l.startswith("error: ")]
+  assert len(errors) == 1 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+  for f in fragments:
+    assert f in errors[0], (f, errors[0])
+  return errors[0]

@@ -13,12 +13,68 @@ CONFIG_FILES = sorted(p for p in glob.glob(os.path.join(ROOT, "configs", "*", "*
                       if not os.path.basename(p).startswith("_"))
 
 
+def _size(cfg):
+  """How much work a config asks for: training steps, solver iterations, or images."""
+  for key in ("total_steps", "num_steps"):
+    if key in cfg:
+      return cfg[key]
+  return len(cfg.images)
+
+
 @pytest.mark.parametrize("path", CONFIG_FILES, ids=lambda p: os.path.relpath(p, ROOT))
 def test_every_config_builds(path):
   cfg = config_lib.load_config(path)
-  assert "total_steps" in cfg or "seed" in cfg or len(cfg) > 0
   smoke = config_lib.load_config(path + ":smoke")
-  assert smoke is not None
+  assert 0 < _size(smoke) < _size(cfg), (_size(smoke), _size(cfg))
+  if "total_steps" in cfg:
+    config_lib.check(cfg)
+    config_lib.check(smoke)
+  with pytest.raises(config_lib.ConfigError, match="unknown token 'smokee'"):
+    config_lib.load_config(path + ":smokee")
+
+
+@pytest.mark.parametrize("spec,bad", [("configs/slicedae/digits.py:swea,smoke", "swea"),
+                                      ("configs/xbdcnn/bundled.py:dncn", "dncn"),
+                                      ("configs/common/toy.py:smok", "smok"),
+                                      ("configs/pgdips/he.py:hadb", "hadb"),
+                                      ("configs/sdmae/pretrain.py:nct,maee", "maee")])
+def test_typos_in_the_config_arg_fail(spec, bad):
+  with pytest.raises(config_lib.ConfigError, match=f"unknown token '{bad}'.*did you mean"):
+    config_lib.load_config(os.path.join(ROOT, spec))
+
+
+def test_parse_arg():
+  a = config_lib.parse_arg("swae,smoke,seed=3", model=("scwae", "swae"), smoke=False, seed=0, mask=None)
+  assert (a.model, a.smoke, a.seed, a.mask) == ("swae", True, 3, None)
+  a = config_lib.parse_arg(None, model=("scwae", "swae"), smoke=False, seed=0, mask=None)
+  assert (a.model, a.smoke, a.seed) == ("scwae", False, 0)
+  assert config_lib.parse_arg("model=swae,mask=0.5", model=("scwae", "swae"), mask=None).mask == 0.5
+  with pytest.raises(config_lib.ConfigError, match="sets model twice"):
+    config_lib.parse_arg("swae,scwae", model=("scwae", "swae"))
+  with pytest.raises(config_lib.ConfigError, match="expected int"):
+    config_lib.parse_arg("seed=x", seed=0)
+  with pytest.raises(config_lib.ConfigError, match="one of"):
+    config_lib.parse_arg("model=vae", model=("scwae", "swae"))
+
+
+def test_sibling_configs_are_modules():
+  from configs.slicedae import digits, real
+  assert real.digits is digits  # imported as a module, not re-executed from its path
+
+
+def test_check_rejects_values_that_cannot_be_right():
+  path = os.path.join(ROOT, "configs/common/toy.py")
+  for override, key in (({"optim.lr": -1.0}, "optim.lr"), ({"total_steps": 0}, "total_steps"),
+                        ({"keep_ckpts": 0}, "keep_ckpts"), ({"batch_size": 0}, "batch_size")):
+    with pytest.raises(config_lib.ConfigError, match=key):
+      config_lib.check(config_lib.load_config(path, override))
+
+
+def test_diff_lists_changed_keys():
+  old = {"a": 1, "b": {"c": 2.0, "d": [1, 2]}, "e": "x"}
+  new = {"a": 1, "b": {"c": 2, "d": (1, 3)}, "e": "y", "f": 0}
+  assert config_lib.diff(old, new) == ["b.d", "e", "f"]
+  assert config_lib.diff(old, new, allowed=("b", "f")) == ["e"]
 
 
 def test_override_types_and_misspelling():
@@ -33,21 +89,6 @@ def test_override_types_and_misspelling():
     config_lib.load_config(path, ["optim.lr=fast"])
   with pytest.raises(config_lib.ConfigError, match="does not exist"):
     config_lib.load_config("configs/nope.py")
-
-
-def test_parse_flags():
-  cfg, flags = config_lib.parse_flags([f"--config={ROOT}/configs/common/toy.py:smoke", "--config.seed=3",
-                                       "--workdir=/tmp/x", "image.png"])
-  assert cfg.seed == 3 and cfg.total_steps == 20 and flags["workdir"] == "/tmp/x" and flags["args"] == ["image.png"]
-  with pytest.raises(config_lib.ConfigError, match="missing --config"):
-    config_lib.parse_flags(["--workdir=/tmp/x"])
-
-
-def test_cli_options_require_keys_and_print_usage(capsys):
-  assert config_lib.cli_options(["--workdirs=a,b", "--out=o", "pos"], "USAGE", ("workdirs",)) == {
-      "workdirs": "a,b", "out": "o"}
-  assert config_lib.cli_options(["--out=o"], "USAGE", ("workdirs",)) is None
-  assert "USAGE" in capsys.readouterr().err
 
 
 def test_replaced_copies_and_checks_keys():

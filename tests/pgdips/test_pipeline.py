@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 
 from common import config as config_lib
-from pgdips import main as pg_main, pipeline, solver
+from common.errors import InputError
+from pgdips import pipeline, solver
 from pgdips.solver import StainResult
-from tests.common.helpers import ROOT
+from tests.common.helpers import ROOT, one_line_error, run_cli
 
 CFG = os.path.join(ROOT, "configs/pgdips/he.py")
 
@@ -34,9 +35,12 @@ def test_bad_inputs_are_one_line_errors():
   with pytest.raises(ValueError, match="no tissue"):
     pipeline.deconvolve(cfg, np.full((32, 32, 3), 255, np.uint8))
   tissue = np.full((40, 40, 3), 120, np.uint8)  # larger than the tile: the tiled path
-  for key, bad in (("tile_noise", "global"), ("tile_init", "warm")):
-    with pytest.raises(ValueError, match=key):  # before any tile is solved
-      pipeline.deconvolve(config_lib.replaced(cfg, {"tile": 32, key: bad}), tissue)
+  for key, bad in (("tile_noise", "global"), ("tile_init", "warm"), ("num_steps", 0), ("tile", 0), ("tile", 2),
+                   ("batch_tiles", 0), ("optim.lr", -1.0)):
+    with pytest.raises(config_lib.ConfigError, match=key):  # before any tile is solved
+      pipeline.deconvolve(config_lib.replaced(cfg, {"tile": 32, "overlap": 8, key: bad}), tissue)
+  with pytest.raises(InputError, match="at least 8x8"):  # a 1x1 image used to train on a NaN loss
+    pipeline.deconvolve(cfg, np.full((1, 1, 3), 120, np.uint8))
 
 
 @pytest.mark.parametrize("length,tile,overlap", [(100, 32, 8), (64, 32, 8), (33, 32, 4), (20, 32, 8)])
@@ -143,16 +147,18 @@ def test_batched_equals_per_tile_and_cli(tmp_path):
   from PIL import Image
   Image.fromarray(tiles[0]).save(tmp_path / "in.png")
   Image.fromarray(tiles[1]).save(tmp_path / "ref.png")
-  assert pg_main.main(["deconvolve", str(tmp_path / "in.png"), "--stains=hdab", f"--out={tmp_path / 'd'}",
-                       "--config.num_steps=5", "--config.net.channels=(4, 8)", "--config.net.skips=(0, 2)"]) == 0
+  hdab = f"--config={CFG}:hdab,smoke"
+  proc = run_cli("pgdips.main", "deconvolve", str(tmp_path / "in.png"), hdab, f"--out={tmp_path / 'd'}")
+  assert proc.returncode == 0, proc.stderr[-2000:]
   z = np.load(tmp_path / "d" / "result.npz")
   assert z["C"].shape == (32, 32, 2) and z["S"].shape == (2, 3) and z["M"].shape == (2,) and z["B"].shape == (3,)
   assert (tmp_path / "d" / "figure.png").stat().st_size > 1000 and (tmp_path / "d" / "C_dab.png").exists()
-  assert pg_main.main(["normalize", str(tmp_path / "in.png"), f"--reference={tmp_path / 'ref.png'}", "--stains=hdab",
-                       f"--out={tmp_path / 'n'}", "--config.num_steps=5", "--config.net.channels=(4, 8)",
-                       "--config.net.skips=(0, 2)"]) == 0
+  proc = run_cli("pgdips.main", "normalize", str(tmp_path / "in.png"), f"--reference={tmp_path / 'ref.png'}", hdab,
+                 f"--out={tmp_path / 'n'}")
+  assert proc.returncode == 0, proc.stderr[-2000:]
   assert np.asarray(Image.open(tmp_path / "n" / "normalized.png")).shape == (32, 32, 3)
-  assert pg_main.main(["deconvolve", str(tmp_path / "missing.png"), f"--out={tmp_path}"]) == 2
+  one_line_error(run_cli("pgdips.main", "deconvolve", str(tmp_path / "missing.png"), f"--out={tmp_path}"),
+                 "does not exist")
 
   # a larger-than-tile image with S, M, B shared across tiles (fixed-S/M/B solves)
   big = np.concatenate([np.concatenate([tiles[0], tiles[1]], 1)] * 2, 0)[:56, :50]
@@ -238,10 +244,10 @@ def test_stain_and_background_network_heads():
 
 
 def test_stitch_cli_writes_table_and_figures(tmp_path):
-  from pgdips import stitch
-  assert stitch.main(["--size=96", "--compare=56", f"--out={tmp_path}", "--config.num_steps=3",
-                      "--config.tile_steps=2", "--config.tile=32", "--config.overlap=8", "--config.estimate_tiles=1",
-                      "--config.net.channels=(4, 8)", "--config.net.skips=(0, 2)"]) == 0
+  proc = run_cli("pgdips.stitch", "--size=96", "--compare=56", f"--out={tmp_path}", "--config.num_steps=3",
+                 "--config.tile_steps=2", "--config.tile=32", "--config.overlap=8", "--config.estimate_tiles=1",
+                 "--config.net.channels=(4, 8)", "--config.net.skips=(0, 2)")
+  assert proc.returncode == 0, proc.stderr[-2000:]
   md = (tmp_path / "stitch.md").read_text()
   assert md.count("| 96x96 |") == 2 and md.count("| 56x56 |") == 2  # + the per-pixel row at 96
   assert "least squares" in md and "overlap step" in md
@@ -274,8 +280,9 @@ def test_dihedral_transforms_are_the_eight_symmetries():
 
 
 def test_evaluate_cli_writes_the_table(tmp_path):
-  from pgdips import evaluate
-  assert evaluate.main([f"--out={tmp_path}", "--num_images=1", "--size=32", f"--config={CFG}:hdab,smoke"]) == 0
+  proc = run_cli("pgdips.evaluate", f"--out={tmp_path}", "--num_images=1", "--size=32", f"--config={CFG}:hdab,smoke")
+  assert proc.returncode == 0, proc.stderr[-2000:]
   md = (tmp_path / "table.md").read_text()
   assert md.count("| PGDIPS |") == 2 and md.count("| Macenko |") == 2 and "5 iterations" in md
-  assert evaluate.main([f"--out={tmp_path}", f"--config={CFG}:hdab,smoke", "--config.nope=1"]) == 2
+  one_line_error(run_cli("pgdips.evaluate", f"--out={tmp_path}", f"--config={CFG}:hdab,smoke", "--config.nope=1"),
+                 "nope")

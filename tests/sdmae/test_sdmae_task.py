@@ -11,7 +11,8 @@ from common import logging as log_lib
 from common.data.sources import DatasetNotFoundError
 from sdmae import data as sd_data
 from sdmae import evaluate, task
-from tests.common.helpers import ROOT, saved_params
+from common.errors import UserError
+from tests.common.helpers import ROOT, run_cli, saved_params
 
 CFG = os.path.join(ROOT, "configs/sdmae")
 
@@ -107,13 +108,14 @@ def test_pretrain_lowers_loss_then_probe_and_finetune_load_the_encoder(tmp_path)
   for a, b in zip(jax_leaves(ft), jax_leaves(pre)):
     np.testing.assert_array_equal(a, b)  # lr 0: exactly the loaded encoder
 
-  with pytest.raises(ValueError, match="model.variant"):
+  with pytest.raises(UserError, match="model.variant"):
     _train("probe.py:embedded,smoke", tmp_path / "bad", **{"init.workdir": str(tmp_path / "sdmae"),
                                                              "model.variant": "mu/8"})
   _train("finetune.py:embedded,smoke", tmp_path / "sup")
   out = tmp_path / "table"
   wds = [tmp_path / "sdmae", tmp_path / "probe", tmp_path / "ft", tmp_path / "sup"]
-  assert evaluate.main([f"--workdirs={','.join(map(str, wds))}", f"--out={out}"]) == 0
+  proc = run_cli("sdmae.evaluate", f"--workdirs={','.join(map(str, wds))}", f"--out={out}")
+  assert proc.returncode == 0, proc.stderr[-2000:]
   md = (out / "table1.md").read_text()
   assert "| SD-MAE |" in md and "| Supervised ViT |" in md and "linear probe" in md
   assert (out / "reconstructions.png").stat().st_size > 1000

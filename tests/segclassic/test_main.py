@@ -1,25 +1,39 @@
-"""The segclassic CLI on files and on bundled images."""
+"""The segclassic CLI on files and on bundled images, run as a user runs it."""
 
 import numpy as np
-import pytest
 from PIL import Image
 
-from segclassic import main as cli
+from segclassic import main as seg_main
+from tests.common.helpers import one_line_error, run_cli
 
 
-@pytest.mark.parametrize("method", ["otsu", "iterative", "local", "adaptive_otsu", "kmeans"])
-def test_cli_on_a_file(tmp_path, method):
+def test_segment_every_method():
   from skimage import data
-  p = tmp_path / "coins.png"
-  Image.fromarray(data.coins()[:96, :128]).save(p)
-  assert cli.main([str(p), f"--method={method}", "--k=2", f"--out={tmp_path / 'out'}"]) == 0
-  mask = np.asarray(Image.open(tmp_path / "out" / f"coins_{method}_mask.png"))
-  assert mask.shape == (96, 128) and len(np.unique(mask)) == 2
-  assert (tmp_path / "out" / f"coins_{method}_overlay.png").exists()
+  img = data.coins()[:96, :128]
+  for method in seg_main.METHODS:
+    seg = seg_main.segment(img, method, k=2)
+    assert seg.shape == (96, 128) and len(np.unique(seg)) == 2, method
 
 
-def test_cli_errors(tmp_path, capsys):
-  assert cli.main(["--method=watershed", f"--out={tmp_path}"]) == 2
-  assert "unknown" in capsys.readouterr().err
-  assert cli.main([str(tmp_path / "missing.png"), f"--out={tmp_path}"]) == 2
-  assert "does not exist" in capsys.readouterr().err
+def test_cli_on_files_with_the_same_name(tmp_path):
+  from skimage import data
+  for d in ("a", "b"):
+    (tmp_path / d).mkdir()
+    Image.fromarray(data.coins()[:96, :128]).save(tmp_path / d / "coins.png")
+  out = tmp_path / "out"
+  proc = run_cli("segclassic.main", str(tmp_path / "a" / "coins.png"), str(tmp_path / "b" / "coins.png"),
+                 "--method=kmeans", "--k=2", f"--out={out}")
+  assert proc.returncode == 0, proc.stderr
+  for d in ("a", "b"):  # two inputs, two distinct outputs
+    mask = np.asarray(Image.open(out / f"{d}_coins_kmeans_mask.png"))
+    assert mask.shape == (96, 128) and len(np.unique(mask)) == 2
+    assert (out / f"{d}_coins_kmeans_overlay.png").exists()
+
+
+def test_cli_errors_are_one_line(tmp_path):
+  one_line_error(run_cli("segclassic.main", "--methd=kmeans", f"--out={tmp_path}"), "--methd", "--method")
+  one_line_error(run_cli("segclassic.main", "--method=watershed", f"--out={tmp_path}"), "--method")
+  one_line_error(run_cli("segclassic.main", str(tmp_path / "missing.png"), f"--out={tmp_path}"), "does not exist")
+  (tmp_path / "empty.png").write_bytes(b"")
+  one_line_error(run_cli("segclassic.main", str(tmp_path / "empty.png"), f"--out={tmp_path}"), "empty")
+  assert not list((tmp_path).glob("*_mask.png"))

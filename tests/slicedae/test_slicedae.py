@@ -11,7 +11,7 @@ from scipy import stats
 
 from common import config as config_lib, logging as log_lib, trainer
 from slicedae import evaluate, losses, models, task
-from tests.common.helpers import ROOT
+from tests.common.helpers import ROOT, one_line_error, run_cli
 
 CFG = os.path.join(ROOT, "configs/slicedae/digits.py")
 RNG = np.random.default_rng(0)
@@ -105,15 +105,15 @@ def test_short_training_every_model(tmp_path):
   assert os.path.exists(tmp_path / "scwae" / "figures" / "samples_000400.png")
   # Table 1 from the workdirs
   out = tmp_path / "table"
-  assert evaluate.main([f"--workdirs={','.join(str(tmp_path / n) for n in finals)}", f"--out={out}"]) == 0
+  proc = run_cli("slicedae.evaluate", f"--workdirs={','.join(str(tmp_path / n) for n in finals)}", f"--out={out}")
+  assert proc.returncode == 0, proc.stderr[-2000:]
   md = (out / "table1.md").read_text()
   assert "| Method | SWAE | SKSAE | SCWAE | SCVMAE | SCFWAE | AE |" in md and "not computed" in md
   assert (out / "curves.png").stat().st_size > 1000
 
 
-def test_evaluate_missing_workdir(tmp_path, capsys):
-  assert evaluate.main([f"--workdirs={tmp_path / 'nope'}"]) == 2
-  assert "train it first" in capsys.readouterr().err
+def test_evaluate_missing_workdir(tmp_path):
+  one_line_error(run_cli("slicedae.evaluate", f"--workdirs={tmp_path / 'nope'}"), "does not exist")
 
 
 @pytest.mark.slow
@@ -143,9 +143,10 @@ def test_fid_during_training_and_from_the_evaluate_cli(tmp_path, capsys):
   rows = [r for r in log_lib.read_jsonl(str(wd / "metrics.jsonl")) if "eval/fid" in r]
   assert len(rows) == 1 and rows[0]["step"] == 10 and rows[0]["eval/fid"] > 0
   out = tmp_path / "table"
-  assert evaluate.main([f"--workdirs={wd}", f"--out={out}", f"--fid_weights={weights}",
-                        "--fid_num_samples=12"]) == 0
+  proc = run_cli("slicedae.evaluate", f"--workdirs={wd}", f"--out={out}", f"--fid_weights={weights}",
+                 "--fid_num_samples=12")
+  assert proc.returncode == 0, proc.stderr[-2000:]
   md = (out / "table1.md").read_text()
   assert f"| FID | {rows[0]['eval/fid']:.2f} |" in md
-  assert evaluate.main([f"--workdirs={wd}", f"--fid_weights={tmp_path / 'missing.npz'}"]) == 2
-  assert "fid_weights_to_npz" in capsys.readouterr().err
+  one_line_error(run_cli("slicedae.evaluate", f"--workdirs={wd}", f"--fid_weights={tmp_path / 'missing.npz'}"),
+                 "fid_weights_to_npz")

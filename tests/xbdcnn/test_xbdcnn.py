@@ -13,8 +13,8 @@ from PIL import Image
 from skimage.metrics import structural_similarity
 
 from common import config as config_lib, logging as log_lib, trainer
-from xbdcnn import losses, main as cli, models, noise, task
-from tests.common.helpers import ROOT
+from xbdcnn import losses, models, noise, task
+from tests.common.helpers import ROOT, one_line_error, run_cli
 
 CFG = os.path.join(ROOT, "configs/xbdcnn/bundled.py")
 
@@ -117,21 +117,44 @@ def test_short_training_beats_noisy_input_and_cli(tmp_path):
   ev = [r for r in log_lib.read_jsonl(os.path.join(wd, "metrics.jsonl")) if "eval/val_mse" in r]
   assert ev[-1]["eval/val_mse"] < ev[0]["eval/val_mse"], ev
   assert ev[-1]["eval/val_psnr"] > ev[-1]["eval/noisy_psnr"] + 3.0, ev[-1]
-  # CLI: 8- and 16-bit in, same dtype and size out, odd sizes
+  # 8- and 16-bit in, same dtype and size out, odd sizes
+  from xbdcnn.denoise import denoise_file
   for dtype, scale in ((np.uint8, 255), (np.uint16, 65535)):
     img = (np.random.default_rng(0).random((70, 83)) * scale).astype(dtype)
     src = tmp_path / f"in_{dtype.__name__}.png"
     Image.fromarray(img).save(src)
     out = tmp_path / f"out_{dtype.__name__}.png"
-    assert cli.main(["denoise", str(src), f"--checkpoint={wd}", f"--out={out}"]) == 0
+    denoise_file(str(src), wd, str(out))
     got = np.asarray(Image.open(out))
     assert got.shape == img.shape and got.dtype == dtype
+  # the CLI, as a user runs it: output over the input is refused, NaN pixels are refused
+  src = tmp_path / "in_uint8.png"
+  before = src.read_bytes()
+  one_line_error(run_cli("xbdcnn.main", "denoise", str(src), f"--checkpoint={wd}", f"--out={src}"), "also an input")
+  assert src.read_bytes() == before
+  import tifffile
+  bad = np.random.default_rng(1).random((40, 40)).astype(np.float32)
+  bad[5, 7] = np.nan
+  tifffile.imwrite(tmp_path / "nan.tif", bad)
+  one_line_error(run_cli("xbdcnn.main", "denoise", str(tmp_path / "nan.tif"), f"--checkpoint={wd}",
+                         f"--out={tmp_path / 'o.tif'}"), "NaN")
+  proc = run_cli("xbdcnn.main", "denoise", str(src), f"--checkpoint={wd}", f"--out={tmp_path / 'cli.png'}")
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  assert np.asarray(Image.open(tmp_path / "cli.png")).shape == (70, 83)
 
 
-def test_cli_errors(tmp_path, capsys):
-  assert cli.main(["denoise", str(tmp_path / "x.png"), f"--checkpoint={tmp_path}", f"--out={tmp_path}/o.png"]) == 2
-  assert "does not exist" in capsys.readouterr().err
-  assert cli.main(["frobnicate"]) == 2
+def test_cli_errors(tmp_path):
+  one_line_error(run_cli("xbdcnn.main", "denoise", str(tmp_path / "x.png"), f"--checkpoint={tmp_path}",
+                         f"--out={tmp_path}/o.png"), "does not exist")
+  one_line_error(run_cli("xbdcnn.main", "frobnicate"), "train or denoise")
+  one_line_error(run_cli("xbdcnn.main", "denoise", "x.png", "--workdir=w", "--out=o.png"), "does not take --workdir")
+  # a corrupt checkpoint ends in one line
+  wd = tmp_path / "wd"
+  (wd / "checkpoints" / "5" / "state").mkdir(parents=True)
+  (wd / "config.json").write_text(json.dumps({"model": {"arch": "xbdcnn"}}))
+  Image.fromarray(np.zeros((20, 20), np.uint8)).save(tmp_path / "z.png")
+  one_line_error(run_cli("xbdcnn.main", "denoise", str(tmp_path / "z.png"), f"--checkpoint={wd}",
+                         f"--out={tmp_path / 'o.png'}"), "cannot be read")
 
 
 def test_chestxray_folder_split_by_image(tmp_path):

@@ -1,0 +1,170 @@
+"""Command lines: every entry point is an ``absl.app`` program run through :func:`run`.
+
+An entry point declares its flags at module level (``flags.DEFINE_*`` and, for a config file,
+:func:`define_config`), then calls ``cli.run(main)``. What that adds to ``absl.app.run``:
+
+- ``--help`` / ``-h`` print the module docstring and the program's own flags and exit 0, before
+  anything else runs;
+- a bad flag, an unknown flag, a bad ``--config`` or ``--config.x`` override, and any
+  :class:`~common.errors.UserError` (or missing file, full disk, non-finite loss) end in one line
+  ``error: ...`` with exit status 2. ``--verbose`` or ``MEDJAX_VERBOSE=1`` shows the traceback;
+- library INFO logging (orbax, grain, absl) stays off unless ``--verbose``.
+
+Flags are declared in the ``__main__`` module only; library modules never define flags, so any number
+of them can be imported together (tests, the demo).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import sys
+import traceback
+from typing import Callable, Sequence
+
+from absl import app, flags
+from absl import logging as absl_logging
+from ml_collections import config_flags
+
+from common.errors import UserError
+
+__all__ = ["run", "define_config", "define_train_flags", "present", "check_only_flags", "verbose"]
+
+# Flags defined by the helpers below belong to the module that calls them (the program), so ``--help``
+# lists them.
+flags.disclaim_key_flags()
+FLAGS = flags.FLAGS
+
+# Exceptions that describe the user's situation rather than a bug: printed as one line.
+_ONE_LINE = (UserError, FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError,
+             FloatingPointError, KeyboardInterrupt)
+
+
+def verbose() -> bool:
+  if os.environ.get("MEDJAX_VERBOSE", "") not in ("", "0"):
+    return True
+  return "verbose" in FLAGS and FLAGS.is_parsed() and bool(FLAGS.verbose)
+
+
+def define_config(default: str | None = None, help_text: str = "") -> flags.FlagHolder:
+  """``--config=path[:arg]`` (ml-collections, locked) with its ``--config.a.b=value`` overrides."""
+  return config_flags.DEFINE_config_file(
+      "config", default, help_text or "config file configs/<method>/<experiment>.py[:arg]; override "
+      "fields with --config.a.b=value", lock_config=True)
+
+
+def config_path(rel: str) -> str:
+  """``configs/<rel>`` of this checkout, whatever the current directory (for default ``--config`` values)."""
+  return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", rel)
+
+
+def define_train_flags() -> None:
+  """The flags of a training program: --config, --workdir, --allow_config_change."""
+  define_config()
+  flags.DEFINE_string("workdir", None, "run directory: checkpoints, metrics.jsonl, figures, config.json")
+  flags.DEFINE_list("allow_config_change", [], "config keys that may differ from the workdir's saved "
+                    "config on resume (e.g. total_steps); any other difference refuses to start")
+
+
+def present(name: str) -> bool:
+  """Whether ``--name`` was given on the command line."""
+  return name in FLAGS and FLAGS[name].present > 0
+
+
+def check_only_flags(allowed: Sequence[str], context: str) -> None:
+  """Refuses flags of this program that ``context`` (a subcommand) does not read."""
+  extra = [n for n in FLAGS.get_key_flags_for_module(sys.argv[0]) if n.name not in allowed and
+           n.name not in ("verbose", "help", "helpshort", "helpfull") and n.present]
+  if any(a.startswith("--config.") for a in sys.argv[1:]) and "config" not in allowed:
+    raise UserError(f"{context} takes no --config overrides")
+  if extra:
+    raise UserError(f"{context} does not take --{extra[0].name}; its flags are "
+                    + ", ".join(f"--{a}" for a in allowed))
+
+
+def _first_line(e: BaseException) -> str:
+  text = str(e).strip()
+  lines = [l.strip() for l in text.splitlines() if l.strip()]
+  if not lines:
+    return type(e).__name__
+  # config_flags wraps errors in a traceback text: its last line is the message.
+  if lines[0].startswith("Error whilst parsing config file") or "Traceback" in text:
+    return lines[-1]
+  return lines[0] if len(lines[0]) > 20 or len(lines) == 1 else " ".join(lines[:2])
+
+
+def describe(e: BaseException) -> str | None:
+  """The one line for an exception that is the user's situation, or None for a bug."""
+  if isinstance(e, KeyboardInterrupt):
+    return "interrupted"
+  if isinstance(e, OSError) and e.errno == errno.ENOSPC:
+    return f"disk full{' writing ' + str(e.filename) if e.filename else ''}; free space and re-run (a run resumes from its last checkpoint)"
+  if isinstance(e, _ONE_LINE):
+    return _first_line(e)
+  # orbax / tensorstore wrap a full disk in their own exception types
+  if "No space left on device" in str(e) or "ENOSPC" in str(e):
+    return "disk full while writing; free space and re-run (a run resumes from its last checkpoint)"
+  return None
+
+
+def _parse(argv: list[str]) -> list[str]:
+  flags.DEFINE_bool("verbose", False, "show tracebacks and library INFO logs", module_name=sys.argv[0])
+  if any(a in ("-h", "--help", "-help", "--helpshort", "-?") for a in argv[1:]):
+    app.usage(shorthelp=True, writeto_stdout=True, exitcode=0)
+  try:
+    return FLAGS(argv)
+  except Exception as e:  # noqa: BLE001  (any parse failure is the command line's fault)
+    if os.environ.get("MEDJAX_VERBOSE", "") not in ("", "0") or "--verbose" in argv:
+      traceback.print_exc()
+    msg = _first_line(e)
+    if isinstance(e, flags.UnrecognizedFlagError) and e.flagname:
+      msg = f"unknown flag --{e.flagname}{_flag_hint(e.flagname)}; see --help"
+    sys.stderr.write(f"error: {msg}\n")
+    sys.exit(2)
+
+
+def _flag_hint(name: str) -> str:
+  import difflib
+  names = [f.name for f in FLAGS.get_key_flags_for_module(sys.argv[0])]
+  close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
+  if name.startswith(("cofig", "conf", "cnfig")) or "." in name:
+    close = close or ["config." + name.split(".", 1)[-1]]
+  return f" (did you mean --{close[0]}?)" if close else ""
+
+
+def run(main: Callable[[list[str]], int | None], argv: Sequence[str] | None = None) -> None:
+  """``absl.app.run(main)`` with the behaviour in the module docstring."""
+
+  def wrapped(args):
+    absl_logging.set_verbosity(absl_logging.INFO if verbose() else absl_logging.WARNING)
+    if not verbose():
+      import logging
+      for name in ("absl", "orbax", "jax", "grain", "tensorflow_datasets"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    try:
+      return main(args)
+    except SystemExit:
+      raise
+    except BaseException as e:  # noqa: BLE001
+      line = describe(e)
+      if line is None or verbose():
+        raise
+      sys.stderr.write(f"error: {line}\n")
+      sys.exit(130 if isinstance(e, KeyboardInterrupt) else 2)
+
+  app.run(wrapped, argv=list(argv) if argv is not None else None, flags_parser=_parse)
+
+
+def train_main(argv: Sequence[str]) -> int:
+  """The ``main`` of every training program (flags from :func:`define_train_flags`)."""
+  if len(argv) > 1:
+    raise UserError(f"unexpected argument {argv[1]!r}; training takes only flags (see --help)")
+  if FLAGS.config is None:
+    raise UserError("missing --config=configs/<method>/<experiment>.py[:arg]")
+  if not FLAGS.workdir:
+    raise UserError("missing --workdir=DIR (where checkpoints, metrics.jsonl and figures go)")
+  from common import runtime, trainer
+  cfg = FLAGS.config
+  trainer.train(cfg, trainer.resolve_task(cfg), FLAGS.workdir, allow_config_change=FLAGS.allow_config_change)
+  runtime.shutdown()
+  return 0
