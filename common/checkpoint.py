@@ -25,6 +25,20 @@ __all__ = ["Checkpointer", "load_state", "load_run", "read_config", "Run"]
 log = logging.getLogger(__name__)
 
 
+def _path(keys) -> str:
+  """A tree path as ``a/0/b`` whether it came from the saved metadata (dicts, lists) or the live state
+  (dataclass attributes, namedtuples)."""
+  out = []
+  for k in keys:
+    for attr in ("key", "name", "idx"):
+      if hasattr(k, attr):
+        out.append(str(getattr(k, attr)))
+        break
+    else:
+      out.append(str(k))
+  return "/".join(out)
+
+
 def _abstract(tree):
   return jax.tree.map(ocp.utils.to_shape_dtype_struct, tree)
 
@@ -89,13 +103,14 @@ class Checkpointer:
 
   def _check_shapes(self, step: int, abstract: Any) -> None:
     try:
-      saved = self._mngr.item_metadata(step)["state"]
-      saved = saved.tree if hasattr(saved, "tree") else saved
-      saved_flat = {jax.tree_util.keystr(p): tuple(m.shape) for p, m in jax.tree_util.tree_leaves_with_path(saved)
+      with ocp.StandardCheckpointer() as c:
+        meta = c.metadata(os.path.join(self.directory, str(step), "state"))
+      saved = meta.item_metadata.tree if hasattr(meta, "item_metadata") else meta
+      saved_flat = {_path(p): tuple(m.shape) for p, m in jax.tree_util.tree_leaves_with_path(saved)
                     if hasattr(m, "shape")}
     except Exception:  # noqa: BLE001  (unreadable metadata: the restore below finds it corrupt)
       return
-    want = {jax.tree_util.keystr(p): tuple(a.shape) for p, a in jax.tree_util.tree_leaves_with_path(abstract)}
+    want = {_path(p): tuple(a.shape) for p, a in jax.tree_util.tree_leaves_with_path(abstract)}
     diff = [k for k in want if k in saved_flat and saved_flat[k] != want[k]]
     missing = [k for k in want if saved_flat and k not in saved_flat]
     if diff or (missing and len(missing) < len(want)):

@@ -48,9 +48,14 @@ def verbose() -> bool:
 
 def define_config(default: str | None = None, help_text: str = "") -> flags.FlagHolder:
   """``--config=path[:arg]`` (ml-collections, locked) with its ``--config.a.b=value`` overrides."""
-  return config_flags.DEFINE_config_file(
-      "config", default, help_text or "config file configs/<method>/<experiment>.py[:arg]; override "
-      "fields with --config.a.b=value", lock_config=True)
+  try:
+    # with a default, config_flags loads the file (and applies the --config.x overrides on sys.argv)
+    # right here, before absl parses anything: its errors need the same one-line treatment.
+    return config_flags.DEFINE_config_file(
+        "config", default, help_text or "config file configs/<method>/<experiment>.py[:arg]; override "
+        "fields with --config.a.b=value", lock_config=True)
+  except Exception as e:  # noqa: BLE001
+    _exit_parse_error(e, sys.argv)
 
 
 def config_path(rel: str) -> str:
@@ -114,13 +119,22 @@ def _parse(argv: list[str]) -> list[str]:
   try:
     return FLAGS(argv)
   except Exception as e:  # noqa: BLE001  (any parse failure is the command line's fault)
-    if os.environ.get("MEDJAX_VERBOSE", "") not in ("", "0") or "--verbose" in argv:
-      traceback.print_exc()
-    msg = _first_line(e)
-    if isinstance(e, flags.UnrecognizedFlagError) and e.flagname:
-      msg = f"unknown flag --{e.flagname}{_flag_hint(e.flagname)}; see --help"
-    sys.stderr.write(f"error: {msg}\n")
-    sys.exit(2)
+    _exit_parse_error(e, argv)
+
+
+def _exit_parse_error(e: BaseException, argv) -> None:
+  if os.environ.get("MEDJAX_VERBOSE", "") not in ("", "0") or "--verbose" in argv:
+    traceback.print_exc()
+  msg = _first_line(e)
+  if isinstance(e, flags.UnrecognizedFlagError) and e.flagname:
+    msg = f"unknown flag --{e.flagname}{_flag_hint(e.flagname)}; see --help"
+  elif isinstance(e, (KeyError, AttributeError)) and "Did you mean" in str(e):
+    # ml-collections: 'num_stepz'\nDid you mean "num_steps" instead of "num_stepz"?
+    text = str(e).replace("\\n", "\n").strip("'\"")
+    key, _, hint = text.partition("\n")
+    msg = f"unknown config key {key.strip(chr(39)).strip(chr(92)).strip(chr(39))}: {hint.strip()}"
+  sys.stderr.write(f"error: {msg}\n")
+  sys.exit(2)
 
 
 def _flag_hint(name: str) -> str:

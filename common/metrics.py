@@ -10,6 +10,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from common.errors import InputError
+
 __all__ = ["ssim", "psnr", "snr", "pcc", "mardia_skewness", "mardia_kurtosis", "frechet_distance",
            "gaussian_kernel1d"]
 
@@ -79,9 +81,19 @@ def ssim(x: jax.Array, y: jax.Array, *, data_range: float, sigma: float = 1.5,
   return s if return_map else jnp.mean(s, axis=_IMG_AXES)
 
 
+def _check_layout(name, x, y, axis) -> None:
+  # a 2-D (H, W) image read as (H, W, C) would silently reduce over the wrong axes
+  if axis == _IMG_AXES and (x.ndim < 3 or y.ndim < 3):
+    raise InputError(f"{name} expects (..., H, W, C) images; got shapes {x.shape} and {y.shape}: add a channel "
+                     "axis (x[..., None]) or pass axis=")
+  if x.shape != y.shape:
+    raise InputError(f"{name}: images must have the same shape; got {x.shape} and {y.shape}")
+
+
 def psnr(x: jax.Array, y: jax.Array, *, data_range: float, axis=_IMG_AXES) -> jax.Array:
   """Peak signal-to-noise ratio in dB, 10 log10(data_range^2 / MSE), per image (reduces ``axis``)."""
   x, y = _float(x), _float(y)
+  _check_layout("psnr", x, y, axis)
   mse = jnp.mean((x - y) ** 2, axis=axis)
   return 10.0 * jnp.log10(data_range**2 / mse)
 
@@ -89,6 +101,7 @@ def psnr(x: jax.Array, y: jax.Array, *, data_range: float, axis=_IMG_AXES) -> ja
 def snr(reference: jax.Array, estimate: jax.Array, *, axis=_IMG_AXES) -> jax.Array:
   """Signal-to-noise ratio in dB, 10 log10(sum ref^2 / sum (ref - est)^2), per image."""
   r, e = _float(reference), _float(estimate)
+  _check_layout("snr", r, e, axis)
   return 10.0 * jnp.log10(jnp.sum(r**2, axis=axis) / jnp.sum((r - e) ** 2, axis=axis))
 
 

@@ -17,27 +17,36 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from common.config import ConfigError
+
 __all__ = ["make_schedule", "make_optimizer", "scale_by_tree"]
 
 
+def _get(o, key: str):
+  """``o[key]``; every optimizer default lives in the config file, so a missing key is the config's bug."""
+  if key not in o:
+    raise ConfigError(f"optim.{key} is missing from the config (needed by optim.name={o.get('name')!r}, "
+                      f"schedule={o.get('schedule')!r}); add it to the config file")
+  return o[key]
+
+
 def make_schedule(o, total_steps: int) -> Callable[[jax.Array], jax.Array]:
-  warm = int(o.get("warmup_steps", 0))
-  kind = o.get("schedule", "cosine")
-  lr, min_lr = float(o.lr), float(o.get("min_lr", 0.0))
+  warm = int(_get(o, "warmup_steps"))
+  kind = _get(o, "schedule")
+  lr = float(_get(o, "lr"))
   decay_steps = max(total_steps - warm, 1)
   if kind == "cosine":
-    main = optax.cosine_decay_schedule(lr, decay_steps, alpha=min_lr / lr if lr else 0.0)
+    main = optax.cosine_decay_schedule(lr, decay_steps, alpha=float(_get(o, "min_lr")) / lr if lr else 0.0)
   elif kind == "constant":
     main = optax.constant_schedule(lr)
   elif kind == "linear":
-    main = optax.linear_schedule(lr, min_lr, decay_steps)
+    main = optax.linear_schedule(lr, float(_get(o, "min_lr")), decay_steps)
   elif kind == "piecewise":
     # the X-BDCNN-style "lr, then lr * factor after a boundary" schedule
-    bounds = {int(b * total_steps) - warm: float(o.get("piecewise_factor", 0.1))
-              for b in o.get("piecewise_fractions", (0.5,))}
+    bounds = {int(b * total_steps) - warm: float(_get(o, "piecewise_factor")) for b in _get(o, "piecewise_fractions")}
     main = optax.piecewise_constant_schedule(lr, bounds)
   else:
-    raise ValueError(f"optim.schedule={kind!r} is unknown; use cosine, constant, linear or piecewise")
+    raise ConfigError(f"optim.schedule={kind!r} is unknown; use cosine, constant, linear or piecewise")
   if warm <= 0:
     return main
   return optax.join_schedules([optax.linear_schedule(0.0, lr, warm), main], [warm])
@@ -48,7 +57,7 @@ def _wd_mask(kind: str) -> Callable | None:
     return None
   if kind == "no_1d":
     return lambda params: jax.tree.map(lambda p: p.ndim > 1, params)
-  raise ValueError(f"optim.wd_mask={kind!r} is unknown; use 'all' or 'no_1d'")
+  raise ConfigError(f"optim.wd_mask={kind!r} is unknown; use 'all' or 'no_1d'")
 
 
 def scale_by_tree(scales: Any) -> optax.GradientTransformation:
@@ -65,27 +74,25 @@ def scale_by_tree(scales: Any) -> optax.GradientTransformation:
 
 
 def make_optimizer(o, total_steps: int, lr_scales: Any = None):
-  """Returns ``(optax transformation, schedule)``."""
+  """Returns ``(optax transformation, schedule)``; reads only the ``o`` keys its optimizer uses."""
   sched = make_schedule(o, total_steps)
-  name = o.get("name", "adamw")
-  wd = float(o.get("weight_decay", 0.0))
-  mask = _wd_mask(o.get("wd_mask", "all"))
+  name = _get(o, "name")
+  if name in ("adamw", "sgd", "lars"):
+    wd, mask = float(_get(o, "weight_decay")), _wd_mask(_get(o, "wd_mask"))
   if name == "adamw":
-    tx = optax.adamw(sched, b1=o.get("b1", 0.9), b2=o.get("b2", 0.999), eps=o.get("eps", 1e-8),
-                     weight_decay=wd, mask=mask)
+    tx = optax.adamw(sched, b1=_get(o, "b1"), b2=_get(o, "b2"), eps=_get(o, "eps"), weight_decay=wd, mask=mask)
   elif name == "adam":
-    tx = optax.adam(sched, b1=o.get("b1", 0.9), b2=o.get("b2", 0.999), eps=o.get("eps", 1e-8))
+    tx = optax.adam(sched, b1=_get(o, "b1"), b2=_get(o, "b2"), eps=_get(o, "eps"))
   elif name == "sgd":
     parts = [optax.add_decayed_weights(wd, mask)] if wd else []
-    tx = optax.chain(*parts, optax.sgd(sched, momentum=o.get("momentum", 0.9) or None,
-                                       nesterov=o.get("nesterov", False)))
+    tx = optax.chain(*parts, optax.sgd(sched, momentum=_get(o, "momentum") or None, nesterov=_get(o, "nesterov")))
   elif name == "lars":
     tx = optax.lars(sched, weight_decay=wd, weight_decay_mask=mask if mask else True,
-                    trust_ratio_mask=mask if mask else True, momentum=o.get("momentum", 0.9))
+                    trust_ratio_mask=mask if mask else True, momentum=_get(o, "momentum"))
   else:
-    raise ValueError(f"optim.name={name!r} is unknown; use adamw, adam, sgd or lars")
+    raise ConfigError(f"optim.name={name!r} is unknown; use adamw, adam, sgd or lars")
   chain = []
-  if float(o.get("clip_norm", 0.0)) > 0:
+  if float(_get(o, "clip_norm")) > 0:
     chain.append(optax.clip_by_global_norm(float(o.clip_norm)))
   chain.append(tx)
   if lr_scales is not None:

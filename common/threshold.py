@@ -12,6 +12,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from common import runtime
+
 __all__ = ["histogram", "otsu", "otsu_from_histogram"]
 
 _INT_BINS = {np.dtype(np.uint8): (0, 256), np.dtype(np.int8): (-128, 256),
@@ -32,7 +34,7 @@ def _bincount(idx, length: int, offset: int = 0):
   there), so on the CPU backend the counting is a host callback on the raw (e.g. uint8) values;
   elsewhere it stays on the device.
   """
-  if jax.default_backend() != "cpu":
+  if not runtime.host_bincount():
     return jnp.bincount(idx.astype(jnp.int32) - offset, length=length)
   out = jax.ShapeDtypeStruct(idx.shape[:-1] + (length,), jnp.int32)
   fn = functools.partial(_np_bincount, length=length, offset=offset)

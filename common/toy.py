@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from common import data, trainer
+from common import data, runtime, trainer
 
 DIM = 8
 _W = np.random.default_rng(1234).normal(size=DIM).astype(np.float32) / np.sqrt(DIM)
@@ -53,7 +53,8 @@ def make_task(cfg) -> trainer.Task:
 
   def train_data(cfg):
     src = data.ProceduralSource(_example, cfg.data.num_examples, seed=cfg.seed)
-    return data.train_pipeline(src, global_batch=cfg.batch_size, seed=cfg.seed)
+    return data.train_pipeline(src, global_batch=cfg.batch_size, seed=cfg.seed,
+                               **runtime.grain_read_options(cfg.data))
 
   predict = jax.jit(lambda p, x: model.apply({"params": p}, x)[0])
 

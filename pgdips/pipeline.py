@@ -83,7 +83,7 @@ MIN_SIZE = 8
 
 def _check_size(rgb, name: str = "image") -> None:
   if min(rgb.shape[:2]) < MIN_SIZE:
-    raise UserError(f"{name} is {rgb.shape[0]}x{rgb.shape[1]} pixels; PGDIPS needs at least {MIN_SIZE}x{MIN_SIZE}")
+    raise InputError(f"{name} is {rgb.shape[0]}x{rgb.shape[1]} pixels; PGDIPS needs at least {MIN_SIZE}x{MIN_SIZE}")
 
 
 def _check_finite(r, name: str = "image"):

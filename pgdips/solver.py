@@ -225,7 +225,16 @@ def _programs(cfg, shape, fixed: bool, mesh):
                    donate_argnums=0)
     finish = jax.jit(jax.shard_map(jax.vmap(lambda c: {**solver.finish(c), "nets": c["params"]["nets"]}),
                                    mesh=mesh, in_specs=spec, out_specs=spec), compiler_options=once)
-    _PROGRAMS[key] = (init, step, finish)
+    # accelerators (runtime.host_step_loop() False): n steps as one lax.scan per call, compiled per n
+    scans = {}
+
+    def scan(n: int):
+      if n not in scans:
+        scans[n] = jax.jit(jax.shard_map(jax.vmap(lambda c, x: solver.run(c, x, n)), mesh=mesh, in_specs=spec,
+                                         out_specs=spec), donate_argnums=0)
+      return scans[n]
+
+    _PROGRAMS[key] = (init, step, finish, scan)
   return _PROGRAMS[key]
 
 
@@ -263,21 +272,30 @@ def solve_batch(cfg, tiles: np.ndarray, seed: int = 0, fixed: dict | None = None
     if noise.shape[0] != b:
       raise ValueError(f"noise has {noise.shape[0]} tiles for a batch of {b}")
     noise = jax.device_put(np.concatenate([noise, np.repeat(noise[-1:], pad, 0)]) if pad else noise, sharding)
-  init, step, finish = _programs(cfg, tiles.shape[1:3], fixed is not None, mesh)
+  init, step, finish, scan = _programs(cfg, tiles.shape[1:3], fixed is not None, mesh)
   total = int(cfg.num_steps)
   chunk = min(chunk, total) if chunk and chunk > 0 else total
   x_dev = jax.device_put(x.astype(np.float32), sharding)
   fixed_in = None if fixed is None else {k: np.asarray(fixed[k], np.float32) for k in ("stains", "m", "background")}
   carry = init(x_dev, jax.device_put(keys, sharding), fixed_in, noise, init_nets)
   bar = Progress(total, len(x), enabled=progress)
-  hists = []
-  for i in range(total):
-    carry, h = step(carry, x_dev)
-    hists.append(h)
-    if progress and ((i + 1) % chunk == 0 or i + 1 == total):
-      bar.update(i + 1, {"loss": float(np.mean(np.asarray(h)[:, 0]))})
+  hists, done = [], 0
+  if runtime.host_step_loop():  # CPU: one jitted step per iteration (see Solver.run)
+    for i in range(total):
+      carry, h = step(carry, x_dev)
+      hists.append(h[:, None])
+      if progress and ((i + 1) % chunk == 0 or i + 1 == total):
+        bar.update(i + 1, {"loss": float(np.mean(np.asarray(h)[:, 0]))})
+  else:  # GPU/TPU: ``chunk`` iterations per dispatch, scanned on the device
+    while done < total:
+      n = min(chunk, total - done)
+      carry, h = scan(n)(carry, x_dev)
+      hists.append(h)
+      done += n
+      if progress:
+        bar.update(done, {"loss": float(np.mean(np.asarray(h)[:, -1, 0]))})
   out = jax.device_get(finish(carry))
-  hist = np.stack(jax.device_get(hists), axis=1)  # (B, steps, 3)
+  hist = np.concatenate(jax.device_get(hists), axis=1)  # (B, steps, 3)
   return [StainResult(concentrations=out["concentrations"][i], stains=out["stains"][i],
                       recon=np.round(out["recon"][i]).astype(np.uint8), m=out["m"][i],
                       background=out["background"][i], history=hist[i],

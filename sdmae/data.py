@@ -115,7 +115,7 @@ def ihc_patches(size: int = 32, train: bool = True) -> data.ArraySource:
 
 
 def _procedural_source(d, train: bool):
-  size = int(d.get("source_size", d.image_size))
+  size = int(d.source_size)
   n = d.num_train if train else d.num_test
   return data.ProceduralSource(lambda rng: procedural_he(rng, size), n, seed=d.seed + (0 if train else 1))
 
@@ -125,7 +125,7 @@ def load(d):
   if name == "procedural_he":
     return _procedural_source(d, True), _procedural_source(d, False), len(HE_CLASSES), list(HE_CLASSES)
   if name == "ihc":
-    size = int(d.get("source_size", d.image_size))
+    size = int(d.source_size)
     return ihc_patches(size, True), ihc_patches(size, False), 2, ["DAB-poor", "DAB-rich"]
   if name == "pcam":
     hint = ("download PatchCamelyon's HDF5 files (github.com/basveeling/pcam) into data.data_dir, "

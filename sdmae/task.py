@@ -148,6 +148,7 @@ def _pretrain(cfg, train_src, test_src) -> trainer.Task:
 
   def train_data(cfg):
     return data.train_pipeline(train_src, global_batch=cfg.batch_size, seed=cfg.seed,
+                               **runtime.grain_read_options(cfg.data),
                                random_map_fn=sd_data.train_map(m.image_size, cfg.data.crop_scale))
 
   return trainer.Task(init=init, loss=loss, train_data=train_data, evaluate=evaluate, figures=figures,
@@ -189,6 +190,7 @@ def _probe(cfg, train_src, test_src, num_classes) -> trainer.Task:
 
   def train_data(cfg):
     return data.train_pipeline(train_src, global_batch=cfg.batch_size, seed=cfg.seed,
+                               **runtime.grain_read_options(cfg.data),
                                random_map_fn=sd_data.train_map(m.image_size, cfg.data.crop_scale, flip=True))
 
   evaluate = _accuracy_eval(cfg, test_src, lambda s, x: predict_fn(s.params, s.extra, x))
@@ -228,6 +230,7 @@ def _finetune(cfg, train_src, test_src, num_classes) -> trainer.Task:
 
   def train_data(cfg):
     return data.train_pipeline(train_src, global_batch=cfg.batch_size, seed=cfg.seed,
+                               **runtime.grain_read_options(cfg.data),
                                random_map_fn=sd_data.train_map(m.image_size, cfg.data.crop_scale, flip=True))
 
   evaluate = _accuracy_eval(cfg, test_src, lambda s, x: predict(s.params, x))

@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from common import nn as nn_util
-from common import data, metrics, plotting, sliced, trainer
+from common import data, metrics, plotting, runtime, sliced, trainer
 from slicedae import losses
 from slicedae.models import make_model
 
@@ -101,7 +101,8 @@ def make_task(cfg) -> trainer.Task:
     return total, ({"rec": rec, "distance": d}, extra)
 
   def train_data(cfg):
-    return data.train_pipeline(train_src, global_batch=cfg.batch_size, seed=cfg.seed)
+    return data.train_pipeline(train_src, global_batch=cfg.batch_size, seed=cfg.seed,
+                               **runtime.grain_read_options(cfg.data))
 
   @jax.jit
   def encode_decode(params, extra, x):

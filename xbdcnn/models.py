@@ -116,7 +116,7 @@ def make_model(m):
   if m.arch == "xbdcnn":
     return XBDCNN(tuple(m.widths), m.nle_width, m.use_nle, m.final_kernel)
   if m.arch == "dncnn":
-    return DnCNN(m.depth, m.dncnn_width, m.get("dncnn_bn", True))
+    return DnCNN(m.depth, m.dncnn_width, m.dncnn_bn)
   raise ValueError(f"model.arch={m.arch!r} is unknown; use xbdcnn or dncnn")
 
 

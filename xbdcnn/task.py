@@ -12,7 +12,7 @@ import jax
 import numpy as np
 
 from common import nn as nn_util
-from common import data, metrics, plotting, trainer
+from common import data, metrics, plotting, runtime, trainer
 from xbdcnn import losses, noise
 from xbdcnn.models import make_model
 
@@ -98,7 +98,8 @@ def make_task(cfg) -> trainer.Task:
 
   def train_data(cfg):
     src = PatchSource(images["train"], cfg.data.patch, cfg.data.num_train_patches, seed=cfg.seed)
-    return data.train_pipeline(src, global_batch=cfg.batch_size, seed=cfg.seed)
+    return data.train_pipeline(src, global_batch=cfg.batch_size, seed=cfg.seed,
+                               **runtime.grain_read_options(cfg.data))
 
   apply = jax.jit(lambda p, e, f: model.apply(variables(p, e), f)[0])
 

@@ -279,14 +279,19 @@ def digits() -> ArraySource:
 
 
 def unique_stems(paths: Sequence[str]) -> list[str]:
-  """Output names for input files: the file stem, prefixed by as many parent folders as it takes to
-  tell apart inputs with the same name (``a/x.png``, ``b/x.png`` -> ``a_x``, ``b_x``)."""
+  """Output names for input files: the file stem, and for inputs that share a name, as many parent
+  folders as it takes to tell them apart (``a/x.png``, ``b/x.png``, ``c/y.tif`` -> ``a_x``, ``b_x``, ``y``)."""
   parts = [os.path.normpath(os.path.abspath(p)).split(os.sep) for p in paths]
   parts = [p[:-1] + [os.path.splitext(p[-1])[0]] for p in parts]
-  for depth in range(1, max((len(p) for p in parts), default=1) + 1):
-    names = ["_".join(q for q in p[-depth:] if q) for p in parts]
-    if len(set(names)) == len(names):
+  depth = [1] * len(parts)
+  name = lambda i: "_".join(q for q in parts[i][-depth[i]:] if q)
+  for _ in range(max((len(p) for p in parts), default=1)):
+    names = [name(i) for i in range(len(parts))]
+    dup = [i for i, n in enumerate(names) if names.count(n) > 1]
+    if not dup:
       return names
+    for i in dup:
+      depth[i] += 1
   return [f"{os.path.splitext(os.path.basename(p))[0]}_{i}" for i, p in enumerate(paths)]
 
 

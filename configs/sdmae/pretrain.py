@@ -46,7 +46,8 @@ def base(a, mode):
   c.data = ml_collections.ConfigDict(dict(
       name=data_name, data_dir="", image_size=size, source_size=size, num_train=n_train or 1, num_test=512,
       seed=0, crop_scale=(0.08, 1.0),   # SD-MAE code: RandomResizedCrop scale 0.08-1 (MAE: 0.2-1)
-      test_split="test", class_list=""))
+      test_split="test", class_list="",
+      grain_threads=0, grain_prefetch=0))  # host threads / batches ahead; 0: the platform default (runtime)
   c.model = ml_collections.ConfigDict(dict(
       variant=variant, image_size=size,
       posemb="sincos2d",                 # the SD-MAE code uses a 1-D table: "sincos1d"

@@ -27,7 +27,8 @@ def base_config(a, *, data, model, total_steps, batch_size, lr):
   c.keep_ckpts = 2
   c.eval_every = max(total_steps // 10, 1)
   c.figure_every = total_steps
-  c.data = ml_collections.ConfigDict(data)
+  # grain_*: host threads / batches ahead; 0: the platform default (common.runtime.grain_read_options)
+  c.data = ml_collections.ConfigDict(dict(data, grain_threads=0, grain_prefetch=0))
   c.model = ml_collections.ConfigDict(dict(model, name=name))
   c.loss = ml_collections.ConfigDict(dict(
       cost="log",             # eq. (2); "linear" is eq. (1) with lam

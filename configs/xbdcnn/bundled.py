@@ -34,7 +34,8 @@ def base_config(a):
   c.data = ml_collections.ConfigDict(dict(
       name="bundled", root="", split_seed=0, patch=48, num_train_patches=100_000, num_val_patches=64,
       train_images=("brick", "grass", "gravel", "text", "microaneurysms", "moon", "retina", "coins", "page"),
-      val_images=("cell",), test_images=("camera", "shepp_logan_phantom")))
+      val_images=("cell",), test_images=("camera", "shepp_logan_phantom"),
+      grain_threads=0, grain_prefetch=0))  # host threads / batches ahead; 0: the platform default (runtime)
   c.noise = ml_collections.ConfigDict(dict(
       convention="peak",        # p = Poisson(eta g)/eta, Var = g/eta (small eta = strong noise); or "gain"
       eta_range=(0.4, 1.9), sigma_range=(0.0, 20.0), clip=False))

@@ -69,3 +69,12 @@ def test_bad_dtype_message():
 def test_property_uint8_random(h, w, seed):
   img = np.random.default_rng(seed).integers(0, 256, size=(h, w)).astype(np.uint8)
   assert int(threshold.otsu(img)) == int(filters.threshold_otsu(img))
+
+
+def test_device_bincount_path_equals_skimage(monkeypatch):
+  """The accelerator path (jnp.bincount on the device) gives the CPU path's (host numpy) threshold."""
+  monkeypatch.setenv("MEDJAX_PLATFORM", "accelerator")
+  img = np.random.default_rng(3).integers(0, 256, (37, 41)).astype(np.uint8)
+  assert int(threshold.otsu(img)) == int(filters.threshold_otsu(img))
+  counts, _ = threshold.histogram(img)
+  np.testing.assert_array_equal(np.asarray(counts), exposure.histogram(img)[0])

@@ -107,3 +107,20 @@ def test_batched_solver_contract_on_devices():
     assert np.all(np.isfinite(r.history)) and r.history.shape == (cfg.num_steps, 3)
   with pytest.raises(ValueError, match="divisible by 4"):
     solver.make_solver(cfg, (30, 32))
+
+
+def test_scanned_chunks_equal_the_host_step_loop(monkeypatch):
+  """The accelerator path (``chunk`` steps per lax.scan) computes what the CPU path (one jitted step
+  per iteration) does; the switch is common.runtime.host_step_loop."""
+  from common import runtime
+  cfg = config_lib.load_config(f"{ROOT}/configs/pgdips/he.py:hdab,smoke", {"num_steps": 5})
+  c, s = synthetic.ihc_ground_truth(16, (16, 16))
+  tiles = np.stack([synthetic.synthesize(c, s)])
+  assert runtime.host_step_loop()  # CPU
+  loop = solver.solve_batch(cfg, tiles, seed=1)[0]
+  monkeypatch.setenv("MEDJAX_PLATFORM", "accelerator")
+  assert not runtime.host_step_loop() and not runtime.host_bincount()
+  scanned = solver.solve_batch(cfg, tiles, seed=1, chunk=2)[0]  # chunks of 2, 2, 1
+  assert scanned.history.shape == loop.history.shape == (5, 3)
+  np.testing.assert_allclose(scanned.history, loop.history, rtol=1e-4, atol=1e-6)
+  np.testing.assert_allclose(scanned.concentrations, loop.concentrations, rtol=1e-4, atol=1e-5)

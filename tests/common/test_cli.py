@@ -1,0 +1,132 @@
+"""Every entry point is an absl program: --help prints its flags and does nothing else; bad input is
+one line."""
+
+import os
+import re
+
+import numpy as np
+import pytest
+
+from common import metrics
+from common.data import sources
+from common.errors import InputError, UserError
+from tests.common.helpers import ROOT, one_line_error, run_cli
+
+PROGRAMS = {  # module: a flag its --help must list
+    "common.main": "--workdir", "sdmae.main": "--config", "slicedae.main": "--allow_config_change",
+    "xbdcnn.main": "--checkpoint", "segclassic.main": "--method", "pgdips.main": "--reference",
+    "common.demo": "--only", "pgdips.evaluate": "--num_images", "pgdips.stitch": "--compare",
+    "sdmae.evaluate": "--workdirs", "slicedae.evaluate": "--fid_weights", "xbdcnn.evaluate": "--classical",
+    "common.scaling": "--batch_sizes",
+}
+
+
+@pytest.mark.parametrize("module", sorted(PROGRAMS))
+def test_help_prints_flags_and_does_nothing_else(module, tmp_path):
+  proc = run_cli(module, "--help", cwd=str(tmp_path), env={"PYTHONPATH": ROOT})
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  assert PROGRAMS[module] + ":" in proc.stdout and "verbose:" in proc.stdout, proc.stdout[-2000:]
+  assert os.listdir(tmp_path) == []  # no job started, nothing written
+
+
+def test_bench_scripts_take_declared_flags_only(tmp_path):
+  import subprocess
+  import sys
+  for script in ("sdmae", "slicedae", "xbdcnn", "pgdips", "segclassic"):
+    path = os.path.join(ROOT, "bench", f"{script}.py")
+    proc = subprocess.run([sys.executable, path, "--stepz=3"], capture_output=True, text=True, cwd=str(tmp_path),
+                          env={**os.environ, "PYTHONPATH": ROOT, "JAX_PLATFORMS": "cpu"})
+    one_line_error(proc, "unknown flag --stepz")
+
+
+def _write(path, data: bytes):
+  path.write_bytes(data)
+  return str(path)
+
+
+def test_read_image_errors_are_one_line_and_name_the_file(tmp_path):
+  from PIL import Image
+  rgb = (np.random.default_rng(0).random((12, 10, 3)) * 255).astype(np.uint8)
+  Image.fromarray(rgb).save(tmp_path / "ok.png")
+  full = (tmp_path / "ok.png").read_bytes()
+  cases = {
+      "missing": (str(tmp_path / "nope.png"), "does not exist"),
+      "empty": (_write(tmp_path / "empty.png", b""), "empty (0 bytes)"),
+      "truncated": (_write(tmp_path / "cut.png", full[: len(full) // 2]), "cannot be read"),
+      "not an image": (_write(tmp_path / "text.png", b"hello, this is not a png"), "cannot be read"),
+      "folder": (str(tmp_path), "directory"),
+  }
+  for name, (path, fragment) in cases.items():
+    with pytest.raises(InputError, match=re.escape(fragment)) as e:
+      sources.read_image(path)
+    assert "\n" not in str(e.value) and path in str(e.value), name
+
+
+def test_read_image_alpha_and_nan(tmp_path):
+  from PIL import Image
+  import tifffile
+  rgb = (np.random.default_rng(0).random((12, 10, 3)) * 255).astype(np.uint8)
+  opaque = np.concatenate([rgb, np.full((12, 10, 1), 255, np.uint8)], -1)
+  Image.fromarray(opaque, "RGBA").save(tmp_path / "opaque.png")
+  np.testing.assert_array_equal(sources.read_image(str(tmp_path / "opaque.png")), rgb)  # flattened: opaque
+  semi = opaque.copy()
+  semi[3, 4, 3] = 128
+  Image.fromarray(semi, "RGBA").save(tmp_path / "semi.png")
+  with pytest.raises(InputError, match="transparent pixels .*in 1 of 120"):
+    sources.read_image(str(tmp_path / "semi.png"))
+  la = np.stack([rgb[..., 0], np.full((12, 10), 255, np.uint8)], -1)
+  Image.fromarray(la, "LA").save(tmp_path / "la.png")
+  np.testing.assert_array_equal(sources.read_image(str(tmp_path / "la.png")), rgb[..., 0])  # gray + opaque alpha
+  with pytest.raises(InputError, match="grayscale .*needs an RGB"):
+    sources.read_image(str(tmp_path / "la.png"), mode="rgb")
+  with pytest.raises(InputError, match="is RGB .*needs a grayscale"):
+    sources.read_image(str(tmp_path / "opaque.png"), mode="gray")
+  f = np.ones((8, 8), np.float32)
+  f[2, 2] = np.nan
+  tifffile.imwrite(tmp_path / "nan.tif", f)
+  with pytest.raises(InputError, match="1 NaN/inf"):
+    sources.read_image(str(tmp_path / "nan.tif"))
+  two = np.zeros((8, 8, 2), np.uint8)
+  two[..., 1] = 200  # a 2-channel TIFF whose second channel is not an opaque alpha
+  tifffile.imwrite(tmp_path / "two.tif", two)
+  with pytest.raises(InputError, match="transparent"):
+    sources.read_image(str(tmp_path / "two.tif"))
+
+
+def test_output_names_are_unique_and_never_an_input(tmp_path):
+  assert sources.unique_stems(["a/x.png", "b/x.png", "c/y.tif"]) == ["a_x", "b_x", "y"]
+  assert sources.unique_stems(["r/a/x.png", "s/a/x.png"]) == ["r_a_x", "s_a_x"]
+  with pytest.raises(UserError, match="also an input"):
+    sources.check_outputs([str(tmp_path / "in.png")], [str(tmp_path / "in.png")])
+  with pytest.raises(UserError, match="two outputs"):
+    sources.check_outputs([str(tmp_path / "o.png"), str(tmp_path / "o.png")])
+  os.chmod(tmp_path, 0o500)
+  try:
+    if not os.access(tmp_path, os.W_OK):  # root can write anywhere
+      with pytest.raises(UserError, match="not a writable folder"):
+        sources.check_outputs([str(tmp_path / "sub" / "o.png")])
+  finally:
+    os.chmod(tmp_path, 0o700)
+
+
+def test_psnr_snr_name_the_layout_on_2d_images():
+  x = np.random.default_rng(0).random((16, 16)).astype(np.float32)
+  for fn in (lambda a, b: metrics.psnr(a, b, data_range=1.0), metrics.snr):
+    with pytest.raises(InputError, match=r"\(\.\.\., H, W, C\)"):
+      fn(x, x * 0.9)
+  # with a channel axis: the scikit-image value
+  from skimage.metrics import peak_signal_noise_ratio
+  y = np.clip(x + 0.05, 0, 1)
+  np.testing.assert_allclose(float(metrics.psnr(x[..., None], y[..., None], data_range=1.0)),
+                             peak_signal_noise_ratio(x, y, data_range=1.0), rtol=1e-5)
+
+
+def test_unknown_and_misplaced_flags_are_one_line(tmp_path):
+  one_line_error(run_cli("xbdcnn.main", "train", "--checkpoint=x"), "train does not take --checkpoint")
+  one_line_error(run_cli("pgdips.main", "deconvolve", "bundled:immunohistochemistry", f"--out={tmp_path}",
+                         "--config.num_stepz=3"), "num_stepz")
+  one_line_error(run_cli("pgdips.main", "deconvolve", "bundled:immunohistochemistry", f"--out={tmp_path}",
+                         "--config.tile=16", "--config.overlap=4"), "tile=16")
+  one_line_error(run_cli("slicedae.main", f"--config={ROOT}/configs/slicedae/digits.py:swea,smoke",
+                         f"--workdir={tmp_path / 'w'}"), "swea", "swae")
+  assert not os.path.exists(tmp_path / "w")
