@@ -19,7 +19,7 @@ import ml_collections
 
 from common.errors import UserError
 
-__all__ = ["ConfigError", "parse_arg", "load_config", "apply_overrides", "replaced", "flat_keys",
+__all__ = ["ConfigError", "parse_arg", "distributed", "load_config", "apply_overrides", "replaced", "flat_keys",
            "flatten", "diff", "check"]
 
 
@@ -95,6 +95,12 @@ def _unknown(tok: str, arg: str | None, names: list[str], bare: Mapping[str, str
   close = difflib.get_close_matches(tok.split("=")[0], list(bare) + names, n=1, cutoff=0.5)
   hint = f"; did you mean {close[0]!r}?" if close else ""
   raise ConfigError(f"unknown token {tok!r} in config arg {arg!r}{hint} Allowed: {', '.join(allowed)}")
+
+
+def distributed() -> ml_collections.ConfigDict:
+  """The ``distributed`` block every training config has: empty ``coordinator`` means one process, or
+  what the environment says (common.runtime.initialize); set all three for a multi-host launch."""
+  return ml_collections.ConfigDict(dict(coordinator="", num_processes=1, process_id=0))
 
 
 def load_config(spec: str, overrides: Sequence[str] | Mapping[str, Any] = ()) -> ml_collections.ConfigDict:
@@ -225,7 +231,9 @@ def check(cfg: ml_collections.ConfigDict) -> None:
       need(cfg[key] >= 0, f"{key}={cfg[key]} must be >= 0 (0 means: only at the last step)")
   if "optim" in cfg:
     lr = cfg.optim.get("lr")
-    need(lr is not None and math.isfinite(lr) and lr > 0, f"optim.lr={lr} must be a finite number > 0")
+    # lr = 0 is allowed: it freezes the weights (a check that an initialization loads exactly)
+    need(lr is not None and math.isfinite(lr) and lr >= 0, f"optim.lr={lr} must be a finite number >= 0 "
+         "(a negative rate climbs the loss)")
     for key in ("warmup_steps", "weight_decay", "clip_norm", "min_lr"):
       if key in cfg.optim:
         need(cfg.optim[key] >= 0, f"optim.{key}={cfg.optim[key]} must be >= 0")

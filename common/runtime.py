@@ -64,8 +64,8 @@ def initialize(cfg: Any = None) -> None:
   """
   if jax.distributed.is_initialized():
     return
-  dist = cfg.get("distributed") if cfg is not None and hasattr(cfg, "get") else None
-  if dist is not None and dist.get("coordinator"):  # the config names the group: take all three from it
+  dist = cfg.distributed if cfg is not None else None
+  if dist is not None and dist.coordinator:  # the config names the group: take all three from it
     jax.distributed.initialize(coordinator_address=dist.coordinator, num_processes=int(dist.num_processes),
                                process_id=int(dist.process_id))
   elif os.environ.get("JAX_COORDINATOR_ADDRESS"):

@@ -130,3 +130,15 @@ def test_unknown_and_misplaced_flags_are_one_line(tmp_path):
   one_line_error(run_cli("slicedae.main", f"--config={ROOT}/configs/slicedae/digits.py:swea,smoke",
                          f"--workdir={tmp_path / 'w'}"), "swea", "swae")
   assert not os.path.exists(tmp_path / "w")
+
+
+def test_missing_dataset_and_full_disk_are_one_line(tmp_path):
+  one_line_error(run_cli("sdmae.main", f"--config={ROOT}/configs/sdmae/pretrain.py:nct,smoke",
+                         f"--config.data.data_dir={tmp_path / 'nct'}", f"--workdir={tmp_path / 'w'}"),
+                 str(tmp_path / "nct"))
+  import errno
+  from common import cli
+  assert cli.describe(OSError(errno.ENOSPC, "No space left on device", "/x/ckpt")).startswith("disk full writing /x/ckpt")
+  wrapped = RuntimeError("tensorstore: Error writing local file: [OS error 28: No space left on device]\n" * 50)
+  assert cli.describe(wrapped).startswith("disk full")
+  assert cli.describe(ZeroDivisionError("bug")) is None  # a bug keeps its traceback

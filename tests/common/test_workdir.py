@@ -166,3 +166,24 @@ def test_cli_refuses_a_changed_config_in_one_line(tmp_path):
   one_line_error(run_cli("common.main", cfg, f"--workdir={wd}", "--config.total_stepz=5"), "total_stepz")
   one_line_error(run_cli("common.main", cfg, f"--workdir={wd}", "--config.optim.lr=-1",
                          "--allow_config_change=optim.lr"), "optim.lr")
+
+
+def test_second_process_on_a_busy_workdir_is_refused(tmp_path):
+  import subprocess
+  import sys
+  import time
+  from tests.common.helpers import env_with_devices
+  wd = str(tmp_path / "run")
+  cmd = [sys.executable, "-m", "common.main", f"--config={TOY}", f"--workdir={wd}", "--config.total_steps=100000",
+         "--config.log_every=1000"]
+  first = subprocess.Popen(cmd, env=env_with_devices(4), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+  try:
+    deadline = time.time() + 120
+    while time.time() < deadline and not (os.path.exists(os.path.join(wd, ".lock")) and
+                                          os.path.getsize(os.path.join(wd, ".lock")) > 0):
+      time.sleep(0.1)
+    one_line_error(run_cli("common.main", f"--config={TOY}", f"--workdir={wd}", "--config.total_steps=100000",
+                           "--config.log_every=1000"), f"in use by process {first.pid}")
+  finally:
+    first.kill()
+    first.wait()
