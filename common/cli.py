@@ -146,15 +146,28 @@ def _flag_hint(name: str) -> str:
   return f" (did you mean --{close[0]}?)" if close else ""
 
 
+_default_unraisable = sys.unraisablehook
+
+
+def _quiet_unraisable(args) -> None:
+  # tensorstore's callbacks into orbax's closed event loop, after a failed checkpoint write
+  if isinstance(args.exc_value, RuntimeError) and "Event loop is closed" in str(args.exc_value):
+    return
+  _default_unraisable(args)
+
+
 def run(main: Callable[[list[str]], int | None], argv: Sequence[str] | None = None) -> None:
   """``absl.app.run(main)`` with the behaviour in the module docstring."""
 
   def wrapped(args):
     absl_logging.set_verbosity(absl_logging.INFO if verbose() else absl_logging.WARNING)
     if not verbose():
+      # Library loggers (orbax logs through absl) stay quiet: what matters reaches the main thread as
+      # an exception and is reported below. asyncio reports orbax's failed background writes again.
       import logging
-      for name in ("absl", "orbax", "jax", "grain", "tensorflow_datasets"):
-        logging.getLogger(name).setLevel(logging.ERROR)
+      for name in ("absl", "orbax", "jax", "grain", "tensorflow_datasets", "asyncio"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+      sys.unraisablehook = _quiet_unraisable
     try:
       return main(args)
     except SystemExit:
@@ -164,7 +177,11 @@ def run(main: Callable[[list[str]], int | None], argv: Sequence[str] | None = No
       if line is None or verbose():
         raise
       sys.stderr.write(f"error: {line}\n")
-      sys.exit(130 if isinstance(e, KeyboardInterrupt) else 2)
+      sys.stdout.flush()
+      sys.stderr.flush()
+      # Leave now: finished checkpoints are already renamed into place, and the interpreter's shutdown
+      # would only add tracebacks from the background threads of the write that failed.
+      os._exit(130 if isinstance(e, KeyboardInterrupt) else 2)
 
   app.run(wrapped, argv=list(argv) if argv is not None else None, flags_parser=_parse)
 

@@ -187,3 +187,23 @@ def test_second_process_on_a_busy_workdir_is_refused(tmp_path):
   finally:
     first.kill()
     first.wait()
+
+
+def test_full_disk_is_one_line_and_the_rerun_finishes(tmp_path):
+  """A real full disk: a 600 KB tmpfs (needs mount rights, as root in CI; skipped with the reason
+  otherwise). The write of the first checkpoint fails; after the disk grows, the same command finishes."""
+  import subprocess
+  mnt = tmp_path / "small"
+  mnt.mkdir()
+  r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=600k", "tmpfs", str(mnt)], capture_output=True, text=True)
+  if r.returncode:
+    pytest.skip(f"cannot mount a small tmpfs here ({r.stderr.strip()[:80]})")
+  try:
+    args = (f"--config={TOY}:smoke", f"--workdir={mnt / 'run'}", "--config.model.width=512")
+    one_line_error(run_cli("common.main", *args), "disk full")
+    subprocess.run(["mount", "-o", "remount,size=64m", str(mnt)], check=True)
+    proc = run_cli("common.main", *args)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert _steps(str(mnt / "run"))[-1] == 20
+  finally:
+    subprocess.run(["umount", str(mnt)], capture_output=True)
