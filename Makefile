@@ -35,7 +35,7 @@ test-fast: $(STAMP)
 	$(PY) -m pytest -q -n 2 --dist loadfile -m "not slow" tests
 
 demo: $(STAMP)
-	JAX_NUM_CPU_DEVICES=$${JAX_NUM_CPU_DEVICES:-4} $(PY) -m common.demo --out demo_out
+	JAX_NUM_CPU_DEVICES=$${JAX_NUM_CPU_DEVICES:-4} $(PY) -m common.demo --out=demo_out
 
 # PyTorch reference for the throughput ratios: torch 2.13 CPU for Python 3.11 (a separate interpreter;
 # the JAX stack needs 3.12). Skipped with a note when no python3.11 is found.

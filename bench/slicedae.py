@@ -11,7 +11,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _common  # noqa: E402
 
 import jax  # noqa: E402
-import ml_collections  # noqa: E402
 import numpy as np  # noqa: E402
 
 
@@ -22,7 +21,7 @@ flags.DEFINE_integer("steps", 200, "timed steps", lower_bound=1)
 
 def main(argv):
   del argv
-  from common import optim, trainer
+  from common import config as config_lib, optim, trainer
   from slicedae import losses, models
   steps = flags.FLAGS.steps
   m = models.MLPAE((28, 28, 1), 8)
@@ -37,7 +36,7 @@ def main(argv):
     return losses.cost(rec, d), ({"rec": rec}, extra)
 
   t = trainer.Task(init=init, loss=loss, train_data=None)
-  o = ml_collections.ConfigDict(dict(name="adam", lr=1e-3, schedule="constant"))
+  o = config_lib.load_config(os.path.join(_common.ROOT, "configs/slicedae/digits.py")).optim  # adam 1e-3, constant
   tx, sched = optim.make_optimizer(o, 1000)
   batch = {"image": np.random.default_rng(0).random((128, 28, 28, 1)).astype(np.float32)}
   step = jax.jit(trainer.make_train_step(t, tx, sched, 0), donate_argnums=(0,))

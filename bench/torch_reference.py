@@ -8,7 +8,6 @@ xbdcnn also inference images per second. The models mirror medjax's (same layer 
 """
 
 import json
-import sys
 import time
 
 import torch

@@ -19,7 +19,7 @@ import dataclasses
 import numpy as np
 
 from common import config as config_lib
-from common.errors import InputError, UserError
+from common.errors import InputError
 from common.logging import Progress
 from pgdips import physics
 from pgdips.solver import StainResult, solve_batch

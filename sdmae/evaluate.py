@@ -13,9 +13,7 @@ pre-training workdirs given or referenced).
 
 from __future__ import annotations
 
-import json
 import os
-import sys
 from collections import defaultdict
 
 import numpy as np

@@ -11,7 +11,6 @@ images bundled with scikit-image (camera, coins, page, text).
 from __future__ import annotations
 
 import os
-import sys
 
 import jax
 import numpy as np

@@ -12,9 +12,7 @@ run's latest checkpoint; otherwise it shows the FID logged during training, or "
 
 from __future__ import annotations
 
-import json
 import os
-import sys
 
 from absl import flags
 

@@ -13,7 +13,6 @@ from the image (``skimage.restoration.estimate_sigma``): the comparison is blind
 from __future__ import annotations
 
 import os
-import sys
 import time
 
 import jax

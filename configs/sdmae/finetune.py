@@ -7,7 +7,6 @@ seeds (``seed=0|1|2``) for the mean +- std of Table 1.
       --config.data.data_dir=/data/nct --workdir=runs/sdmae_nct_ft1
 """
 
-import ml_collections
 
 from configs.sdmae import pretrain as _pre
 

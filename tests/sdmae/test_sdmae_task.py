@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 
-from common import config as config_lib, data, trainer
+from common import config as config_lib, trainer
 from common import logging as log_lib
 from common.data.sources import DatasetNotFoundError
 from sdmae import data as sd_data

@@ -7,10 +7,9 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import pytest
-from scipy import stats
 
 from common import config as config_lib, logging as log_lib, trainer
-from slicedae import evaluate, losses, models, task
+from slicedae import losses, models, task
 from tests.common.helpers import ROOT, one_line_error, run_cli
 
 CFG = os.path.join(ROOT, "configs/slicedae/digits.py")
