@@ -155,7 +155,9 @@ def main(argv) -> int:
   if len(argv) > 1:
     raise UserError(f"unexpected argument {argv[1]!r}; see --help")
   out = sources.check_out_dir(FLAGS.out)
-  results, pretrain = collect([w for w in FLAGS.workdirs if w])
+  from common import runs as runs_lib
+  resolved = runs_lib.resolve_workdirs(FLAGS.workdirs)  # every workdir checked before any work
+  results, pretrain = collect([wd for wd, _ in resolved.values()])
   os.makedirs(out, exist_ok=True)
   md = table(results)
   with open(os.path.join(out, "table1.md"), "w") as f:

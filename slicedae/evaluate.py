@@ -1,11 +1,11 @@
 """The paper's Table 1 (and Figures 3-4 as curves) from finished runs.
 
-  python -m slicedae.evaluate --workdirs=DIR1,DIR2,... [--out=DIR]
+  python -m slicedae.evaluate --workdirs=DIR1,LABEL=DIR2,... [--out=DIR]
       [--fid_weights=fid_inception.npz [--fid_ref_stats=stats.npz] [--fid_num_samples=10000]]
 
 Reads each workdir's ``config.json`` (model name) and ``metrics.jsonl`` (the eval rows logged during
 training), writes ``table1.md`` (rows: skewness, normalized kurtosis, reconstruction error, FID;
-columns: the models) and ``curves.png`` (the metrics over training, all models on one plot each).
+columns: one per workdir, headed by its model and, where it differs, its label) and ``curves.png`` (the metrics over training, all models on one plot each).
 With ``--fid_weights`` (see ``tools/fid_weights_to_npz.py``) the FID row is computed now from each
 run's latest checkpoint; otherwise it shows the FID logged during training, or "not computed".
 """
@@ -26,48 +26,57 @@ ROWS = [("Skewness", "eval/skewness"), ("Kurtosis (normalized)", "eval/kurtosis_
 ORDER = ["swae", "sksae", "scwae", "scvmae", "scfwae", "cwae", "ae"]  # the paper's column order first
 
 
-def collect(workdirs: list[str]) -> dict[str, list[dict]]:
+def collect(workdirs: list[str]) -> dict[str, dict]:
+  """``DIR`` or ``LABEL=DIR`` items -> ``{label: {"model", "workdir", "rows"}}``: one column per run (two
+  runs of one model are two columns), the eval rows logged during training."""
+  from common import runs as runs_lib
   runs = {}
-  for wd in workdirs:
-    name = checkpoint.read_config(wd).model.name
+  for label, (wd, cfg) in runs_lib.resolve_workdirs(workdirs).items():
+    if "model" not in cfg or "name" not in cfg.model:
+      raise UserError(f"--workdirs {label}={wd} is not a slicedae run (no model.name in its config.json)")
     m_path = os.path.join(wd, "metrics.jsonl")
     if not os.path.isfile(m_path):
       raise UserError(f"{wd} has no metrics.jsonl; train it first with python -m slicedae.main")
-    runs[name] = [r for r in log_lib.read_jsonl(m_path) if "eval/rec_error" in r]
+    runs[label] = {"model": cfg.model.name, "workdir": wd,
+                   "rows": [r for r in log_lib.read_jsonl(m_path) if "eval/rec_error" in r]}
   return runs
 
 
-def add_fid(workdirs: list[str], runs: dict[str, list[dict]], weights: str, ref_stats: str | None = None,
+def column(label: str, run: dict) -> str:
+  return run["model"].upper() if label == run["model"] else f"{run['model'].upper()} ({label})"
+
+
+def add_fid(runs: dict[str, dict], weights: str, ref_stats: str | None = None,
             num_samples: int | None = None) -> None:
-  """Computes FID from each workdir's latest checkpoint into its last evaluation row."""
+  """Computes FID from each run's latest checkpoint into its last evaluation row."""
   import types
 
-  from common import checkpoint
   from slicedae import task as task_lib
-  for wd in workdirs:
-    run = checkpoint.load_run(wd)
+  for label, r in runs.items():
+    run = checkpoint.load_run(r["workdir"])
     cfg = run.cfg
     cfg.fid.weights = weights
     cfg.fid.ref_stats = ref_stats if ref_stats is not None else cfg.fid.ref_stats
     cfg.fid.num_samples = int(num_samples or cfg.fid.num_samples)
     value = task_lib.make_task(cfg).fid(types.SimpleNamespace(params=run.state["params"], extra=run.state["extra"]))
-    rows = runs[cfg.model.name]
+    rows = r["rows"]
     if not rows or rows[-1]["step"] != run.step:
       rows.append({"step": run.step})
     rows[-1]["eval/fid"] = value
-    print(f"{cfg.model.name}: FID {value:.2f} at step {run.step} ({cfg.fid.num_samples} samples)")
+    print(f"{column(label, r)}: FID {value:.2f} at step {run.step} ({cfg.fid.num_samples} samples)")
 
 
-def table(runs: dict[str, list[dict]]) -> str:
-  names = sorted(runs, key=lambda n: ORDER.index(n) if n in ORDER else 99)
-  lines = ["| Method | " + " | ".join(n.upper() for n in names) + " |", "|---" * (len(names) + 1) + "|"]
-  for label, key in ROWS:
+def table(runs: dict[str, dict]) -> str:
+  labels = sorted(runs, key=lambda l: (ORDER.index(runs[l]["model"]) if runs[l]["model"] in ORDER else 99,
+                                       list(runs).index(l)))
+  lines = ["| Method | " + " | ".join(column(l, runs[l]) for l in labels) + " |", "|---" * (len(labels) + 1) + "|"]
+  for name, key in ROWS:
     vals = []
-    for n in names:
-      last = runs[n][-1] if runs[n] else {}
+    for l in labels:
+      last = runs[l]["rows"][-1] if runs[l]["rows"] else {}
       vals.append(f"{last[key]:.2f}" if key in last else "not computed")
-    lines.append(f"| {label} | " + " | ".join(vals) + " |")
-  steps = {n: runs[n][-1]["step"] for n in names if runs[n]}
+    lines.append(f"| {name} | " + " | ".join(vals) + " |")
+  steps = {column(l, runs[l]): runs[l]["rows"][-1]["step"] for l in labels if runs[l]["rows"]}
   lines.append("")
   lines.append(f"Values at the last evaluation (steps: {', '.join(f'{n}={s}' for n, s in steps.items())}). "
                "FID needs Inception-v3 weights, which are not bundled: without --fid_weights, "
@@ -79,13 +88,13 @@ def curves(runs: dict[str, list[dict]], path: str) -> str:
   import matplotlib
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
-  keys = [k for _, k in ROWS if any(k in r for rs in runs.values() for r in rs)]
+  keys = [k for _, k in ROWS if any(k in r for run in runs.values() for r in run["rows"])]
   fig, axes = plt.subplots(1, len(keys), figsize=(4.2 * len(keys), 3.6), squeeze=False)
   for ax, key in zip(axes[0], keys):
-    for n, rs in runs.items():
-      pts = [(r["step"], r[key]) for r in rs if key in r]
+    for label, run in runs.items():
+      pts = [(r["step"], r[key]) for r in run["rows"] if key in r]
       if pts:
-        ax.plot(*zip(*pts), marker="o", ms=2, label=n.upper())
+        ax.plot(*zip(*pts), marker="o", ms=2, label=column(label, run))
     ax.set_title(key.split("/")[1])
     ax.set_xlabel("step")
     if key in ("eval/skewness", "eval/swae_distance"):
@@ -103,7 +112,8 @@ def curves(runs: dict[str, list[dict]], path: str) -> str:
 
 
 def _define_flags():
-  flags.DEFINE_list("workdirs", None, "slicedae training workdirs", required=True)
+  flags.DEFINE_list("workdirs", None, "slicedae training workdirs, DIR or LABEL=DIR (one column each)",
+                    required=True)
   flags.DEFINE_string("out", ".", "output folder (table1.md, curves.png)")
   flags.DEFINE_string("fid_weights", None, "Inception weights .npz (tools/fid_weights_to_npz.py): compute FID now")
   flags.DEFINE_string("fid_ref_stats", None, "pytorch-fid reference statistics .npz (mu, sigma)")
@@ -117,10 +127,9 @@ def main(argv) -> int:
   out = sources.check_out_dir(FLAGS.out)
   if FLAGS.fid_weights and not os.path.isfile(FLAGS.fid_weights):
     raise UserError(f"--fid_weights={FLAGS.fid_weights!r} does not exist (make it with tools/fid_weights_to_npz.py)")
-  workdirs = [w for w in FLAGS.workdirs if w]
-  runs = collect(workdirs)
+  runs = collect(FLAGS.workdirs)
   if FLAGS.fid_weights:
-    add_fid(workdirs, runs, FLAGS.fid_weights, FLAGS.fid_ref_stats, FLAGS.fid_num_samples)
+    add_fid(runs, FLAGS.fid_weights, FLAGS.fid_ref_stats, FLAGS.fid_num_samples)
   os.makedirs(out, exist_ok=True)
   md = table(runs)
   with open(os.path.join(out, "table1.md"), "w") as f:

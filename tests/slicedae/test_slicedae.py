@@ -149,3 +149,15 @@ def test_fid_during_training_and_from_the_evaluate_cli(tmp_path, capsys):
   assert f"| FID | {rows[0]['eval/fid']:.2f} |" in md
   one_line_error(run_cli("slicedae.evaluate", f"--workdirs={wd}", f"--fid_weights={tmp_path / 'missing.npz'}"),
                  "fid_weights_to_npz")
+
+
+def test_evaluate_keys_columns_by_run(tmp_path):
+  """Two SCWAE runs under different labels are two columns (keyed by model name, one was dropped)."""
+  for label, seed in (("a_scwae", 0), ("b_scwae", 1)):
+    cfg = config_lib.load_config(CFG + ":scwae,smoke", {"seed": seed})
+    trainer.train(cfg, task.make_task(cfg), str(tmp_path / label), verbose=False)
+  from slicedae import evaluate
+  runs = evaluate.collect([str(tmp_path / "a_scwae"), f"second={tmp_path / 'b_scwae'}"])
+  md = evaluate.table(runs)
+  assert md.splitlines()[0] == "| Method | SCWAE (a_scwae) | SCWAE (second) |"
+  assert runs["a_scwae"]["rows"][-1] != runs["second"]["rows"][-1]  # different seeds, different numbers

@@ -171,3 +171,29 @@ def test_chestxray_folder_split_by_image(tmp_path):
   assert p.shape == (32, 32, 1) and p.dtype == np.float32 and 0 <= p.min() and p.max() <= 1
   with pytest.raises(Exception, match="ChestX-ray8"):
     task.load_images(ml_collections.ConfigDict(dict(name="folder", root=str(tmp_path / "missing"), split_seed=0)))
+
+
+@pytest.mark.slow
+def test_evaluate_gives_every_workdir_a_row_and_pools_seeds(tmp_path):
+  """Two runs of one network (seeds 0 and 1) under their own labels: two rows plus a mean ± std row,
+  the network read from each run's config.json; a bad workdir fails in one line before any denoising."""
+  from common import runs as runs_lib
+  from xbdcnn import evaluate
+  wds = {}
+  for label, seed in (("long", 0), ("x800", 1)):
+    cfg = config_lib.load_config(CFG + ":smoke", {"seed": seed})
+    wds[label] = str(tmp_path / label)
+    trainer.train(cfg, task.make_task(cfg), wds[label], verbose=False)
+  resolved = runs_lib.resolve_workdirs([f"{k}={v}" for k, v in wds.items()])
+  assert runs_lib.seed_groups({k: c for k, (_, c) in resolved.items()}) == [["long", "x800"]]
+  cfg = config_lib.load_config(CFG + ":smoke")
+  lines = evaluate.evaluate(resolved, cfg, str(tmp_path / "eval"), size=32, num_patches=2, classical_names=("tv",),
+                            grid_images=1)
+  table1 = "\n".join(lines[:lines.index("") + 8])
+  assert "| X-BDCNN (long) |" in table1 and "| X-BDCNN (x800) |" in table1
+  assert "| X-BDCNN, mean ± std of 2 seeds (long, x800) |" in table1 and " ± " in table1
+  one_line_error(run_cli("xbdcnn.evaluate", f"--workdirs=a={wds['long']},b={tmp_path / 'nope'}",
+                         f"--out={tmp_path / 'e'}"), "nope", "does not exist")
+  one_line_error(run_cli("xbdcnn.evaluate", f"--workdirs=a={wds['long']},a={wds['x800']}",
+                         f"--out={tmp_path / 'e'}"), "given twice")
+  assert not (tmp_path / "e").exists()
