@@ -25,7 +25,7 @@ import numpy as np
 
 __all__ = ["erosion", "dilation", "opening", "closing", "hit_or_miss", "thin", "thicken",
            "binary_erosion", "binary_dilation", "binary_opening", "binary_closing", "cross", "square", "disk",
-           "THIN_LUTS"]
+           "THIN_LUTS", "LECTURE_PAIRS", "lecture_pairs"]
 
 # scipy.ndimage border mode -> numpy/jnp.pad mode (shared with segclassic.thresholds)
 PAD_MODES = {"reflect": "symmetric", "mirror": "reflect", "nearest": "edge", "wrap": "wrap", "constant": "constant"}
@@ -93,33 +93,40 @@ def _dilation_geometry(fp):
   return fp[::-1, ::-1], center
 
 
-def erosion(image, footprint=None, *, border_value: int = 0, mode: str = "reflect", cval: float = 0.0):
-  """Erosion. Boolean images: ``scipy.ndimage.binary_erosion(image, footprint, border_value=...)``;
-  others: ``scipy.ndimage.grey_erosion(image, footprint=footprint, mode=mode, cval=cval)``."""
+def erosion(image, footprint=None, *, border_value: int = 0, mode: str | None = None, cval: float = 0.0):
+  """Erosion. Boolean images: ``scipy.ndimage.binary_erosion(image, footprint, border_value=...)``, or with
+  ``mode`` set, the border extended as ``mode`` says (``"nearest"``: the edge pixel replicated, the
+  lecture's "padding the boundary with the same value as the neighbour"); others:
+  ``scipy.ndimage.grey_erosion(image, footprint=footprint, mode=mode or "reflect", cval=cval)``."""
   fp = _footprint(footprint)
   x = _check_image(image, "erosion")
   center = tuple(s // 2 for s in fp.shape)
   if x.dtype == jnp.bool_:
+    if mode is not None:
+      return _reduce(x, fp, center, jnp.logical_and, mode, bool(cval))
     return _reduce(x, fp, center, jnp.logical_and, "constant", bool(border_value))
-  return _reduce(x, fp, center, jnp.minimum, mode, cval)
+  return _reduce(x, fp, center, jnp.minimum, mode or "reflect", cval)
 
 
-def dilation(image, footprint=None, *, border_value: int = 0, mode: str = "reflect", cval: float = 0.0):
-  """Dilation. Boolean images: ``scipy.ndimage.binary_dilation``; others: ``grey_dilation``."""
+def dilation(image, footprint=None, *, border_value: int = 0, mode: str | None = None, cval: float = 0.0):
+  """Dilation. Boolean images: ``scipy.ndimage.binary_dilation`` (or ``mode``'s border, as
+  :func:`erosion`); others: ``grey_dilation``."""
   fp, center = _dilation_geometry(_footprint(footprint))
   x = _check_image(image, "dilation")
   if x.dtype == jnp.bool_:
+    if mode is not None:
+      return _reduce(x, fp, center, jnp.logical_or, mode, bool(cval))
     return _reduce(x, fp, center, jnp.logical_or, "constant", bool(border_value))
-  return _reduce(x, fp, center, jnp.maximum, mode, cval)
+  return _reduce(x, fp, center, jnp.maximum, mode or "reflect", cval)
 
 
-def opening(image, footprint=None, *, border_value: int = 0, mode: str = "reflect", cval: float = 0.0):
+def opening(image, footprint=None, *, border_value: int = 0, mode: str | None = None, cval: float = 0.0):
   """Erosion then dilation (removes bright/foreground details smaller than the footprint)."""
   kw = dict(border_value=border_value, mode=mode, cval=cval)
   return dilation(erosion(image, footprint, **kw), footprint, **kw)
 
 
-def closing(image, footprint=None, *, border_value: int = 0, mode: str = "reflect", cval: float = 0.0):
+def closing(image, footprint=None, *, border_value: int = 0, mode: str | None = None, cval: float = 0.0):
   """Dilation then erosion (fills dark/background gaps smaller than the footprint)."""
   kw = dict(border_value=border_value, mode=mode, cval=cval)
   return erosion(dilation(image, footprint, **kw), footprint, **kw)
@@ -135,21 +142,22 @@ def _binary(image, name):
   return x
 
 
-def binary_erosion(image, footprint=None, border_value: int = 0):
-  """``scipy.ndimage.binary_erosion``; the image must hold only 0/1 (or bool)."""
-  return erosion(_binary(image, "binary_erosion"), footprint, border_value=border_value)
+def binary_erosion(image, footprint=None, border_value: int = 0, *, mode: str | None = None):
+  """``scipy.ndimage.binary_erosion``; the image must hold only 0/1 (or bool). ``mode`` (e.g.
+  ``"nearest"``, replicate padding) replaces the constant ``border_value`` outside the image."""
+  return erosion(_binary(image, "binary_erosion"), footprint, border_value=border_value, mode=mode)
 
 
-def binary_dilation(image, footprint=None, border_value: int = 0):
-  return dilation(_binary(image, "binary_dilation"), footprint, border_value=border_value)
+def binary_dilation(image, footprint=None, border_value: int = 0, *, mode: str | None = None):
+  return dilation(_binary(image, "binary_dilation"), footprint, border_value=border_value, mode=mode)
 
 
-def binary_opening(image, footprint=None, border_value: int = 0):
-  return opening(_binary(image, "binary_opening"), footprint, border_value=border_value)
+def binary_opening(image, footprint=None, border_value: int = 0, *, mode: str | None = None):
+  return opening(_binary(image, "binary_opening"), footprint, border_value=border_value, mode=mode)
 
 
-def binary_closing(image, footprint=None, border_value: int = 0):
-  return closing(_binary(image, "binary_closing"), footprint, border_value=border_value)
+def binary_closing(image, footprint=None, border_value: int = 0, *, mode: str | None = None):
+  return closing(_binary(image, "binary_closing"), footprint, border_value=border_value, mode=mode)
 
 
 def hit_or_miss(image, fg=None, bg=None):
@@ -206,14 +214,82 @@ def _neighbour_code(x):
   return sum(int(_WEIGHTS[j, k]) * p[..., j:j + h, k:k + w] for j in range(3) for k in range(3) if _WEIGHTS[j, k])
 
 
-def thin(image, max_num_iter: int | None = None):
-  """Guo-Hall thinning to a one-pixel-wide skeleton; equal to ``skimage.morphology.thin``.
+def lecture_pairs() -> list[tuple[np.ndarray, np.ndarray]]:
+  """The lecture's thinning structuring-element pair ("Difference between Erosion and Thinning": FG
+  000/111/111, BG 111/000/000) in its 8 rotations: pair k has the 8 outer cells moved k places clockwise
+  around the centre (45k degrees); the centre stays foreground."""
+  fg0 = np.array([[0, 0, 0], [1, 1, 1], [1, 1, 1]], bool)
+  ring = [(0, 0), (0, 1), (0, 2), (1, 2), (2, 2), (2, 1), (2, 0), (1, 0)]  # clockwise from the top left
+  pairs = []
+  for k in range(8):
+    fg = fg0.copy()
+    for i, (r, c) in enumerate(ring):
+      fg[ring[(i + k) % 8]] = fg0[r, c]
+    bg = ~fg
+    bg[1, 1] = False
+    pairs.append((fg, bg))
+  return pairs
 
-  Each iteration applies the two sub-iterations; it stops when an iteration deletes nothing or after
-  ``max_num_iter`` iterations. Batched over leading axes (the loop runs until every image is done;
-  finished images do not change).
+
+LECTURE_PAIRS = lecture_pairs()
+
+
+def _until_stable(x, one_pass, max_num_iter):
+  """Applies ``one_pass`` until no image of the batch changes (or ``max_num_iter`` passes)."""
+  limit = jnp.iinfo(jnp.int32).max if max_num_iter is None else int(max_num_iter)
+
+  def cond(carry):
+    _, changed, it = carry
+    return changed & (it < limit)
+
+  def body(carry):
+    s, _, it = carry
+    new = one_pass(s)
+    return new, jnp.any(new != s), it + 1
+
+  return jax.lax.while_loop(cond, body, (x, jnp.array(True), jnp.zeros((), jnp.int32)))[0]
+
+
+def _thin_hit_or_miss(x, max_num_iter):
+  def one_pass(s):
+    for fg, bg in LECTURE_PAIRS:  # each pair on the result of the previous one
+      s = s & ~hit_or_miss(s, fg, bg)
+    return s
+
+  return _until_stable(x, one_pass, max_num_iter)
+
+
+def _thicken_hit_or_miss(x, max_num_iter):
+  def one_pass(s):
+    for fg, bg in LECTURE_PAIRS:  # the complement pair: a background centre whose 3x3 matches is added
+      s = s | hit_or_miss(s, bg, fg | _CENTRE)
+    return s
+
+  return _until_stable(x, one_pass, max_num_iter)
+
+
+_CENTRE = np.zeros((3, 3), bool)
+_CENTRE[1, 1] = True
+_THIN_METHODS = ("guo_hall", "hit_or_miss")
+
+
+def thin(image, max_num_iter: int | None = None, *, method: str = "guo_hall"):
+  """Thinning to a one-pixel-wide skeleton.
+
+  ``method="guo_hall"`` (default): Guo & Hall's two-sub-iteration algorithm, equal to
+  ``skimage.morphology.thin``. ``method="hit_or_miss"``: the lecture's definition, A minus
+  (A hit-or-miss B) with the lecture's SE pair in its 8 rotations (:data:`LECTURE_PAIRS`), pairs
+  0..7 applied in turn within a pass, passes repeated until nothing changes. The two give different
+  skeletons: the lecture's pair has no don't-care cells, so it removes fewer configurations.
+
+  ``max_num_iter`` bounds the iterations (Guo-Hall) or passes (hit-or-miss). Batched over leading
+  axes (the loop runs until every image is done; finished images do not change).
   """
   x = _binary(image, "thin")
+  if method == "hit_or_miss":
+    return _thin_hit_or_miss(x, max_num_iter)
+  if method != "guo_hall":
+    raise ValueError(f"thin: method={method!r} is unknown; use one of {', '.join(_THIN_METHODS)}")
   lut1, lut2 = (jnp.asarray(t) for t in THIN_LUTS)
   limit = jnp.iinfo(jnp.int32).max if max_num_iter is None else int(max_num_iter)
 
@@ -235,14 +311,20 @@ def thin(image, max_num_iter: int | None = None):
   return jax.lax.while_loop(cond, body, init)[0]
 
 
-def thicken(image, max_num_iter: int | None = None):
-  """Thickening, the dual of thinning: ``thicken(A) = ~thin(~A)``.
+def thicken(image, max_num_iter: int | None = None, *, method: str = "guo_hall"):
+  """Thickening. ``thicken(A) >= A`` always.
 
-  The lecture pairs the two operations: thickening grows the foreground by adding background pixels
-  wherever thinning would remove them from the background, so the background is thinned to a
-  one-pixel-wide skeleton (the "skeleton by influence zones" between objects) and the objects grow
-  until they nearly touch. Pixels outside the image count as background of the complement, i.e. as
-  foreground here, so objects also grow towards the image edge. ``thicken(A) >= A`` always.
+  ``method="guo_hall"`` (default): the dual of Guo-Hall thinning, ``~thin(~A)``: the background is
+  thinned to a one-pixel-wide skeleton (the "skeleton by influence zones" between objects) and the
+  objects grow until they nearly touch; pixels outside the image count as foreground here, so objects
+  also grow towards the edge. ``method="hit_or_miss"``: the lecture's definition, A OR (A hit-or-miss
+  B) with the complement of each lecture pair (a background pixel is added where its 3x3
+  neighbourhood matches the pair with foreground and background swapped), the 8 rotations in turn
+  within a pass, passes repeated until nothing changes.
   """
   x = _binary(image, "thicken")
+  if method == "hit_or_miss":
+    return _thicken_hit_or_miss(x, max_num_iter)
+  if method != "guo_hall":
+    raise ValueError(f"thicken: method={method!r} is unknown; use one of {', '.join(_THIN_METHODS)}")
   return ~thin(~x, max_num_iter)

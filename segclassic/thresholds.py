@@ -1,7 +1,8 @@
 """Thresholding from the segmentation lecture: basic global (iterative), Otsu, local, locally
 adaptive Otsu; histogram and histogram equalization (the lecture's "Image histogram" review).
 
-All are pure JAX; images are ``(H, W)`` (use ``jax.vmap`` for batches) unless stated.
+All are pure JAX and jit-able. The global thresholds take ``(..., H, W)`` and return one threshold per
+image (``(...)``), equal to the per-image result; the maps (local, adaptive Otsu) are ``(..., H, W)``.
 """
 
 from __future__ import annotations
@@ -15,25 +16,35 @@ from common.metrics import gaussian_kernel1d
 from segclassic.morphology import PAD_MODES
 
 __all__ = ["threshold_otsu", "otsu_variances", "threshold_iterative", "threshold_local",
-           "threshold_adaptive_otsu", "histogram", "equalize_hist"]
+           "threshold_adaptive_otsu", "threshold_minimum_error", "minimum_error_criterion", "bayes_threshold",
+           "histogram", "equalize_hist"]
 
 histogram = _thr.histogram
 
 
-def _check(image, name, ndim=2):
+def _check(image, name):
   image = jnp.asarray(image)
-  if image.ndim != ndim:
-    raise ValueError(f"{name}: expected a {ndim}-D grayscale image; got shape {image.shape} "
-                     "(convert colour with skimage.color.rgb2gray, use jax.vmap for batches)")
+  if image.ndim < 2:
+    raise ValueError(f"{name}: expected grayscale images (..., H, W); got shape {image.shape} "
+                     "(convert colour with skimage.color.rgb2gray)")
   if jnp.issubdtype(image.dtype, jnp.floating) and not isinstance(image, jax.core.Tracer):
     if bool(jnp.any(~jnp.isfinite(image))):
       raise ValueError(f"{name}: the image contains NaN or inf; fill or mask them first")
   return image
 
 
+def _per_image(fn, x):
+  """``fn`` of one (H, W) image, mapped over the leading axes of ``x`` (vmap: one program for the batch)."""
+  if x.ndim == 2:
+    return fn(x)
+  lead = x.shape[:-2]
+  out = jax.vmap(fn)(x.reshape((-1,) + x.shape[-2:]))
+  return out.reshape(lead + out.shape[1:])
+
+
 def threshold_otsu(image, nbins: int = 256):
-  """Otsu's threshold (``common.threshold.otsu``), equal to ``skimage.filters.threshold_otsu``."""
-  return _thr.otsu(_check(image, "threshold_otsu"), nbins)
+  """Otsu's threshold (``common.threshold.otsu``), equal to ``skimage.filters.threshold_otsu``; one per image."""
+  return _per_image(lambda x: _thr.otsu(x, nbins), _check(image, "threshold_otsu"))
 
 
 def otsu_variances(hist, levels=None) -> dict:
@@ -75,6 +86,8 @@ def threshold_iterative(image, tol: float = 0.5, initial=None, max_iter: int = 2
   taken as T itself.
   """
   x = _check(image, "threshold_iterative").astype(jnp.float32)
+  if x.ndim > 2:
+    return _per_image(lambda im: threshold_iterative(im, tol, initial, max_iter), x)
   t0 = jnp.mean(x) if initial is None else jnp.asarray(initial, jnp.float32)
 
   def new_t(t):
@@ -148,6 +161,9 @@ def threshold_adaptive_otsu(image, window: int, var_threshold: float, *, global_
   x = _check(image, "threshold_adaptive_otsu")
   if window < 2:
     raise ValueError(f"threshold_adaptive_otsu: window must be >= 2; got {window}")
+  if x.ndim > 2:
+    return _per_image(lambda im: threshold_adaptive_otsu(im, window, var_threshold, global_threshold=global_threshold),
+                      x)
   h, w = x.shape
   g = threshold_otsu(x) if global_threshold is None else global_threshold
   ph, pw = (-h) % window, (-w) % window
@@ -169,6 +185,72 @@ def threshold_adaptive_otsu(image, window: int, var_threshold: float, *, global_
   fg = jnp.where(busy[:, None, None], tf > t_local[:, None, None], uniform_fg[:, None, None])
   fg = fg.reshape(nh, nw, window, window).transpose(0, 2, 1, 3).reshape(nh * window, nw * window)
   return fg[:h, :w]
+
+
+def minimum_error_criterion(counts, centers):
+  """Kittler & Illingworth's criterion for every split of a histogram (the lecture's "Bayes decision"
+  with Gaussian class pdfs fitted to each side):
+
+    J(T) = 1 + 2 [P1 ln s1 + P2 ln s2] - 2 [P1 ln P1 + P2 ln P2],
+
+  class 1 the bins with centre <= T, class 2 the rest; P the class weights, s the standard deviations.
+  Splits with an empty or zero-variance class are +inf. Returns ``(L,)``, indexed like ``centers``.
+  """
+  h = jnp.asarray(counts, jnp.float32)
+  v = jnp.asarray(centers, jnp.float32)
+  v0 = v - v[0]  # moments about the first centre: float32 keeps its precision on 16-bit ranges
+  n = jnp.sum(h)
+  n1, s1, q1 = jnp.cumsum(h), jnp.cumsum(h * v0), jnp.cumsum(h * v0 * v0)
+  n2, s2, q2 = n - n1, s1[-1] - s1, q1[-1] - q1
+  safe = lambda a: jnp.where(a > 0, a, 1.0)
+  m1, m2 = s1 / safe(n1), s2 / safe(n2)
+  var1 = jnp.maximum(q1 / safe(n1) - m1 * m1, 0.0)
+  var2 = jnp.maximum(q2 / safe(n2) - m2 * m2, 0.0)
+  p1, p2 = n1 / n, n2 / n
+  ok = (n1 > 0) & (n2 > 0) & (var1 > 0) & (var2 > 0)
+  j = 1.0 + (p1 * jnp.log(safe(var1)) + p2 * jnp.log(safe(var2))) \
+      - 2.0 * (p1 * jnp.log(safe(p1)) + p2 * jnp.log(safe(p2)))  # 2 ln s = ln var
+  return jnp.where(ok, j, jnp.inf)
+
+
+def threshold_minimum_error(image, nbins: int = 256):
+  """Kittler-Illingworth minimum-error threshold: the bin centre T minimizing
+  :func:`minimum_error_criterion` on the image histogram (``common.threshold.histogram``: one bin per
+  value for integer images). Foreground is ``image > T``. One threshold per image of ``(..., H, W)``;
+  an image with no valid split (constant, or one class without spread) returns its minimum."""
+
+  def one(x):
+    counts, centers = _thr.histogram(x, nbins)
+    j = minimum_error_criterion(counts, centers)
+    t = centers[jnp.argmin(j)]
+    return jnp.where(jnp.isfinite(jnp.min(j)), t, centers[0]).astype(centers.dtype)
+
+  return _per_image(one, _check(image, "threshold_minimum_error"))
+
+
+def bayes_threshold(mean1, std1, prior1, mean2, std2, prior2):
+  """The Bayes decision threshold between two Gaussian classes: where the weighted pdfs
+  ``prior1 N(x; mean1, std1)`` and ``prior2 N(x; mean2, std2)`` cross between the means.
+
+  Solves ``a x^2 + b x + c = 0`` with ``a = 1/(2 s2^2) - 1/(2 s1^2)``, ``b = m1/s1^2 - m2/s2^2``,
+  ``c = m2^2/(2 s2^2) - m1^2/(2 s1^2) + ln(p1 s2 / (p2 s1))`` (the log of the ratio of the two
+  weighted pdfs); with equal spreads the single root ``-c / b``. Of two roots the one between the
+  means is returned (the other lies in a tail); if neither is, the one nearer the midpoint.
+  """
+  m1, s1, p1, m2, s2, p2 = (jnp.asarray(v, jnp.float32) for v in (mean1, std1, prior1, mean2, std2, prior2))
+  a = 0.5 / s2**2 - 0.5 / s1**2
+  b = m1 / s1**2 - m2 / s2**2
+  c = 0.5 * m2**2 / s2**2 - 0.5 * m1**2 / s1**2 + jnp.log(p1 * s2 / (p2 * s1))
+  linear = jnp.abs(a) < 1e-12 * (jnp.abs(b) + 1e-30)
+  disc = jnp.sqrt(jnp.maximum(b * b - 4.0 * a * c, 0.0))
+  safe_a = jnp.where(linear, 1.0, a)
+  r1, r2 = (-b + disc) / (2.0 * safe_a), (-b - disc) / (2.0 * safe_a)
+  lo, hi = jnp.minimum(m1, m2), jnp.maximum(m1, m2)
+  inside1, inside2 = (r1 >= lo) & (r1 <= hi), (r2 >= lo) & (r2 <= hi)
+  mid = 0.5 * (m1 + m2)
+  nearer = jnp.where(jnp.abs(r1 - mid) <= jnp.abs(r2 - mid), r1, r2)
+  quad = jnp.where(inside1 & ~inside2, r1, jnp.where(inside2 & ~inside1, r2, nearer))
+  return jnp.where(linear, -c / jnp.where(b == 0, 1.0, b), quad)
 
 
 def equalize_hist(image, nbins: int = 256):
