@@ -1,7 +1,13 @@
 """Segment images from the command line.
 
-  python -m segclassic.main [IMAGE ...] --out=DIR [--method=otsu|iterative|local|adaptive_otsu|kmeans]
-      [--k=3] [--block_size=35] [--offset=10] [--window=32] [--var_threshold=150]
+  python -m segclassic.main [IMAGE ...] --out=DIR [--method=otsu|iterative|minimum_error|local|adaptive_otsu|
+      kmeans|thin|thicken] [--k=3] [--kmeans_init=kmeans++|random] [--block_size=35] [--offset=10]
+      [--window=32] [--var_threshold=150] [--morph=guo_hall|hit_or_miss] [--max_num_iter=N]
+
+``minimum_error`` is the Bayes-decision (Kittler-Illingworth) threshold; ``thin`` and ``thicken`` apply
+to the Otsu mask (foreground: the pixels above the threshold), by Guo-Hall (scikit-image's) or the
+lecture's hit-or-miss rotations (``--morph=hit_or_miss``); ``--kmeans_init=random`` is the lecture's
+k-means (random centres, repeat until no centre changes).
 
 Writes ``<name>_<method>_mask.png`` (labels for k-means) and ``<name>_<method>_overlay.png`` for each
 image; inputs with the same file name get their parent folders in ``<name>``. With no IMAGE it runs on
@@ -20,7 +26,7 @@ from common import cli
 from common.data import sources
 from common.errors import UserError
 
-METHODS = ("otsu", "iterative", "local", "adaptive_otsu", "kmeans")
+METHODS = ("otsu", "iterative", "minimum_error", "local", "adaptive_otsu", "kmeans", "thin", "thicken")
 
 
 def _gray(img: np.ndarray) -> np.ndarray:
@@ -31,16 +37,22 @@ def _gray(img: np.ndarray) -> np.ndarray:
 
 
 def segment(img: np.ndarray, method: str, *, k: int = 3, features: str = "color", position_weight: float = 1.0,
-            block_size: int = 35, offset: float = 10.0, window: int = 32, var_threshold: float = 150.0) -> np.ndarray:
-  """Returns a bool mask (thresholds) or int labels (k-means)."""
+            kmeans_init: str = "kmeans++", block_size: int = 35, offset: float = 10.0, window: int = 32,
+            var_threshold: float = 150.0, morph: str = "guo_hall", max_num_iter: int | None = None) -> np.ndarray:
+  """Returns a bool mask (thresholds, thinning) or int labels (k-means)."""
   import segclassic as sc
   if method == "kmeans":
     labels, _ = sc.kmeans_segment(img, k, features=features, position_weight=position_weight,
-                                  key=jax.random.PRNGKey(0))
+                                  key=jax.random.PRNGKey(0), init=kmeans_init)
     return np.asarray(labels)
   g = _gray(img)
   if method == "otsu":
     return np.asarray(g > sc.threshold_otsu(g))
+  if method == "minimum_error":
+    return np.asarray(g > sc.threshold_minimum_error(g))
+  if method in ("thin", "thicken"):
+    fn = sc.thin if method == "thin" else sc.thicken
+    return np.asarray(fn(g > sc.threshold_otsu(g), max_num_iter, method=morph))
   if method == "iterative":
     return np.asarray(g >= sc.threshold_iterative(g))
   if method == "local":
@@ -81,6 +93,12 @@ def _define_flags():
   flags.DEFINE_enum("method", "otsu", METHODS, "segmentation method")
   flags.DEFINE_integer("k", 3, "k-means: number of clusters", lower_bound=1)
   flags.DEFINE_enum("features", "color", ("color", "color+position"), "k-means features")
+  flags.DEFINE_enum("kmeans_init", "kmeans++", ("kmeans++", "random"), "k-means start: k-means++ (several "
+                    "starts) or the lecture's random centres, iterated until no centre changes")
+  flags.DEFINE_enum("morph", "guo_hall", ("guo_hall", "hit_or_miss"), "thin/thicken: Guo-Hall (scikit-image's) "
+                    "or the lecture's hit-or-miss with its structuring-element pair in 8 rotations")
+  flags.DEFINE_integer("max_num_iter", None, "thin/thicken: at most this many iterations (default: until stable)",
+                       lower_bound=1)
   flags.DEFINE_float("position_weight", 1.0, "k-means: weight of the pixel position features", lower_bound=0)
   flags.DEFINE_integer("block_size", 35, "local threshold: odd block size", lower_bound=3)
   flags.DEFINE_float("offset", 10.0, "local threshold: offset subtracted from the local mean")
@@ -101,8 +119,9 @@ def main(argv) -> int:
     items = [(n, sources.bundled_gray(n)) for n in ("camera", "coins", "page", "text")]
   outs = [os.path.join(out, f"{n}_{FLAGS.method}_{kind}.png") for n, _ in items for kind in ("mask", "overlay")]
   sources.check_outputs(outs, images)
-  kw = dict(k=FLAGS.k, features=FLAGS.features, position_weight=FLAGS.position_weight, block_size=FLAGS.block_size,
-            offset=FLAGS.offset, window=FLAGS.window, var_threshold=FLAGS.var_threshold)
+  kw = dict(k=FLAGS.k, features=FLAGS.features, position_weight=FLAGS.position_weight, kmeans_init=FLAGS.kmeans_init,
+            block_size=FLAGS.block_size, offset=FLAGS.offset, window=FLAGS.window, var_threshold=FLAGS.var_threshold,
+            morph=FLAGS.morph, max_num_iter=FLAGS.max_num_iter)
   for name, img in items:
     seg = segment(img, FLAGS.method, **kw)
     for p in write_outputs(img, seg, out, f"{name}_{FLAGS.method}"):

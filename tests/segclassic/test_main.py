@@ -13,6 +13,12 @@ def test_segment_every_method():
   for method in seg_main.METHODS:
     seg = seg_main.segment(img, method, k=2)
     assert seg.shape == (96, 128) and len(np.unique(seg)) == 2, method
+  import segclassic as sc
+  mask = img > sc.threshold_otsu(img)
+  np.testing.assert_array_equal(seg_main.segment(img, "thin", morph="hit_or_miss"),
+                                np.asarray(sc.thin(mask, method="hit_or_miss")))
+  lab = seg_main.segment(img, "kmeans", k=2, kmeans_init="random")
+  assert len(np.unique(lab)) == 2
 
 
 def test_cli_on_files_with_the_same_name(tmp_path):
