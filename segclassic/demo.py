@@ -76,7 +76,7 @@ def run(out: str) -> list[str]:
       (f"lecture hit-or-miss: {thin_hm.sum()} px", thin_hm),
       ("lecture thickening, 3 passes", np.asarray(sc.thicken(small_horse, 3, method="hit_or_miss"))),
       ("text < 100", text), (f"Guo-Hall: {t_gh.sum()} px", t_gh), (f"lecture hit-or-miss: {t_hm.sum()} px", t_hm),
-      ("Guo-Hall only (white) / lecture only (grey)", t_gh.astype(np.float32) - 0.5 * t_hm.astype(np.float32) + 0.5 * (t_gh & t_hm))],
+      ("red: Guo-Hall, green: lecture, yellow: both", np.stack([t_gh, t_hm, np.zeros_like(t_gh)], -1).astype(np.float32))],
       ncols=4, suptitle="Thinning: Guo-Hall (one-pixel skeleton) vs the lecture's hit-or-miss pair in 8 rotations")
   lines += [f"Thinning the horse (1/2 size): Guo-Hall keeps {thin_gh.sum()} pixels, the lecture's hit-or-miss "
             f"rotations {thin_hm.sum()} (its structuring elements have no don't-care cells, so fewer "
