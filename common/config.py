@@ -19,7 +19,7 @@ import ml_collections
 
 from common.errors import UserError
 
-__all__ = ["ConfigError", "parse_arg", "distributed", "load_config", "apply_overrides", "replaced", "flat_keys",
+__all__ = ["ConfigError", "parse_arg", "distributed", "sharding", "load_config", "apply_overrides", "replaced", "flat_keys",
            "flatten", "diff", "check"]
 
 
@@ -101,6 +101,17 @@ def distributed() -> ml_collections.ConfigDict:
   """The ``distributed`` block every training config has: empty ``coordinator`` means one process, or
   what the environment says (common.runtime.initialize); set all three for a multi-host launch."""
   return ml_collections.ConfigDict(dict(coordinator="", num_processes=1, process_id=0))
+
+
+def sharding() -> ml_collections.ConfigDict:
+  """The ``sharding`` block every training config has (common.sharding): pure data parallel by default;
+  ``mesh.fsdp=n`` splits every leaf of at least ``min_size`` elements along its largest divisible
+  dimension over n devices (parameters and optimizer state alike)."""
+  return ml_collections.ConfigDict(dict(
+      mesh=ml_collections.ConfigDict(dict(data=-1, fsdp=1)),
+      min_size=4096,            # smaller leaves (biases, norms, counters) stay replicated
+      rules=(".*=fsdp",),       # "regex=fsdp|replicate|dimK" against the leaf path, first match wins
+  ))
 
 
 def load_config(spec: str, overrides: Sequence[str] | Mapping[str, Any] = ()) -> ml_collections.ConfigDict:

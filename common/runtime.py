@@ -94,7 +94,19 @@ def replicated(mesh) -> NamedSharding:
 
 
 def data_sharding(mesh) -> NamedSharding:
-  return NamedSharding(mesh, P("data"))
+  """Batches: the leading axis split over every mesh axis (``('data', 'fsdp')`` or ``('data',)``)."""
+  names = tuple(mesh.axis_names)
+  return NamedSharding(mesh, P(names if len(names) > 1 else names[0]))
+
+
+def platform_summary(mesh=None) -> str:
+  """One line recording what a run ran on: platform, device kind, device and process counts, mesh."""
+  d = jax.devices()[0]
+  line = (f"platform {d.platform}, device kind {d.device_kind}, {jax.device_count()} devices "
+          f"({jax.local_device_count()} local), {jax.process_count()} process(es)")
+  if mesh is not None:
+    line += ", mesh " + " x ".join(f"{n}={s}" for n, s in zip(mesh.axis_names, mesh.devices.shape))
+  return line
 
 
 def local_batch_size(global_batch_size: int) -> int:

@@ -6,7 +6,7 @@ the rest: mesh and shardings, abstract init (``eval_shape``) -> jitted init, a j
 saved rng and is bit-identical), the optimizer from ``cfg.optim``, logging, checkpoints and resume.
 
 Config fields read here: seed, total_steps, batch_size (global), log_every, ckpt_every, keep_ckpts,
-eval_every, figure_every, optim (see common.optim), and optionally distributed.
+eval_every, figure_every, optim (see common.optim), distributed (common.runtime) and sharding (common.sharding).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from common import checkpoint as ckpt_lib
 from common import logging as log_lib
 from common import config as config_lib
 from common import optim, runtime
+from common import sharding as sharding_lib
 from common import workdir as wd_lib
 from common.errors import UserError
 
@@ -139,7 +140,7 @@ def train(cfg, task: Task, workdir: str, *, verbose: bool = True, allow_config_c
   and figures are written before the checkpoint, so a kill never loses work that the resumed run
   would not redo.
 
-  Returns the final state (replicated global arrays).
+  Returns the final state (global arrays, placed as ``cfg.sharding`` says).
   """
   config_lib.check(cfg)
   runtime.initialize(cfg)
@@ -159,7 +160,9 @@ def train(cfg, task: Task, workdir: str, *, verbose: bool = True, allow_config_c
 
 
 def _train(cfg, task: Task, workdir: str, cfg_json: dict, *, verbose: bool, main: bool) -> TrainState:
-  mesh = runtime.make_mesh()
+  mesh = sharding_lib.make_mesh(cfg.sharding)
+  if verbose and main:
+    print(runtime.platform_summary(mesh), flush=True)
   total = int(cfg.total_steps)
   runtime.local_batch_size(int(cfg.batch_size))  # divisibility check with a clear message
 
@@ -178,7 +181,8 @@ def _train(cfg, task: Task, workdir: str, cfg_json: dict, *, verbose: bool, main
 
   repl = runtime.replicated(mesh)
   abstract_state = jax.eval_shape(init_state, key, example)
-  state_sharding = jax.tree.map(lambda _: repl, abstract_state)
+  # FSDP: large leaves of params and optimizer state split over 'fsdp'; replicated when fsdp=1
+  state_sharding = sharding_lib.state_shardings(abstract_state, mesh, cfg.sharding)
   state = jax.jit(init_state, out_shardings=state_sharding)(key, example)
   del example
 

@@ -262,14 +262,12 @@ def _thin_hit_or_miss(x, max_num_iter):
 def _thicken_hit_or_miss(x, max_num_iter):
   def one_pass(s):
     for fg, bg in LECTURE_PAIRS:  # the complement pair: a background centre whose 3x3 matches is added
-      s = s | hit_or_miss(s, bg, fg | _CENTRE)
+      s = s | hit_or_miss(s, bg, fg)  # fg holds the centre: it must be background to be added
     return s
 
   return _until_stable(x, one_pass, max_num_iter)
 
 
-_CENTRE = np.zeros((3, 3), bool)
-_CENTRE[1, 1] = True
 _THIN_METHODS = ("guo_hall", "hit_or_miss")
 
 

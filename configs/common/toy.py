@@ -6,7 +6,7 @@ Smoke variant (seconds): --config=configs/common/toy.py:smoke
 
 import ml_collections
 
-from common.config import distributed, parse_arg
+from common.config import distributed, parse_arg, sharding
 
 
 def get_config(arg=None):
@@ -29,6 +29,7 @@ def get_config(arg=None):
       name="adamw", lr=3e-3, schedule="cosine", warmup_steps=20, min_lr=0.0, b1=0.9, b2=0.999,
       eps=1e-8, weight_decay=1e-4, wd_mask="no_1d", clip_norm=1.0))
   c.distributed = distributed()
+  c.sharding = sharding()
   if a.smoke:
     c.total_steps = 20
     c.log_every = 5

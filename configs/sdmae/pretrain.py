@@ -13,7 +13,7 @@ or 0.75 (ImageNet-100), decoder 4 x 192, heads with bottleneck 256 and 4096 outp
 
 import ml_collections
 
-from common.config import distributed, parse_arg
+from common.config import distributed, parse_arg, sharding
 
 DATASETS = {  # name: (data.name, image_size, variant, train size, mask ratio)
     "embedded": ("procedural_he", 32, "mu/4", 2048, 0.6),
@@ -65,6 +65,7 @@ def base(a, mode):
       label_smoothing=0.0, mixup=0.0, cutmix=0.0))
   c.init = ml_collections.ConfigDict(dict(workdir=""))
   c.distributed = distributed()
+  c.sharding = sharding()
   c.layer_decay = 1.0
   batch = 64 if small else 1024
   epochs = 100

@@ -7,7 +7,7 @@ Smoke variant: --config=configs/slicedae/digits.py:scwae,smoke
 
 import ml_collections
 
-from common.config import distributed, parse_arg
+from common.config import distributed, parse_arg, sharding
 
 # the first is the default
 MODELS = ("scwae", "swae", "scfwae", "scvmae", "sksae", "cwae", "ae")
@@ -40,6 +40,7 @@ def base_config(a, *, data, model, total_steps, batch_size, lr):
   c.optim = ml_collections.ConfigDict(dict(name="adam", lr=lr, schedule="constant", warmup_steps=0,
                                            b1=0.9, b2=0.999, eps=1e-8, clip_norm=0.0))
   c.distributed = distributed()
+  c.sharding = sharding()
   c.fid = ml_collections.ConfigDict(dict(
       weights="",             # .npz from tools/fid_weights_to_npz.py; empty: FID not computed
       ref_stats="",           # pytorch-fid stats .npz (mu, sigma); empty: the first num_samples train images

@@ -8,7 +8,7 @@ ChestX-ray8: --config=configs/xbdcnn/chestxray8.py --config.data.root=/data/ches
 
 import ml_collections
 
-from common.config import distributed, parse_arg
+from common.config import distributed, parse_arg, sharding
 
 VARIANTS = ("xbdcnn", "dncnn", "no_ssim", "no_nle")
 
@@ -37,6 +37,7 @@ def base_config(a):
       val_images=("cell",), test_images=("camera", "shepp_logan_phantom"),
       grain_threads=0, grain_prefetch=0))  # host threads / batches ahead; 0: the platform default (runtime)
   c.distributed = distributed()
+  c.sharding = sharding()
   c.noise = ml_collections.ConfigDict(dict(
       convention="peak",        # p = Poisson(eta g)/eta, Var = g/eta (small eta = strong noise); or "gain"
       eta_range=(0.4, 1.9), sigma_range=(0.0, 20.0), clip=False))

@@ -181,6 +181,16 @@ def test_minimum_error_threshold_equals_brute_force(seed):
   _assert_minimum_error(img)
   _assert_minimum_error(_two_gaussians(33 * 17, 120, 30, 0.6, 200, 8, seed).reshape(33, 17))  # odd sizes
   _assert_minimum_error(data.camera()[::8, ::8])
+  lone = img.copy()
+  lone[0, 0] = 255  # a level held by one pixel: a class of it alone has no spread and is not a split
+  _assert_minimum_error(lone)
+
+
+def test_minimum_error_on_a_full_size_texture():
+  """512x512 grass: the criterion's minimum at 241 (float64 J 8.305821) is within 1e-5 of a split
+  240 levels away (T = 1, J 8.305911); float32 running-sum variances picked T = 1, and a computed
+  variance of the one-pixel class above 241 won as log(rounding noise)."""
+  _assert_minimum_error(data.grass())
 
 
 def test_bayes_threshold_is_the_crossing_of_the_weighted_pdfs():
