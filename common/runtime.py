@@ -99,6 +99,53 @@ def data_sharding(mesh) -> NamedSharding:
   return NamedSharding(mesh, P(names if len(names) > 1 else names[0]))
 
 
+# Dense bf16 peak FLOP/s per device from the vendors' data sheets (TFLOP/s), for MFU; matched as a
+# substring of ``device.device_kind``, longest key first. A device not listed has no MFU unless the
+# caller measures one (common.scaling does on CPU).
+PEAK_TFLOPS = {
+    "TPU v4": 275.0, "TPU v5 lite": 197.0, "TPU v5e": 197.0, "TPU v5p": 459.0, "TPU v5": 459.0,
+    "TPU v6 lite": 918.0, "TPU v6e": 918.0, "TPU7x": 2307.0,
+    "A100": 312.0, "H100": 989.0, "H200": 989.0, "B200": 2250.0, "L40S": 362.0, "L4": 121.0, "A10G": 70.0,
+    "V100": 125.0,
+}
+
+
+def peak_flops_per_device(device_kind: str | None = None) -> float | None:
+  """The table's peak FLOP/s of this device kind (None if unknown, e.g. CPU)."""
+  kind = device_kind if device_kind is not None else jax.devices()[0].device_kind
+  for key in sorted(PEAK_TFLOPS, key=len, reverse=True):
+    if key.lower() in kind.lower():
+      return PEAK_TFLOPS[key] * 1e12
+  return None
+
+
+def compiled_stats(compiled) -> dict:
+  """FLOPs and memory of one device's part of a compiled (partitioned) program, from XLA's cost and
+  memory analyses: ``flops``, ``argument_bytes``, ``output_bytes``, ``temp_bytes``, ``alias_bytes`` and
+  ``peak_bytes`` (arguments + outputs + temporaries - donated aliases)."""
+  out = {}
+  try:
+    ca = compiled.cost_analysis()
+    ca = ca[0] if isinstance(ca, (list, tuple)) else ca
+    out["flops"] = float(ca.get("flops", float("nan")))
+  except Exception:  # noqa: BLE001  (some backends have no cost model)
+    out["flops"] = float("nan")
+  try:
+    ma = compiled.memory_analysis()
+    out.update(argument_bytes=int(ma.argument_size_in_bytes), output_bytes=int(ma.output_size_in_bytes),
+               temp_bytes=int(ma.temp_size_in_bytes), alias_bytes=int(ma.alias_size_in_bytes))
+    out["peak_bytes"] = out["argument_bytes"] + out["output_bytes"] + out["temp_bytes"] - out["alias_bytes"]
+  except Exception:  # noqa: BLE001
+    pass
+  return out
+
+
+def device_memory_peak() -> int | None:
+  """Peak bytes in use on the first local device, where the platform keeps statistics (GPU, TPU)."""
+  stats = jax.local_devices()[0].memory_stats()
+  return int(stats["peak_bytes_in_use"]) if stats and "peak_bytes_in_use" in stats else None
+
+
 def platform_summary(mesh=None) -> str:
   """One line recording what a run ran on: platform, device kind, device and process counts, mesh."""
   d = jax.devices()[0]

@@ -107,6 +107,22 @@ def _check_finite(done: int, metrics: dict, last_saved: int | None, ckpt_dir: st
   return host
 
 
+def _perf(rate: float, batch_size: int, stats: dict, peak: float | None) -> dict:
+  """Throughput at a log step: steps and examples per second, achieved TFLOP/s per device, MFU."""
+  if not rate == rate:  # no interval measured yet
+    return {}
+  out = {"perf/steps_per_sec": rate, "perf/examples_per_sec": rate * batch_size}
+  flops = stats.get("flops", float("nan"))
+  if flops == flops:
+    out["perf/tflops_per_sec_per_device"] = flops * rate / 1e12
+    if peak:
+      out["perf/mfu"] = flops * rate / peak
+  mem = runtime.device_memory_peak()
+  if mem is not None:
+    out["perf/device_peak_bytes"] = float(mem)
+  return out
+
+
 def _due(step: int, every: int, total: int) -> bool:
   return step == total or (every > 0 and step % every == 0)
 
@@ -184,6 +200,7 @@ def _train(cfg, task: Task, workdir: str, cfg_json: dict, *, verbose: bool, main
   # FSDP: large leaves of params and optimizer state split over 'fsdp'; replicated when fsdp=1
   state_sharding = sharding_lib.state_shardings(abstract_state, mesh, cfg.sharding)
   state = jax.jit(init_state, out_shardings=state_sharding)(key, example)
+  batch_struct = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), example)
   del example
 
   ckpt_dir = os.path.join(workdir, "checkpoints")
@@ -209,6 +226,18 @@ def _train(cfg, task: Task, workdir: str, cfg_json: dict, *, verbose: bool, main
   progress = log_lib.Progress(total, int(cfg.batch_size), start, enabled=verbose and main)
   step_fn = jax.jit(make_train_step(task, tx, schedule, int(cfg.seed)), donate_argnums=(0,),
                     out_shardings=(state_sharding, repl))
+  # Compiled ahead of time, once: the FLOPs and bytes below are those of the executable that runs (XLA's
+  # cost and memory analyses of the partitioned program: one device's share).
+  step_fn = step_fn.lower(state, batch_struct).compile()
+  stats = runtime.compiled_stats(step_fn)
+  peak = runtime.peak_flops_per_device()
+  if main:
+    wd_lib.write_json_atomic(os.path.join(workdir, "perf.json"), {
+        "platform": runtime.platform_summary(mesh), "device_kind": jax.devices()[0].device_kind,
+        "devices": jax.device_count(), "processes": jax.process_count(),
+        "mesh": dict(zip(mesh.axis_names, (int(s) for s in mesh.devices.shape))),
+        "step_flops_per_device": stats.get("flops"), "peak_flops_per_device": peak,
+        "memory_bytes_per_device": {k: v for k, v in stats.items() if k.endswith("bytes")}})
 
   pending = None  # (done, metrics) of the step in flight, checked one step late to keep dispatch async
   try:
@@ -228,8 +257,7 @@ def _train(cfg, task: Task, workdir: str, cfg_json: dict, *, verbose: bool, main
         pending = None
         if log_now:
           progress.update(done, host)
-          perf = {"perf/steps_per_sec": progress.rate, "perf/examples_per_sec": progress.rate * int(cfg.batch_size)}
-          writer.write_scalars(done, {**host, **(perf if progress.rate == progress.rate else {})})
+          writer.write_scalars(done, {**host, **_perf(progress.rate, int(cfg.batch_size), stats, peak)})
         if eval_now:
           ev = task.evaluate(state, done)
           writer.write_scalars(done, {f"eval/{k}": v for k, v in ev.items()})

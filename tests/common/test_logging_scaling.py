@@ -4,6 +4,7 @@ import io
 import json
 import os
 
+import numpy as np
 import pytest
 
 from common import logging as log_lib, scaling
@@ -36,8 +37,24 @@ def test_progress_line():
 
 
 @pytest.mark.slow
-def test_scaling_tool_writes_csv_and_png(tmp_path):
-  rows = scaling.run(os.path.join(ROOT, "configs/common/toy.py:smoke"), [1, 2], [16], 6, str(tmp_path))
-  assert [r["devices"] for r in rows] == [1, 2] and all(r["examples_per_sec"] > 0 for r in rows)
-  assert (tmp_path / "scaling.csv").read_text().startswith("devices,batch_size")
+def test_scaling_tool_reports_flops_mfu_memory_for_both_modes_and_strategies(tmp_path):
+  rows = scaling.run(os.path.join(ROOT, "configs/common/toy.py:smoke"), [1, 2], [16], 6, str(tmp_path),
+                     ["--config.sharding.min_size=0"], modes=("strong", "weak"), per_device_batch=8,
+                     strategies=("dp", "fsdp"), cpu_peak=1e11)
+  strong = [r for r in rows if r["mode"] == "strong"]
+  weak = [r for r in rows if r["mode"] == "weak"]
+  assert [(r["strategy"], r["devices"], r["batch_size"]) for r in strong] == [("dp", 1, 16), ("dp", 2, 16),
+                                                                             ("fsdp", 1, 16), ("fsdp", 2, 16)]
+  assert [r["batch_size"] for r in weak] == [8, 16, 8, 16]
+  for r in rows:
+    assert r["examples_per_sec"] > 0 and r["step_gflop_per_device"] > 0 and 0 < r["mfu"] < 1
+    np.testing.assert_allclose(r["mfu"], r["achieved_tflops"] * 1e12 / 1e11)
+    assert r["compiled_peak_mb_per_device"] > 0 and "platform cpu" in r["platform"]
+  # strong scaling splits the work: one device's share of the step's FLOPs halves on 2 devices
+  s1, s2 = (r["step_gflop_per_device"] for r in strong[:2])
+  assert 0.4 < s2 / s1 < 0.6, (s1, s2)
+  # fsdp on 2 devices holds less train state per device than dp on 2 devices
+  dp2, fsdp2 = strong[1], strong[3]
+  assert fsdp2["param_state_mb_per_device"] < 0.75 * dp2["param_state_mb_per_device"]
+  assert (tmp_path / "scaling.csv").read_text().startswith("mode,strategy,devices,batch_size")
   assert (tmp_path / "scaling.png").stat().st_size > 1000
