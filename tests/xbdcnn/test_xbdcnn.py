@@ -187,7 +187,7 @@ def test_evaluate_gives_every_workdir_a_row_and_pools_seeds(tmp_path):
   resolved = runs_lib.resolve_workdirs([f"{k}={v}" for k, v in wds.items()])
   assert runs_lib.seed_groups({k: c for k, (_, c) in resolved.items()}) == [["long", "x800"]]
   cfg = config_lib.load_config(CFG + ":smoke")
-  lines = evaluate.evaluate(resolved, cfg, str(tmp_path / "eval"), size=32, num_patches=2, classical_names=("tv",),
+  lines = evaluate.evaluate(resolved, cfg, str(tmp_path / "eval"), size=32, num_patches=2, classical_names=(),
                             grid_images=1)
   table1 = "\n".join(lines[:lines.index("") + 8])
   assert "| X-BDCNN (long) |" in table1 and "| X-BDCNN (x800) |" in table1
