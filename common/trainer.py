@@ -251,7 +251,7 @@ def _train(cfg, task: Task, workdir: str, cfg_json: dict, *, verbose: bool, main
       log_now = _due(done, int(cfg.log_every), total)
       save_now = _due(done, int(cfg.ckpt_every), total)
       eval_now = task.evaluate is not None and _due(done, int(cfg.eval_every), total)
-      fig_now = task.figures is not None and main and _due(done, int(cfg.figure_every), total)
+      fig_now = task.figures is not None and _due(done, int(cfg.figure_every), total)
       if log_now or save_now or eval_now or fig_now:
         host = _check_finite(*pending, last_saved, ckpt_dir)
         pending = None
@@ -264,7 +264,14 @@ def _train(cfg, task: Task, workdir: str, cfg_json: dict, *, verbose: bool, main
           if verbose and main:
             print(f"eval @ {done}: " + ", ".join(f"{k}={float(v):.5g}" for k, v in ev.items()), flush=True)
         if fig_now:
-          task.figures(state, workdir, done)
+          # figures run on process 0 only: with the state split over processes (fsdp), a program over it
+          # there alone would wait for the others' shards forever. Every process gathers a replicated
+          # copy first (an all-gather they all join); process 0 then computes on its own devices.
+          fig_state = state
+          if jax.process_count() > 1 and not all(x.sharding.is_fully_replicated for x in jax.tree.leaves(state)):
+            fig_state = jax.device_put(state, jax.tree.map(lambda _: repl, state))
+          if main:
+            task.figures(fig_state, workdir, done)
         if save_now:  # last: everything due at this step is already written
           ckpt.save(done, state, data_iter)
           last_saved = done

