@@ -20,12 +20,12 @@ import orbax.checkpoint as ocp
 
 from common.errors import UserError
 
-__all__ = ["Checkpointer", "load_state", "load_run", "read_config", "Run"]
+__all__ = ["Checkpointer", "load_state", "load_run", "read_config", "Run", "tree_path"]
 
 log = logging.getLogger(__name__)
 
 
-def _path(keys) -> str:
+def tree_path(keys) -> str:
   """A tree path as ``a/0/b`` whether it came from the saved metadata (dicts, lists) or the live state
   (dataclass attributes, namedtuples)."""
   out = []
@@ -106,11 +106,11 @@ class Checkpointer:
       with ocp.StandardCheckpointer() as c:
         meta = c.metadata(os.path.join(self.directory, str(step), "state"))
       saved = meta.item_metadata.tree if hasattr(meta, "item_metadata") else meta
-      saved_flat = {_path(p): tuple(m.shape) for p, m in jax.tree_util.tree_leaves_with_path(saved)
+      saved_flat = {tree_path(p): tuple(m.shape) for p, m in jax.tree_util.tree_leaves_with_path(saved)
                     if hasattr(m, "shape")}
     except Exception:  # noqa: BLE001  (unreadable metadata: the restore below finds it corrupt)
       return
-    want = {_path(p): tuple(a.shape) for p, a in jax.tree_util.tree_leaves_with_path(abstract)}
+    want = {tree_path(p): tuple(a.shape) for p, a in jax.tree_util.tree_leaves_with_path(abstract)}
     diff = [k for k in want if k in saved_flat and saved_flat[k] != want[k]]
     missing = [k for k in want if saved_flat and k not in saved_flat]
     if diff or (missing and len(missing) < len(want)):

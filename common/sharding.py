@@ -24,6 +24,7 @@ import jax
 import numpy as np
 from jax.sharding import AxisType, NamedSharding, PartitionSpec as P
 
+from common.checkpoint import tree_path as _path
 from common.config import ConfigError
 
 __all__ = ["make_mesh", "mesh_shape", "spec_for", "state_shardings", "batch_spec", "per_device_bytes"]
@@ -85,16 +86,6 @@ def spec_for(path: str, shape: tuple[int, ...], fsdp: int, rules, min_size: int)
       return P()
     return P(*([None] * dim + ["fsdp"] + [None] * (len(shape) - dim - 1)))
   return P()
-
-
-def _path(keys) -> str:
-  parts = []
-  for k in keys:
-    for attr in ("key", "name", "idx"):
-      if hasattr(k, attr):
-        parts.append(str(getattr(k, attr)))
-        break
-  return "/".join(parts)
 
 
 def state_shardings(abstract_state: Any, mesh, sharding_cfg=None) -> Any:
