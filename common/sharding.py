@@ -27,7 +27,7 @@ from jax.sharding import AxisType, NamedSharding, PartitionSpec as P
 from common.checkpoint import tree_path as _path
 from common.config import ConfigError
 
-__all__ = ["make_mesh", "mesh_shape", "spec_for", "state_shardings", "batch_spec", "per_device_bytes"]
+__all__ = ["make_mesh", "mesh_shape", "spec_for", "state_shardings", "per_device_bytes"]
 
 
 def mesh_shape(mesh_cfg, n_devices: int) -> tuple[int, int]:
@@ -50,11 +50,6 @@ def make_mesh(sharding_cfg=None) -> jax.sharding.Mesh:
   n = jax.device_count()
   data, fsdp = (n, 1) if sharding_cfg is None else mesh_shape(sharding_cfg.mesh, n)
   return jax.make_mesh((data, fsdp), ("data", "fsdp"), axis_types=(AxisType.Auto, AxisType.Auto))
-
-
-def batch_spec(mesh) -> P:
-  """Batches are split over every device: the leading axis over all mesh axes."""
-  return P(tuple(mesh.axis_names)) if len(mesh.axis_names) > 1 else P(mesh.axis_names[0])
 
 
 def _parse_rules(rules) -> list[tuple[re.Pattern, str]]:

@@ -27,7 +27,6 @@ from common.data import sources
 from common.errors import UserError
 from pgdips import baselines, physics, pipeline, solver, synthetic
 
-CONFIG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", "pgdips", "he.py")
 CONDITIONS = {
     "ideal": dict(noise_std=1.0),
     "non-ideal": dict(saturation=1.5, m=(1.0, 1.25), background=0.08, noise_std=2.0),

@@ -34,7 +34,6 @@ from common.errors import UserError
 from pgdips import baselines, evaluate, physics, pipeline, synthetic
 from pgdips.solver import StainResult
 
-CONFIG = evaluate.CONFIG
 CONDITION = dict(evaluate.CONDITIONS["non-ideal"])
 
 
