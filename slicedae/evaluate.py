@@ -4,8 +4,11 @@
       [--fid_weights=fid_inception.npz [--fid_ref_stats=stats.npz] [--fid_num_samples=10000]]
 
 Reads each workdir's ``config.json`` (model name) and ``metrics.jsonl`` (the eval rows logged during
-training), writes ``table1.md`` (rows: skewness, normalized kurtosis, reconstruction error, FID;
-columns: one per workdir, headed by its model and, where it differs, its label) and ``curves.png`` (the metrics over training, all models on one plot each).
+training), writes ``table1.md`` (rows: skewness, normalized kurtosis with their p-values and whether
+normality is rejected, reconstruction error, SWAE distance, "FD (<data> CNN)", FID; columns: one per
+workdir, headed by its model and, where it differs, its label, plus the N(0, I) value at the same n and
+D; then a table of latent diagnostics, held-out against train) and ``curves.png`` (the paper's
+Figs. 3-4: the metrics over training with the N(0, I) value dashed).
 With ``--fid_weights`` (see ``tools/fid_weights_to_npz.py``) the FID row is computed now from each
 run's latest checkpoint; otherwise it shows the FID logged during training, or "not computed".
 """
@@ -22,7 +25,9 @@ from common.data import sources
 from common.errors import UserError
 
 ROWS = [("Skewness", "eval/skewness"), ("Kurtosis (normalized)", "eval/kurtosis_normalized"),
-        ("Reconstruction error", "eval/rec_error"), ("SWAE distance", "eval/swae_distance"), ("FID", "eval/fid")]
+        ("Reconstruction error", "eval/rec_error"), ("SWAE distance", "eval/swae_distance"), ("FD", "eval/fd"),
+        ("FID", "eval/fid")]
+ALPHA = 0.05  # per model, over the two statistics with a Bonferroni split (0.025 each)
 ORDER = ["swae", "sksae", "scwae", "scvmae", "scfwae", "cwae", "ae"]  # the paper's column order first
 
 
@@ -66,44 +71,182 @@ def add_fid(runs: dict[str, dict], weights: str, ref_stats: str | None = None,
     print(f"{column(label, r)}: FID {value:.2f} at step {run.step} ({cfg.fid.num_samples} samples)")
 
 
+def null_swae_distance(n: int, d: int, draws: int = 20, seed: int = 0) -> tuple[float, float]:
+  """Mean +- std of the classical SWAE distance (50 directions, sorted squared differences) between
+  two independent samples of n points of N(0, I_D): the value a perfect latent scores at this n."""
+  import numpy as np
+  rng = np.random.default_rng(seed)
+  v = rng.standard_normal((50, d))
+  v /= np.linalg.norm(v, axis=1, keepdims=True)
+  vals = [np.mean((np.sort(rng.standard_normal((n, d)) @ v.T, 0) - np.sort(rng.standard_normal((n, d)) @ v.T, 0)) ** 2)
+          for _ in range(draws)]
+  return float(np.mean(vals)), float(np.std(vals))
+
+
+def _fmt_p(p: float) -> str:
+  return "<1e-16" if p < 1e-16 else (f"{p:.3f}" if p >= 1e-3 else f"{p:.0e}")
+
+
+def _verdict(last: dict, a: str, b: str) -> str:
+  if a not in last or b not in last:
+    return "-"
+  return "rejected" if min(last[a], last[b]) < ALPHA / 2 else "not rejected"
+
+
 def table(runs: dict[str, dict]) -> str:
+  """Table 1 with its null: one column per run plus an ``N(0, I)`` column (the paper's statistics of
+  N(0, I) samples at the same n and D, the SWAE distance between two such samples, and the FD of real
+  training images), p-values, and whether normality is rejected."""
+  import json
   labels = sorted(runs, key=lambda l: (ORDER.index(runs[l]["model"]) if runs[l]["model"] in ORDER else 99,
                                        list(runs).index(l)))
-  lines = ["| Method | " + " | ".join(column(l, runs[l]) for l in labels) + " |", "|---" * (len(labels) + 1) + "|"]
+  lasts = {l: (runs[l]["rows"][-1] if runs[l]["rows"] else {}) for l in labels}
+  ref = next((lasts[l] for l in labels if "eval/null_skewness_mean" in lasts[l]), {})
+  cfg0 = json.load(open(os.path.join(runs[labels[0]]["workdir"], "config.json")))
+  dataset = cfg0["data"]["name"]
+  n = int(cfg0["data"]["num_test"]) if dataset in ("digits", "lfw") else None
+  d = int(cfg0["model"]["z_dim"])
+  from slicedae import fd as fd_lib
+  fmt = lambda v: f"{v:.2f}"
+  null_col = {
+      "eval/skewness": (f"{ref['eval/null_skewness_mean']:.2f} ± {ref['eval/null_skewness_std']:.2f}"
+                        if ref else "-"),
+      "eval/kurtosis_normalized": (f"{ref['eval/null_kurtosis_mean']:.2f} ± {ref['eval/null_kurtosis_std']:.2f}"
+                                   if ref else "-"),
+      "eval/rec_error": "-", "eval/fid": "-",
+      "eval/fd": f"{ref['eval/fd_floor']:.2f} (real train images)" if "eval/fd_floor" in ref else "-",
+  }
+  if n:
+    m, sd = null_swae_distance(n, d)
+    null_col["eval/swae_distance"] = f"{m:.3f} ± {sd:.3f}"
+  else:
+    null_col["eval/swae_distance"] = "-"
+  head = [column(l, runs[l]) for l in labels] + [f"N(0, I), n={n or '?'}, D={d}"]
+  lines = ["| Method | " + " | ".join(head) + " |", "|---" * (len(head) + 1) + "|"]
   for name, key in ROWS:
-    vals = []
-    for l in labels:
-      last = runs[l]["rows"][-1] if runs[l]["rows"] else {}
-      vals.append(f"{last[key]:.2f}" if key in last else "not computed")
-    lines.append(f"| {name} | " + " | ".join(vals) + " |")
-  steps = {column(l, runs[l]): runs[l]["rows"][-1]["step"] for l in labels if runs[l]["rows"]}
+    if key == "eval/fd":
+      name = fd_lib.name_for(dataset)
+    vals = [(f"{lasts[l][key]:.3f}" if key == "eval/swae_distance" else fmt(lasts[l][key])) if key in lasts[l]
+            else "not computed" for l in labels]
+    lines.append(f"| {name} | " + " | ".join(vals + [null_col[key]]) + " |")
+    if key == "eval/kurtosis_normalized":
+      p = lambda l, a, b: (f"{_fmt_p(lasts[l][a])} / {_fmt_p(lasts[l][b])}" if a in lasts[l] else "-")
+      lines.append("| p vs N(0, I), skewness / kurtosis (Monte Carlo) | " + " | ".join(
+          p(l, "eval/p_skewness_vs_null", "eval/p_kurtosis_vs_null") for l in labels) + " | - |")
+      lines.append("| N(0, I) at 5% | " + " | ".join(
+          _verdict(lasts[l], "eval/p_skewness_vs_null", "eval/p_kurtosis_vs_null") for l in labels) + " | - |")
+      lines.append("| Mardia's tests p, skewness / kurtosis (any normal) | " + " | ".join(
+          p(l, "eval/mardia_p_skewness", "eval/mardia_p_kurtosis") for l in labels) + " | - |")
+      lines.append("| Normal (any mean, covariance) at 5% | " + " | ".join(
+          _verdict(lasts[l], "eval/mardia_p_skewness", "eval/mardia_p_kurtosis") for l in labels) + " | - |")
+  steps = {column(l, runs[l]): lasts[l]["step"] for l in labels if lasts[l]}
+  acc = ref.get("eval/fd_classifier_accuracy")
   lines.append("")
-  lines.append(f"Values at the last evaluation (steps: {', '.join(f'{n}={s}' for n, s in steps.items())}). "
-               "FID needs Inception-v3 weights, which are not bundled: without --fid_weights, "
-               "'not computed' marks it.")
+  lines.append(
+      f"Values at the last evaluation (steps: {', '.join(f'{k}={v}' for k, v in steps.items())}) on the held-out "
+      f"images. N(0, I) column: the same statistics of N(0, I) samples at the same n and D "
+      f"(mean ± std over {cfg0.get('null_draws', '?')} samples; the SWAE distance between two such samples). "
+      "p-values: the paper's statistics against that simulated null (skewness one-sided, kurtosis "
+      "two-sided), and Mardia's asymptotic tests on the whitened latent (normality with any mean and "
+      "covariance); 'rejected' when either p < 0.025 (5% split over the two statistics). "
+      + (f"{fd_lib.name_for(dataset)}: Fréchet distance in the features of a CNN trained on the training split "
+         f"(held-out accuracy {acc:.3f}), decoded prior samples against the held-out images; not FID. "
+         if acc is not None else "")
+      + "FID needs Inception-v3 weights, which are not bundled: without --fid_weights, 'not computed' marks it.")
+  return "\n".join(lines)
+
+
+def held_out_latent(workdir: str):
+  """The held-out images' latent codes under a run's latest checkpoint, (n, z_dim) float64."""
+  import numpy as np
+
+  from slicedae import task as task_lib
+  from slicedae.models import make_model
+  run = checkpoint.load_run(workdir)
+  _, test_x, shape = task_lib.load_splits(run.cfg.data)
+  model = make_model(run.cfg.model, shape)
+  z = [np.asarray(model.apply(run.variables, test_x[i:i + 256])[1]["z"]) for i in range(0, len(test_x), 256)]
+  return np.concatenate(z).astype(np.float64)
+
+
+def gaussian_fit_statistics(z, draws: int = 200, seed: int = 0) -> tuple[float, float]:
+  """Mean (skewness, normalized kurtosis), the paper's statistics, of samples of N(mean(z), cov(z)) of the
+  same size: what the latent would score if it were Gaussian with its own mean and covariance. When
+  these match the latent's own values, its distance from N(0, I) is a shift and a covariance, not shape."""
+  import numpy as np
+
+  from common import metrics
+  z = np.asarray(z, np.float64)
+  rng = np.random.default_rng(seed)
+  mu, cov = z.mean(0), np.cov(z, rowvar=False, bias=True)
+  out = [metrics._mardia_np(rng.multivariate_normal(mu, cov, size=len(z))) for _ in range(draws)]
+  b1, b2 = np.mean(out, axis=0)
+  d = z.shape[1]
+  return float(b1), float(b2 - d * (d + 2))
+
+
+def diagnostics(runs: dict[str, dict], gaussian_fit: bool = True) -> str:
+  """Where the latent departs from N(0, I), on the held-out images and as many training images; with
+  ``gaussian_fit``, the statistics a Gaussian with the latent's own mean and covariance would have."""
+  labels = list(runs)
+  keys = [("mean norm ‖z̄‖", "latent_mean_norm"), ("per-dim variance, min", "latent_var_min"),
+          ("per-dim variance, max", "latent_var_max"), ("skewness", "skewness"),
+          ("kurtosis (normalized)", "kurtosis_normalized")]
+  lines = ["| Latent | " + " | ".join(column(l, runs[l]) for l in labels) + " |", "|---" * (len(labels) + 1) + "|"]
+  for split, pre in (("held-out", ""), ("train", "train_")):
+    for name, k in keys:
+      vals = []
+      for l in labels:
+        last = runs[l]["rows"][-1] if runs[l]["rows"] else {}
+        vals.append(f"{last['eval/' + pre + k]:.2f}" if "eval/" + pre + k in last else "-")
+      lines.append(f"| {split}: {name} | " + " | ".join(vals) + " |")
+    if split == "held-out" and gaussian_fit:
+      fits = [gaussian_fit_statistics(held_out_latent(runs[l]["workdir"])) for l in labels]
+      lines.append("| held-out, N(z̄, Σ̂) of the same n: skewness | " + " | ".join(f"{f[0]:.2f}" for f in fits) + " |")
+      lines.append("| held-out, N(z̄, Σ̂) of the same n: kurtosis (normalized) | "
+                   + " | ".join(f"{f[1]:.2f}" for f in fits) + " |")
   return "\n".join(lines)
 
 
 def curves(runs: dict[str, list[dict]], path: str) -> str:
+  """The paper's Figs. 3-4: each metric over training, one line per run, and a dashed line at the
+  N(0, I) value at the same n and D (grey band: ± 2 std); for FD the real-image floor."""
+  import json
+
   import matplotlib
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
   keys = [k for _, k in ROWS if any(k in r for run in runs.values() for r in run["rows"])]
+  first = next(iter(runs.values()))
+  last = next((run["rows"][-1] for run in runs.values() if run["rows"] and "eval/null_skewness_mean" in run["rows"][-1]), {})
+  cfg0 = json.load(open(os.path.join(first["workdir"], "config.json")))
+  null = {}
+  if last:
+    null["eval/skewness"] = (last["eval/null_skewness_mean"], last["eval/null_skewness_std"])
+    null["eval/kurtosis_normalized"] = (last["eval/null_kurtosis_mean"], last["eval/null_kurtosis_std"])
+    if cfg0["data"]["name"] in ("digits", "lfw"):
+      null["eval/swae_distance"] = null_swae_distance(int(cfg0["data"]["num_test"]), int(cfg0["model"]["z_dim"]))
+  if "eval/fd_floor" in last:
+    null["eval/fd"] = (last["eval/fd_floor"], 0.0)
   fig, axes = plt.subplots(1, len(keys), figsize=(4.2 * len(keys), 3.6), squeeze=False)
   for ax, key in zip(axes[0], keys):
     for label, run in runs.items():
       pts = [(r["step"], r[key]) for r in run["rows"] if key in r]
       if pts:
         ax.plot(*zip(*pts), marker="o", ms=2, label=column(label, run))
-    ax.set_title(key.split("/")[1])
+    if key in null:
+      m, sd = null[key]
+      ax.axhline(m, color="k", ls="--", lw=1.2, label="N(0, I)" if key != "eval/fd" else "real images")
+      if sd:
+        ax.axhspan(m - 2 * sd, m + 2 * sd, color="0.5", alpha=0.2, lw=0)
+    ax.set_title(key.split("/")[1] if key != "eval/fd" else "FD (classifier features)")
     ax.set_xlabel("step")
-    if key in ("eval/skewness", "eval/swae_distance"):
+    if key in ("eval/skewness", "eval/swae_distance", "eval/fd"):
       ax.set_yscale("log")
     if key == "eval/kurtosis_normalized":
-      ax.axhline(0.0, color="k", ls="--", lw=1)  # the N(0, I) value
-      ax.set_yscale("symlog")
+      ax.set_yscale("symlog", linthresh=10.0)
     ax.grid(alpha=0.3)
-  axes[0][0].legend(fontsize=8)
+    ax.legend(fontsize=7)
   fig.tight_layout()
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
   fig.savefig(path, dpi=90)
@@ -131,7 +274,7 @@ def main(argv) -> int:
   if FLAGS.fid_weights:
     add_fid(runs, FLAGS.fid_weights, FLAGS.fid_ref_stats, FLAGS.fid_num_samples)
   os.makedirs(out, exist_ok=True)
-  md = table(runs)
+  md = table(runs) + "\n\n" + diagnostics(runs)
   with open(os.path.join(out, "table1.md"), "w") as f:
     f.write(md + "\n")
   curves(runs, os.path.join(out, "curves.png"))

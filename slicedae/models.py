@@ -8,7 +8,6 @@ import math
 from typing import Sequence
 
 import flax.linen as nn
-import jax.numpy as jnp
 
 __all__ = ["MLPAE", "ConvAE", "DCGANAE", "make_model"]
 

@@ -15,7 +15,7 @@ from common import data, metrics, plotting, runtime, sliced, trainer
 from slicedae import losses
 from slicedae.models import make_model
 
-__all__ = ["make_task", "load_splits", "fid_reference_stats"]
+__all__ = ["make_task", "load_splits", "embedded_arrays", "fid_reference_stats"]
 
 
 def _celeba_map(size: int, crop: int):
@@ -32,17 +32,30 @@ def _to_float(ex):
   return {"image": img if img.ndim == 3 else img[..., None]}
 
 
+def embedded_arrays(name: str) -> tuple[np.ndarray, np.ndarray]:
+  """(images, labels) of an embedded set in split order: the last ``num_test`` are held out.
+
+  digits: scikit-learn's 1,797 digits in their own (already mixed) order. lfw: scikit-image's
+  ``lfw_subset`` (100 faces then 100 non-faces, label 1 = face), 25x25 cropped to 24x24 (even sizes for
+  the convs), in a fixed seeded permutation so that both kinds are in either split.
+  """
+  if name == "digits":
+    src = data.digits()
+    return src.arrays["image"], src.arrays["label"]
+  from skimage.data import lfw_subset
+  x = lfw_subset().astype(np.float32)[:, :24, :24, None]
+  y = (np.arange(len(x)) < 100).astype(np.int32)
+  order = np.random.default_rng(0).permutation(len(x))
+  return x[order], y[order]
+
+
 def load_splits(d):
   """``(train_source, test_images ndarray, image_shape)`` for the config's ``data`` block."""
-  if d.name == "digits":
-    src = data.digits()
-    x = src.arrays["image"]
+  if d.name in ("digits", "lfw"):
+    x, _ = embedded_arrays(d.name)
     n_test = d.num_test
-    return data.ArraySource(image=x[:-n_test]), x[-n_test:], x.shape[1:]
-  if d.name == "lfw":
-    from skimage.data import lfw_subset
-    x = lfw_subset().astype(np.float32)[:, :24, :24, None]  # 200 faces, 25x25 -> 24x24 (even for convs)
-    n_test = d.num_test
+    if not 0 < n_test < len(x):
+      raise ValueError(f"data.num_test={n_test} must be in 1..{len(x) - 1} for data.name={d.name!r}")
     return data.ArraySource(image=x[:-n_test]), x[-n_test:], x.shape[1:]
   if d.name in ("mnist", "cifar10", "celeb_a"):
     fn = _celeba_map(d.image_size, d.center_crop) if d.name == "celeb_a" else _to_float
@@ -112,12 +125,14 @@ def make_task(cfg) -> trainer.Task:
   eval_key = jax.random.PRNGKey(1234)
   eval_dirs = sliced.random_directions(eval_key, 50, cfg.model.z_dim)
 
-  def encode_all(state):
+  train_probe = _first_images(train_src, len(test_x))
+
+  def encode_all(state, images):
     params, extra = state.params, state.extra
     zs, recs = [], []
     bs = cfg.eval_batch_size
-    for i in range(0, len(test_x), bs):
-      xb = test_x[i:i + bs]
+    for i in range(0, len(images), bs):
+      xb = images[i:i + bs]
       n = len(xb)
       if n < bs:
         xb = np.concatenate([xb, np.repeat(xb[-1:], bs - n, 0)])
@@ -128,6 +143,17 @@ def make_task(cfg) -> trainer.Task:
 
   fid_state = {}
 
+  def frechet(state, extractor, ref, num_samples: int, batch_size: int, seed: int) -> float:
+    """The FID computation with any feature network: ``num_samples`` decoded N(0, I) samples (batch
+    ``batch_size``, clipped to [0, 1]) -> features -> Fréchet distance to the reference (mu, sigma)."""
+    from slicedae import fd as fd_lib
+    key = jax.random.PRNGKey(seed)
+    samples = []
+    for i in range(0, num_samples, batch_size):
+      z = jax.random.normal(jax.random.fold_in(key, i), (batch_size, cfg.model.z_dim))
+      samples.append(np.clip(np.asarray(decode(state.params, state.extra, z)), 0.0, 1.0))
+    return fd_lib.distance(extractor, np.concatenate(samples)[:num_samples], ref)
+
   def fid(state) -> float:
     """FID of ``fid.num_samples`` decoded N(0, I) samples (batch ``fid.batch_size``) against the
     reference statistics, as the CWAE PyTorch code (10,000 samples, batch 100)."""
@@ -136,35 +162,70 @@ def make_task(cfg) -> trainer.Task:
     if "extractor" not in fid_state:
       fid_state["extractor"] = inception.FeatureExtractor(inception.load_variables(f.weights), f.batch_size)
       fid_state["ref"] = fid_reference_stats(f, train_src, fid_state["extractor"])
-    key = jax.random.PRNGKey(f.seed)
-    samples = []
-    for i in range(0, f.num_samples, f.batch_size):
-      z = jax.random.normal(jax.random.fold_in(key, i), (f.batch_size, cfg.model.z_dim))
-      samples.append(np.clip(np.asarray(decode(state.params, state.extra, z)), 0.0, 1.0))
-    feats = fid_state["extractor"](np.concatenate(samples)[:f.num_samples])
-    mu, sigma = inception.statistics(feats)
-    return float(metrics.frechet_distance(mu, sigma, *fid_state["ref"], xp=np))
+    return frechet(state, fid_state["extractor"], fid_state["ref"], f.num_samples, f.batch_size, f.seed)
+
+  def fd_classifier(state) -> dict[str, float]:
+    """``fd`` (module ``slicedae.fd``): the same path with the project's classifier, against the
+    held-out images; ``fd_floor`` is the same distance for real training images (what a perfect
+    generator would score at this sample size)."""
+    from common import inception
+    from slicedae import fd as fd_lib
+    f = cfg.fd
+    if "fd" not in fid_state:
+      ext, acc = fd_lib.build(cfg.data, f, train_src, test_x)
+      ref = inception.statistics(ext(test_x))
+      floor = fd_lib.distance(ext, _first_images(train_src, f.num_samples), ref)
+      fid_state["fd"] = (ext, ref, {"fd_floor": floor, "fd_classifier_accuracy": acc})
+    ext, ref, consts = fid_state["fd"]
+    return {"fd": frechet(state, ext, ref, f.num_samples, f.batch_size, f.seed), **consts}
 
   def evaluate(state, step):
     out = _evaluate(state)
+    if cfg.fd.enabled:
+      out.update(fd_classifier(state))
     f = cfg.fid
     if f.weights and (step >= cfg.total_steps or (f.every and step % f.every == 0)):
       out["fid"] = fid(state)
     return out
 
+  null_cache = {}
+
+  def latent_stats(z, prefix=""):
+    var = np.var(z, axis=0)
+    return {f"{prefix}skewness": float(metrics.mardia_skewness(z)),
+            f"{prefix}kurtosis_normalized": float(metrics.mardia_kurtosis(z, normalized=True)),
+            f"{prefix}latent_mean_norm": float(np.linalg.norm(z.mean(0))),
+            f"{prefix}latent_var_min": float(var.min()), f"{prefix}latent_var_max": float(var.max())}
+
   def _evaluate(state):
-    z, x_hat = encode_all(state)
+    z, x_hat = encode_all(state, test_x)
     rec = float(losses.reconstruction_error(jnp.asarray(test_x), jnp.asarray(x_hat), cfg.loss.rec_reduction))
     prior = jax.random.normal(jax.random.fold_in(eval_key, 1), z.shape)
     swae = float(jnp.mean(sliced.wasserstein_sample((z @ eval_dirs.T).T, (prior @ eval_dirs.T).T)))
-    return {"rec_error": rec, "skewness": float(metrics.mardia_skewness(z)),
-            "kurtosis_normalized": float(metrics.mardia_kurtosis(z, normalized=True)), "swae_distance": swae}
+    out = {"rec_error": rec, "swae_distance": swae, **latent_stats(z)}
+    # the latent of as many training images: tells a fit that does not generalize from one that is off
+    z_train, _ = encode_all(state, train_probe)
+    out.update(latent_stats(z_train, "train_"))
+    # the paper's statistics against N(0, I) at the same n and D, and Mardia's tests of normality
+    if "null" not in null_cache:
+      null_cache["null"] = metrics.mardia_null(len(z), z.shape[1], cfg.null_draws, seed=0)
+    null = null_cache["null"]
+    p_null = metrics.null_p_values(out["skewness"], out["kurtosis_normalized"], null)
+    out.update({"null_skewness_mean": float(null["skewness"].mean()), "null_skewness_std": float(null["skewness"].std()),
+                "null_kurtosis_mean": float(null["kurtosis"].mean()), "null_kurtosis_std": float(null["kurtosis"].std()),
+                "p_skewness_vs_null": p_null["p_skewness"], "p_kurtosis_vs_null": p_null["p_kurtosis"]})
+    try:
+      t = metrics.mardia_test(z)
+      out.update({"mardia_p_skewness": t["p_skewness"], "mardia_p_kurtosis": t["p_kurtosis"]})
+    except ValueError:  # a collapsed (rank-deficient) latent, e.g. early in training: no test
+      pass
+    return out
 
   def figures(state, workdir, step):
     out = os.path.join(workdir, "figures")
     z_dim = cfg.model.z_dim
     samples = np.asarray(decode(state.params, state.extra, jax.random.normal(jax.random.PRNGKey(7), (64, z_dim))))
-    z, x_hat = encode_all(state)
+    z, x_hat = encode_all(state, test_x)
     n = 8
     rows = []
     for r in range(4):  # odd rows (1st, 3rd, ...) real test images, even rows their reconstructions

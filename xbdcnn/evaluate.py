@@ -70,22 +70,40 @@ def run_methods(methods: dict, pairs: list[tuple[np.ndarray, np.ndarray]]) -> di
   return res
 
 
-def make_pairs(images, size, n, seed, eta=None, sigma=None, convention="peak"):
+def crops(images, size, n, seed) -> list[np.ndarray]:
+  """``n`` crops of ``size`` (a multiple of 4, at most the image; ``None``: the whole image cut to a
+  multiple of 4) cycling over ``images``, positions drawn from ``seed``."""
   rng = np.random.default_rng(seed)
-  clean = []
+  out = []
   for i in range(n):
     img = images[i % len(images)]
-    s = min(size or 10**9, *img.shape) // 4 * 4
-    y0, x0 = rng.integers(0, img.shape[0] - s + 1), rng.integers(0, img.shape[1] - s + 1)
-    clean.append(img[y0:y0 + s, x0:x0 + s])
+    hs, ws = (min(size, img.shape[0]), min(size, img.shape[1])) if size else img.shape
+    hs, ws = hs // 4 * 4, ws // 4 * 4
+    y0, x0 = rng.integers(0, img.shape[0] - hs + 1), rng.integers(0, img.shape[1] - ws + 1)
+    out.append(img[y0:y0 + hs, x0:x0 + ws])
+  return out
+
+
+def noisy_pairs(clean, seed, eta=None, sigma=None, convention="peak"):
+  """``(noisy, clean)`` pairs; image i gets the noise of key (seed, i), and (eta, sigma) ~ U(0.4, 1.9) x
+  U(0, 20) from ``seed`` where not given. The noise depends on nothing but the seed and the image index,
+  so every method sees the same noisy inputs."""
+  rng = np.random.default_rng(seed)
   out = []
   for i, g in enumerate(clean):
-    key = jax.random.PRNGKey(seed * 1000 + i)
+    key = jax.random.fold_in(jax.random.PRNGKey(seed), i)
     e = rng.uniform(0.4, 1.9) if eta is None else eta
     s = rng.uniform(0.0, 20.0) if sigma is None else sigma
     f = np.asarray(noise.add_noise(key, g[None, ..., None], np.array([e]), np.array([s]), convention))[0, ..., 0]
     out.append((f, g))
   return out
+
+
+def make_pairs(images, size, n, seed, eta=None, sigma=None, convention="peak"):
+  return noisy_pairs(crops(images, size, n, seed), seed, eta, sigma, convention)
+
+
+SNR_DEF = "SNR = 10 log10(sum g^2 / sum (g - g_hat)^2) dB, g the clean image in [0, 1]"
 
 
 def _cell(v, fmt: str) -> str:
@@ -94,7 +112,8 @@ def _cell(v, fmt: str) -> str:
 
 def table(res: dict, title: str) -> str:
   """``res``: name -> (snr, psnr, ssim, seconds), each a number or a (mean, std) pair."""
-  lines = [f"**{title}**", "", "| Method | SNR | PSNR | SSIM | Time (s) |", "|---|---|---|---|---|"]
+  lines = [f"**{title}**", "", f"{SNR_DEF}; PSNR with peak 1.", "", "| Method | SNR | PSNR | SSIM | Time (s) |",
+           "|---|---|---|---|---|"]
   for name, (snr, psnr, ssim, t) in res.items():
     lines.append(f"| {name} | {_cell(snr, '.2f')} | {_cell(psnr, '.2f')} | {_cell(ssim, '.4f')} | {_cell(t, '.3f')} |")
   return "\n".join(lines)
@@ -125,16 +144,38 @@ def pooled(res: dict, groups: dict[str, list[str]]) -> dict:
   return out
 
 
+def read_images(paths: list[str]) -> list[np.ndarray]:
+  """8- or 16-bit (or float) grayscale files as float32 images in [0, 1]; each checked before any work."""
+  out = []
+  for p in paths:
+    raw = sources.read_image(p, mode="gray")
+    if raw.dtype == np.uint8:
+      img = raw.astype(np.float32) / 255.0
+    elif raw.dtype == np.uint16:
+      img = raw.astype(np.float32) / 65535.0
+    else:
+      img = raw.astype(np.float32)
+      if img.min() < 0 or img.max() > 1:
+        raise UserError(f"{p}: float pixels outside [0, 1] ({img.min():.3g}..{img.max():.3g}); scale it to [0, 1]")
+    if min(img.shape) < 16:
+      raise UserError(f"{p} is {img.shape[0]}x{img.shape[1]}; test images need at least 16x16 pixels")
+    out.append(img)
+  return out
+
+
 def evaluate(workdirs: dict, cfg, out: str, size: int | None = 128, num_patches: int = 16,
-             classical_names=("nlm", "tv", "bm3d"), grid_images: int = 2) -> list[str]:
+             classical_names=("nlm", "tv", "bm3d"), grid_images: int = 10,
+             images: list[np.ndarray] | None = None, image_names: list[str] | None = None) -> list[str]:
   """``workdirs``: label -> training workdir (or the ``(workdir, config)`` pairs of
   :func:`common.runs.resolve_workdirs`); every one is a row, runs that differ only in the seed also get a
-  pooled mean ± std row."""
+  pooled mean ± std row. ``images``: the test images (default: the config's test split, which no
+  training split contains)."""
   from common import runs as runs_lib
   from xbdcnn.denoise import load_denoiser
   resolved = {k: (v if isinstance(v, tuple) else (v, checkpoint.read_config(v))) for k, v in workdirs.items()}
-  images = task.load_images(cfg.data)["test"]
-  images = [task.as_image(i) for i in images]
+  if images is None:
+    images = [task.as_image(i) for i in task.load_images(cfg.data)["test"]]
+    image_names = task.split_names(cfg.data)["test"] if cfg.data.name == "bundled" else None
   conv = cfg.noise.convention
   methods, notes = {}, []
   for name in classical_names:
@@ -156,23 +197,27 @@ def evaluate(workdirs: dict, cfg, out: str, size: int | None = 128, num_patches:
   pairs = make_pairs(images, size, num_patches, seed=0, convention=conv)
   res = run_methods(methods, pairs)
   res.update(pooled(res, groups))
-  lines += [table(res, f"Table I: {num_patches} held-out {size or 'full'}-pixel crops, eta ~ U(0.4, 1.9), "
+  src = f" of {', '.join(image_names)}" if image_names else ""
+  lines += [table(res, f"Table I: {num_patches} held-out {size or 'full'}-pixel crops{src}, eta ~ U(0.4, 1.9), "
                        "sigma ~ U(0, 20)"), ""]
   cols = ["Noisy input", *methods]
-  grid = ["**Table II: SNR / PSNR / SSIM by noise level**", "",
+  n_grid = min(grid_images, len(images))
+  grid_clean = crops(images[:n_grid], size, n_grid, seed=1)  # the same images and crops in every cell
+  grid = [f"**Table II: SNR / PSNR / SSIM by noise level** ({n_grid} held-out images, "
+          f"{'whole' if size is None else f'one {size}-pixel crop of each'}, the same in every cell; "
+          "noise seeded by the cell, not the method)", "", SNR_DEF, "",
           "| eta, sigma | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
   fig_panels = []
-  for eta in ETAS:
-    for sigma in SIGMAS:
-      p = make_pairs(images, size, grid_images, seed=int(eta * 100 + sigma), eta=eta, sigma=sigma, convention=conv)
-      r = run_methods(methods, p)
-      grid.append(f"| {eta}, {sigma:g} | " + " | ".join(f"{v[0]:.2f} / {v[1]:.2f} / {v[2]:.3f}" for v in r.values()) + " |")
-      if (eta, sigma) in ((0.4, 10.0), (0.4, 15.0), (0.6, 10.0), (0.6, 15.0)):
-        f, g = p[0]
-        fig_panels.append((f"noisy (eta={eta}, sigma={sigma:g})", np.clip(f, 0, 1)))
-        for name in ("BM3D", kinds.get("dncnn"), kinds.get("xbdcnn")):
-          if name in methods:
-            fig_panels.append((name, np.clip(np.asarray(methods[name](f)), 0, 1)))
+  for ci, (eta, sigma) in enumerate((e, s) for e in ETAS for s in SIGMAS):
+    p = noisy_pairs(grid_clean, seed=100 + ci, eta=eta, sigma=sigma, convention=conv)
+    r = run_methods(methods, p)
+    grid.append(f"| {eta}, {sigma:g} | " + " | ".join(f"{v[0]:.2f} / {v[1]:.2f} / {v[2]:.3f}" for v in r.values()) + " |")
+    if (eta, sigma) in ((0.4, 10.0), (0.4, 15.0), (0.6, 10.0), (0.6, 15.0)):
+      f, g = p[0]
+      fig_panels.append((f"noisy (eta={eta}, sigma={sigma:g})", np.clip(f, 0, 1)))
+      for name in ("BM3D", kinds.get("dncnn"), kinds.get("xbdcnn")):
+        if name in methods:
+          fig_panels.append((name, np.clip(np.asarray(methods[name](f)), 0, 1)))
   lines += grid + [""] + notes
   os.makedirs(out, exist_ok=True)
   ncols = 1 + sum(n in methods for n in ("BM3D", kinds.get("dncnn"), kinds.get("xbdcnn")))
@@ -189,6 +234,9 @@ def _define_flags():
   flags.DEFINE_string("out", "xbdcnn_eval", "output folder")
   flags.DEFINE_string("size", "128", "crop size in pixels, or 'full' for whole images")
   flags.DEFINE_integer("num_patches", 16, "Table I crops", lower_bound=1)
+  flags.DEFINE_integer("grid_images", 10, "Table II: held-out images (one crop each, the same in every cell)",
+                       lower_bound=1)
+  flags.DEFINE_list("images", None, "test images (8/16-bit grayscale files) instead of the config's test split")
   flags.DEFINE_list("classical", ["nlm", "tv", "bm3d"], "classical baselines (nlm, tv, bm3d)")
 
 
@@ -207,8 +255,12 @@ def main(argv) -> int:
     if "model" not in run_cfg or "arch" not in run_cfg.model:
       raise UserError(f"--workdirs {label}={wd} is not an xbdcnn training run (no model.arch in its config.json)")
   size = None if FLAGS.size == "full" else int(FLAGS.size)
+  if size is not None and (size < 16 or size % 4):
+    raise UserError(f"--size={size}: give a multiple of 4 of at least 16 (the U-Net downsamples by 4)")
+  images = read_images(FLAGS.images) if FLAGS.images else None
+  names = sources.unique_stems(FLAGS.images) if FLAGS.images else None
   lines = evaluate(resolved, FLAGS.config, sources.check_out_dir(FLAGS.out), size, FLAGS.num_patches,
-                   tuple(FLAGS.classical))
+                   tuple(FLAGS.classical), FLAGS.grid_images, images, names)
   print("\n".join(lines))
   return 0
 

@@ -16,7 +16,7 @@ from common import data, metrics, plotting, runtime, trainer
 from xbdcnn import losses, noise
 from xbdcnn.models import make_model
 
-__all__ = ["make_task", "load_images", "as_image", "PatchSource", "denoise_image"]
+__all__ = ["make_task", "validation_set", "load_images", "split_names", "as_image", "PatchSource", "denoise_image"]
 
 
 def _gray01(img: np.ndarray) -> np.ndarray:
@@ -26,12 +26,29 @@ def _gray01(img: np.ndarray) -> np.ndarray:
   return data.transforms.to_float(img) if img.dtype.kind in "ui" else img.astype(np.float32)
 
 
+PHANTOM_SEEDS = {"train": 0, "val": 1000, "test": 2000}  # disjoint seed ranges of xbdcnn.phantoms
+
+
+def split_names(d) -> dict[str, list[str]]:
+  """The bundled split by name: scikit-image images by their name, procedural radiographs as
+  ``phantom:SEED`` (``data.phantoms`` = (train, val, test) counts, seeds from :data:`PHANTOM_SEEDS`)."""
+  counts = dict(zip(("train", "val", "test"), d.phantoms))
+  named = {"train": list(d.train_images), "val": list(d.val_images), "test": list(d.test_images)}
+  return {k: named[k] + [f"phantom:{PHANTOM_SEEDS[k] + i}" for i in range(counts[k])] for k in named}
+
+
+def _bundled(name: str) -> np.ndarray:
+  if name.startswith("phantom:"):
+    from xbdcnn.phantoms import chest_phantom
+    return chest_phantom(int(name.split(":")[1]))
+  return _gray01(data.bundled_gray(name))
+
+
 def load_images(d) -> dict[str, list]:
   """``{"train": [...], "val": [...], "test": [...]}`` of 2-D float32 images in [0, 1] (or lazily
   loaded file paths for a real dataset), split by image so test images are never trained on."""
   if d.name == "bundled":
-    get = lambda names: [_gray01(data.bundled_gray(n)) for n in names]
-    return {"train": get(d.train_images), "val": get(d.val_images), "test": get(d.test_images)}
+    return {k: [_bundled(n) for n in names] for k, names in split_names(d).items()}
   if d.name == "folder":
     src = data.ImageFolderSource(d.root, flat_ok=True,
                                  hint="ChestX-ray8: download images_*.tar.gz from the NIH Clinical Center box "
@@ -70,16 +87,25 @@ class PatchSource:
     return {"image": np.ascontiguousarray(p, np.float32)[..., None]}
 
 
+def validation_set(cfg, val_images=None):
+  """``(noisy, clean, eta, sigma)``: ``data.num_val_patches`` fixed crops of the validation images with
+  fixed noise (a function of the config's seed only), the held-out set logged during training."""
+  n_cfg = cfg.noise
+  if val_images is None:
+    val_images = load_images(cfg.data)["val"]
+  val_src = PatchSource(val_images, cfg.data.patch, cfg.data.num_val_patches, seed=cfg.seed + 1, augment=False)
+  clean = np.stack([val_src[i]["image"] for i in range(len(val_src))])
+  vkey = jax.random.PRNGKey(cfg.seed + 2)
+  eta, sigma = noise.sample_params(vkey, len(clean), tuple(n_cfg.eta_range), tuple(n_cfg.sigma_range))
+  noisy = np.asarray(noise.add_noise(jax.random.fold_in(vkey, 1), clean, eta, sigma, n_cfg.convention, n_cfg.clip))
+  return noisy, clean, eta, sigma
+
+
 def make_task(cfg) -> trainer.Task:
   model = make_model(cfg.model)
   images = load_images(cfg.data)
   n_cfg = cfg.noise
-  val_src = PatchSource(images["val"], cfg.data.patch, cfg.data.num_val_patches, seed=cfg.seed + 1, augment=False)
-  val_clean = np.stack([val_src[i]["image"] for i in range(len(val_src))])
-  vkey = jax.random.PRNGKey(cfg.seed + 2)
-  v_eta, v_sigma = noise.sample_params(vkey, len(val_clean), tuple(n_cfg.eta_range), tuple(n_cfg.sigma_range))
-  val_noisy = np.asarray(noise.add_noise(jax.random.fold_in(vkey, 1), val_clean, v_eta, v_sigma, n_cfg.convention,
-                                         n_cfg.clip))
+  val_noisy, val_clean, v_eta, v_sigma = validation_set(cfg, images["val"])
 
   variables = nn_util.merge
 
@@ -108,6 +134,7 @@ def make_task(cfg) -> trainer.Task:
                           for i in range(0, len(val_noisy), 32)])
     return {"val_mse": float(np.mean((out - val_clean) ** 2)),
             "val_psnr": float(np.mean(metrics.psnr(out, val_clean, data_range=1.0))),
+            "val_ssim": float(np.mean(metrics.ssim(out, val_clean, data_range=1.0))),
             "noisy_psnr": float(np.mean(metrics.psnr(val_noisy, val_clean, data_range=1.0)))}
 
   def figures(state, workdir, step):
@@ -124,19 +151,22 @@ def make_task(cfg) -> trainer.Task:
 
 def denoise_image(apply_fn, img01: np.ndarray, tile: int = 512, overlap: int = 48) -> np.ndarray:
   """Denoises a 2-D float image of any size with a fully convolutional ``apply_fn`` on ``(1, h, w, 1)``
-  tiles: reflect-pad to a multiple of 4, cut ``tile`` x ``tile`` tiles overlapping by ``overlap`` and keep
-  each tile's centre, so memory stays bounded for 1024^2 and 2048^2 images. The default overlap (48)
-  covers the X-BDCNN receptive field (about 45 pixels), so away from the image border the tiled result
-  equals the whole-image result: no seams."""
+  tiles. The image is first reflect-padded by ``overlap`` on every side (then to a multiple of 4):
+  the network's convolutions pad with zeros, and on the raw image that zero frame left a band of
+  noise along the borders (error in the outer 8 pixels of a flat image 6x the interior's after a
+  short training; equal with the padding). Images larger than ``tile`` are cut into ``tile`` x ``tile``
+  tiles overlapping by ``overlap`` and each tile's centre is kept, so memory stays bounded for 1024^2
+  and 2048^2 images. The default overlap (48) covers the X-BDCNN receptive field (about 45 pixels),
+  so the tiled result equals the whole-image result: no seams."""
   h, w = img01.shape
   if tile % 4 or overlap % 4 or tile <= 2 * overlap:
     raise ValueError(f"tile ({tile}) and overlap ({overlap}) must be multiples of 4 with tile > 2 * overlap")
   ph, pw = (-h) % 4, (-w) % 4
   x = np.pad(img01, ((0, ph), (0, pw)), mode="reflect")
   H, W = x.shape
-  if H <= tile and W <= tile:
-    return np.asarray(apply_fn(x[None, ..., None]))[0, :h, :w, 0]
   xp = np.pad(x, overlap, mode="reflect")
+  if H + 2 * overlap <= tile and W + 2 * overlap <= tile:
+    return np.asarray(apply_fn(xp[None, ..., None]))[0, overlap:overlap + h, overlap:overlap + w, 0]
   out = np.zeros_like(x)
   step = tile - 2 * overlap
   for y0 in range(0, H, step):

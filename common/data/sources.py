@@ -244,7 +244,7 @@ def tfds_source(name: str, split: str, data_dir: str | None = None, **kwargs):
 
 _GRAY = ("camera", "coins", "page", "text", "moon", "horse", "brick", "grass", "gravel", "cell",
          "shepp_logan_phantom", "microaneurysms", "checkerboard", "clock")
-_RGB = ("immunohistochemistry", "retina", "astronaut", "coffee", "chelsea", "hubble_deep_field", "skin")
+_RGB = ("immunohistochemistry", "retina", "astronaut", "coffee", "chelsea", "hubble_deep_field", "skin", "cat", "rocket")
 
 
 def bundled_gray(name: str) -> np.ndarray:

@@ -1,7 +1,8 @@
 """X-BDCNN on the grayscale images scikit-image ships (split by image), 64x64 patches.
 
 Run: python -m xbdcnn.main train --config=configs/xbdcnn/bundled.py --workdir=/tmp/xbd/xbdcnn
-Variants (arg, comma-separated): xbdcnn (default) | dncnn | no_ssim | no_nle, plus 'smoke'.
+Variants (arg, comma-separated): xbdcnn (default) | dncnn | no_ssim | no_nle, plus 'smoke' or 'cpu'
+(the CPU-scale reproduction of python -m xbdcnn.study).
   python -m xbdcnn.main train --config=configs/xbdcnn/bundled.py:no_nle --workdir=/tmp/xbd/no_nle
 ChestX-ray8: --config=configs/xbdcnn/chestxray8.py --config.data.root=/data/chestxray8/images
 """
@@ -14,7 +15,7 @@ VARIANTS = ("xbdcnn", "dncnn", "no_ssim", "no_nle")
 
 
 def parse(arg):
-  return parse_arg(arg, variant=VARIANTS, smoke=False)
+  return parse_arg(arg, variant=VARIANTS, smoke=False, cpu=False)
 
 
 def base_config(a):
@@ -33,8 +34,13 @@ def base_config(a):
   c.figure_every = 2000
   c.data = ml_collections.ConfigDict(dict(
       name="bundled", root="", split_seed=0, patch=48, num_train_patches=100_000, num_val_patches=64,
-      train_images=("brick", "grass", "gravel", "text", "microaneurysms", "moon", "retina", "coins", "page"),
-      val_images=("cell",), test_images=("camera", "shepp_logan_phantom"),
+      # every image scikit-image ships without a download (RGB ones in gray) is in one split only; test
+      # images are never trained on (tests/xbdcnn: test_bundled_splits_are_disjoint)
+      train_images=("astronaut", "brick", "cat", "chelsea", "checkerboard", "coffee", "grass", "gravel", "horse",
+                    "hubble_deep_field", "immunohistochemistry", "microaneurysms", "page", "retina", "rocket",
+                    "text"),
+      val_images=("cell",), test_images=("camera", "shepp_logan_phantom", "moon", "coins", "clock"),
+      phantoms=(48, 2, 5),  # procedural chest radiographs (xbdcnn.phantoms) per split, disjoint seeds
       grain_threads=0, grain_prefetch=0))  # host threads / batches ahead; 0: the platform default (runtime)
   c.distributed = distributed()
   c.sharding = sharding()
@@ -45,8 +51,9 @@ def base_config(a):
       arch="xbdcnn", widths=(16, 32, 64), nle_width=16, use_nle=True, final_kernel=3,
       depth=17, dncnn_width=16,
       dncnn_bn=False))          # KAIR's DnCNN has BN; at batch 8 it stalled at the identity (models.DnCNN)
-  # eq. 8 weights and eq. 3's alpha
-  c.loss = ml_collections.ConfigDict(dict(mse=0.4, ssim=0.6, asym=0.5, tv=0.05, alpha=0.3))
+  # eq. 8 weights and eq. 3's alpha; reduction "sum": the paper's per-image sums (eq. 3-6), all divided by
+  # the one constant H*W so the terms keep the paper's ratios ("mean": each term its own mean, xbdcnn.losses)
+  c.loss = ml_collections.ConfigDict(dict(mse=0.4, ssim=0.6, asym=0.5, tv=0.05, alpha=0.3, reduction="sum"))
   # the paper: Adam 1e-3 for the first half of training, then 1e-4
   c.optim = ml_collections.ConfigDict(dict(
       name="adam", lr=1e-3, schedule="piecewise", piecewise_fractions=(0.5,), piecewise_factor=0.1,
@@ -59,6 +66,11 @@ def base_config(a):
     c.loss.ssim = 0.0
   elif variant == "no_nle":
     c.model.use_nle = False
+  if a.cpu and not a.smoke:
+    # the CPU-scale reproduction (python -m xbdcnn.study): 2,500 steps of 16 patches of 48x48 (about 20 min
+    # per network on one of 2 busy cores), lr 1e-3 then 1e-4 at half as the paper; 25 evaluations
+    c.total_steps, c.batch_size = 2500, 16
+    c.log_every, c.ckpt_every, c.eval_every, c.figure_every = 100, 500, 100, 2500
   if a.smoke:
     c.total_steps, c.log_every, c.ckpt_every, c.eval_every, c.figure_every = 6, 3, 6, 6, 0
     c.batch_size = 4

@@ -17,7 +17,7 @@ PROGRAMS = {  # module: a flag its --help must list
     "xbdcnn.main": "--checkpoint", "segclassic.main": "--method", "pgdips.main": "--reference",
     "common.demo": "--only", "pgdips.evaluate": "--num_images", "pgdips.stitch": "--compare",
     "sdmae.evaluate": "--workdirs", "slicedae.evaluate": "--fid_weights", "xbdcnn.evaluate": "--classical",
-    "common.scaling": "--batch_sizes",
+    "common.scaling": "--batch_sizes", "slicedae.study": "--datasets", "xbdcnn.study": "--variants",
 }
 
 

@@ -1,6 +1,5 @@
 """common.data: real-format sources on small files, pipelines, resume, and one-line errors."""
 
-import os
 
 import h5py
 import numpy as np

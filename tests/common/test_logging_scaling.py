@@ -1,7 +1,6 @@
 """Metric writer files, the progress line, and the scaling tool end to end."""
 
 import io
-import json
 import os
 
 import numpy as np
@@ -18,7 +17,6 @@ def test_writer_files_and_resume_truncation(tmp_path):
   w.close()
   rows = log_lib.read_jsonl(str(tmp_path / "metrics.jsonl"))
   assert [r["step"] for r in rows] == [10, 20, 30]
-  from tensorboardX.proto import event_pb2
   ev = [f for f in os.listdir(tmp_path / "tb") if f.startswith("events")]
   assert ev
   w = log_lib.MetricWriter(str(tmp_path), resume_step=20)

@@ -1,7 +1,6 @@
 """common.metrics against scikit-image, scipy and plain NumPy loops."""
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 import scipy.linalg
@@ -78,6 +77,53 @@ def test_mardia_normal_expectations():
   x = RNG.normal(size=(20000, 3)).astype(np.float32)
   assert abs(float(metrics.mardia_skewness(x[:2000]))) < 1.0
   np.testing.assert_allclose(float(metrics.mardia_kurtosis(x)), 15.0, rtol=0.05)
+
+
+def test_mardia_test_equals_loops_and_scipy():
+  """A = n b1 / 6 ~ chi2(D(D+1)(D+2)/6), B = (b2 - D(D+2)) / sqrt(8 D(D+2) / n) ~ N(0, 1), written out."""
+  from scipy import stats
+  x = RNG.normal(size=(40, 3)) @ np.array([[1.0, 0.3, 0.0], [0.0, 2.0, 0.1], [0.0, 0.0, 0.5]]) + 4.0
+  n, d = x.shape
+  xc = x - x.mean(0)
+  s_inv = np.linalg.inv(xc.T @ xc / n)
+  b1 = sum((xc[j] @ s_inv @ xc[k]) ** 3 for j in range(n) for k in range(n)) / n**2
+  b2 = sum((xc[j] @ s_inv @ xc[j]) ** 2 for j in range(n)) / n
+  got = metrics.mardia_test(x)
+  np.testing.assert_allclose([got["b1"], got["b2"]], [b1, b2], rtol=1e-9)
+  np.testing.assert_allclose(got["p_skewness"], stats.chi2.sf(n * b1 / 6, 10), rtol=1e-9)
+  np.testing.assert_allclose(got["p_kurtosis"], 2 * stats.norm.sf(abs((b2 - 15) / np.sqrt(8 * 15 / n))), rtol=1e-9)
+
+
+def test_mardia_test_size_and_power():
+  """Under normality the skewness test rejects about 5% at 5%; skewed and heavy-tailed samples are rejected."""
+  rng = np.random.default_rng(5)
+  p = np.array([metrics.mardia_test(rng.normal(size=(150, 3)) * [1, 3, 0.2] + 7)["p_skewness"] for _ in range(400)])
+  assert 0.02 <= np.mean(p < 0.05) <= 0.09, np.mean(p < 0.05)
+  assert metrics.mardia_test(rng.exponential(size=(150, 3)))["p_skewness"] < 1e-3
+  assert metrics.mardia_test(rng.standard_t(3, size=(300, 3)))["p_kurtosis"] < 1e-3
+  with pytest.raises(ValueError, match="singular"):
+    metrics.mardia_test(np.repeat(rng.normal(size=(50, 1)), 3, axis=1))
+
+
+def test_mardia_null_matches_the_known_moments():
+  """Sample as it is against N(0, I_D): E b1 = D(D+2)(D+4)/n (only j = k terms survive), E b2 = D(D+2),
+  var b2 = (E||x||^8 - (D(D+2))^2) / n with E||x||^8 = D(D+2)(D+4)(D+6)."""
+  n, d = 120, 4
+  null = metrics.mardia_null(n, d, draws=3000, seed=1)
+  np.testing.assert_allclose(null["skewness"].mean(), d * (d + 2) * (d + 4) / n, rtol=0.05)
+  sd = np.sqrt((d * (d + 2) * (d + 4) * (d + 6) - (d * (d + 2)) ** 2) / n)
+  assert abs(null["kurtosis"].mean()) < 4 * sd / np.sqrt(3000)
+  np.testing.assert_allclose(null["kurtosis"].std(), sd, rtol=0.08)
+  # and the jnp statistics agree with the chunked NumPy ones
+  z = np.random.default_rng(1).standard_normal((n, d))
+  np.testing.assert_allclose(null["skewness"][0], float(metrics.mardia_skewness(z)), rtol=1e-4)
+
+
+def test_null_p_values_by_hand():
+  null = {"skewness": np.array([1.0, 2.0, 3.0, 4.0]), "kurtosis": np.array([-2.0, -1.0, 1.0, 2.0])}
+  got = metrics.null_p_values(3.5, 1.5, null)
+  assert got == {"p_skewness": 2 / 5, "p_kurtosis": 3 / 5}
+  assert metrics.null_p_values(10.0, -9.0, null) == {"p_skewness": 1 / 5, "p_kurtosis": 1 / 5}
 
 
 def test_frechet_distance_equals_scipy_sqrtm():

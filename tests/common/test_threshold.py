@@ -1,7 +1,6 @@
 """common.threshold.otsu against skimage.filters.threshold_otsu."""
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st

@@ -1,7 +1,6 @@
 """segclassic morphology against scipy.ndimage and skimage.morphology.thin."""
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st

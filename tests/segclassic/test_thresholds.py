@@ -1,7 +1,6 @@
 """segclassic thresholds, k-means and histogram helpers against skimage / sklearn / the lecture."""
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 from skimage import data, exposure, filters

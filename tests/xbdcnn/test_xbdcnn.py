@@ -65,6 +65,81 @@ def test_tv_and_ssim_losses_against_numpy_and_skimage():
   np.testing.assert_allclose(float(losses.ssim_loss(b, a)), want, atol=2e-5)
 
 
+def test_loss_terms_keep_the_papers_ratios():
+  """Eq. 8 with reduction 'sum': every term is the paper's per-image sum (eq. 3-6, written out below as
+  loops) over the same constant H*W, so ratios of terms equal ratios of the sums; 'mean' averages each
+  term over its own elements (the asymmetric term then weighs half, TV about a quarter)."""
+  rng = np.random.default_rng(4)
+  n, h, w = 2, 12, 13
+  g = rng.random((n, h, w, 1)).astype(np.float32)
+  g_hat = np.clip(g + 0.1 * rng.normal(size=g.shape), 0, 1).astype(np.float32)
+  lv, lv_hat = rng.random((n, h, w, 2)).astype(np.float32), rng.random((n, h, w, 2)).astype(np.float32)
+  sums = {"mse": 0.0, "asym": 0.0, "tv": 0.0, "ssim_loss": 0.0}
+  for i in range(n):
+    for y in range(h):
+      for x in range(w):
+        sums["mse"] += (g_hat[i, y, x, 0] - g[i, y, x, 0]) ** 2
+        for c in range(2):
+          d = lv_hat[i, y, x, c] - lv[i, y, x, c]
+          sums["asym"] += (0.7 if d < 0 else 0.3) * d * d
+          if x + 1 < w:
+            sums["tv"] += (lv_hat[i, y, x + 1, c] - lv_hat[i, y, x, c]) ** 2
+          if y + 1 < h:
+            sums["tv"] += (lv_hat[i, y + 1, x, c] - lv_hat[i, y, x, c]) ** 2
+    _, smap = structural_similarity(g_hat[i, ..., 0], g[i, ..., 0], data_range=1.0, gaussian_weights=True, sigma=1.5,
+                                    use_sample_covariance=False, full=True)
+    sums["ssim_loss"] += np.sum(1 - smap[5:-5, 5:-5])  # eq. 6 over the valid SSIM map
+  want = {k: v / n / (h * w) for k, v in sums.items()}  # batch mean, / H*W
+  wts = ml_collections.ConfigDict(dict(mse=0.4, ssim=0.6, asym=0.5, tv=0.05, alpha=0.3, reduction="sum"))
+  total, parts = losses.total_loss(g_hat, g, lv_hat, lv, wts)
+  for k in sums:
+    np.testing.assert_allclose(float(parts[k]), want[k], rtol=2e-4, err_msg=k)
+  np.testing.assert_allclose(float(parts["asym"]) / float(parts["mse"]), sums["asym"] / sums["mse"], rtol=2e-4)
+  np.testing.assert_allclose(float(parts["tv"]) / float(parts["mse"]), sums["tv"] / sums["mse"], rtol=2e-4)
+  np.testing.assert_allclose(float(total), 0.4 * want["mse"] + 0.6 * want["ssim_loss"] + 0.5 * want["asym"]
+                             + 0.05 * want["tv"], rtol=2e-4)
+  wts.reduction = "mean"
+  _, pm = losses.total_loss(g_hat, g, lv_hat, lv, wts)
+  np.testing.assert_allclose(float(pm["asym"]), sums["asym"] / (n * h * w * 2), rtol=2e-4)
+  np.testing.assert_allclose(float(pm["ssim_loss"]), sums["ssim_loss"] / (n * (h - 10) * (w - 10)), rtol=2e-4)
+  wts.reduction = "per_pixel"
+  with pytest.raises(ValueError, match="reduction"):
+    losses.total_loss(g_hat, g, lv_hat, lv, wts)
+
+
+def test_bundled_splits_are_disjoint():
+  """No test image (by name, procedural seed, or pixels) is in the training or validation split; the
+  test split has the 10 images Table II uses."""
+  cfg = config_lib.load_config(CFG)
+  names = task.split_names(cfg.data)
+  train, val, test = (set(names[k]) for k in ("train", "val", "test"))
+  assert not (train & test) and not (val & test) and not (train & val)
+  assert len(test) == 10 and len(train) >= 60
+  imgs = task.load_images(cfg.data)
+  for t in imgs["test"]:
+    assert not any(t.shape == x.shape and np.array_equal(t, x) for x in imgs["train"] + imgs["val"])
+
+
+def test_chest_phantoms():
+  from xbdcnn.phantoms import chest_phantom
+  a, b = chest_phantom(0, 128), chest_phantom(1, 128)
+  np.testing.assert_array_equal(a, chest_phantom(0, 128))
+  assert a.dtype == np.float32 and 0 <= a.min() and a.max() <= 0.95 + 1e-6 and not np.array_equal(a, b)
+  # lungs (air) darker than the mediastinum, body brighter than the background
+  assert a[40:90, 25:45].mean() < a[40:90, 58:70].mean() and a[64, 64] > a[2, 2]
+
+
+def test_table2_noise_depends_on_the_cell_only():
+  from xbdcnn import evaluate
+  imgs = [np.random.default_rng(i).random((50, 60)).astype(np.float32) for i in range(3)]
+  c1, c2 = evaluate.crops(imgs, 32, 3, seed=1), evaluate.crops(imgs, 32, 3, seed=1)
+  assert all(np.array_equal(x, y) for x, y in zip(c1, c2)) and c1[0].shape == (32, 32)
+  assert evaluate.crops(imgs, None, 1, seed=1)[0].shape == (48, 60)
+  p1, p2 = evaluate.noisy_pairs(c1, 100, 0.4, 5.0), evaluate.noisy_pairs(c2, 100, 0.4, 5.0)
+  assert all(np.array_equal(f1, f2) for (f1, _), (f2, _) in zip(p1, p2))
+  assert not np.array_equal(p1[0][0], evaluate.noisy_pairs(c1, 101, 0.4, 5.0)[0][0])
+
+
 def test_architecture_counts_and_shapes():
   x = jnp.zeros((2, 32, 36, 1))
   m = models.XBDCNN(widths=(8, 16, 32), nle_width=8)
@@ -104,8 +179,39 @@ def test_tiled_denoising_matches_whole_image_inside():
   whole = task.denoise_image(apply, img, tile=512)
   tiled = task.denoise_image(apply, img, tile=128, overlap=48)
   assert whole.shape == tiled.shape == img.shape
-  # away from the image border (where whole-image zero padding meets tile reflection) they agree
-  np.testing.assert_allclose(tiled[48:-48, 48:-48], whole[48:-48, 48:-48], atol=1e-5)
+  # both reflect-pad the image by the overlap, so they agree everywhere, borders included
+  np.testing.assert_allclose(tiled, whole, atol=1e-5)
+
+
+def _band_over_interior(denoise, size=128, seeds=8):
+  """Mean squared error in the outer 8-pixel band over that of the interior, flat 0.5 image with
+  Poisson-Gaussian noise (eta 0.6, sigma 10)."""
+  g = np.full((size, size), 0.5, np.float32)
+  band = np.ones_like(g, bool)
+  band[8:-8, 8:-8] = False
+  b, i = [], []
+  for s in range(seeds):
+    f = np.asarray(noise.add_noise(jax.random.PRNGKey(s), g[None, ..., None], [0.6], [10.0]))[0, ..., 0]
+    e = (np.asarray(denoise(f)) - g) ** 2
+    b.append(e[band].mean())
+    i.append(e[~band].mean())
+  return np.mean(b) / np.mean(i)
+
+
+def test_denoise_image_pads_away_the_zero_frame():
+  """A zero-padded 5x5 box filter stands for the U-Net's SAME convolutions: applied to the raw image
+  its border band is far worse than the interior (the frame of zeros); through denoise_image it is
+  no worse than the same filter with reflected borders (scipy), the floor for a local filter."""
+  from scipy import ndimage
+
+  def zero_padded_box(f):
+    return jax.scipy.signal.convolve2d(f[0, ..., 0], jnp.full((5, 5), 1 / 25), mode="same")[None, ..., None]
+
+  raw = _band_over_interior(lambda f: zero_padded_box(f[None, ..., None])[0, ..., 0])
+  padded = _band_over_interior(lambda f: task.denoise_image(zero_padded_box, f))
+  floor = _band_over_interior(lambda f: ndimage.uniform_filter(f, 5, mode="reflect"))
+  assert raw > 20 * floor
+  assert padded <= floor * 1.001, (padded, floor)
 
 
 @pytest.mark.slow
@@ -117,6 +223,16 @@ def test_short_training_beats_noisy_input_and_cli(tmp_path):
   ev = [r for r in log_lib.read_jsonl(os.path.join(wd, "metrics.jsonl")) if "eval/val_mse" in r]
   assert ev[-1]["eval/val_mse"] < ev[0]["eval/val_mse"], ev
   assert ev[-1]["eval/val_psnr"] > ev[-1]["eval/noisy_psnr"] + 3.0, ev[-1]
+  # clean borders: the trained network's error in the outer 8 pixels of a flat noisy image is no
+  # worse, relative to its interior, than a Gaussian filter's with reflected borders (1.29 here;
+  # the network on its zero-padded input measured 6.2 after 400 steps)
+  from scipy import ndimage
+
+  from xbdcnn.denoise import load_denoiser
+  net = load_denoiser(wd)
+  ratio = _band_over_interior(lambda f: task.denoise_image(net, f))
+  floor = _band_over_interior(lambda f: ndimage.gaussian_filter(f, 2.0, mode="reflect"))
+  assert ratio <= floor, (ratio, floor)
   # 8- and 16-bit in, same dtype and size out, odd sizes
   from xbdcnn.denoise import denoise_file
   for dtype, scale in ((np.uint8, 255), (np.uint16, 65535)):
@@ -189,7 +305,7 @@ def test_evaluate_gives_every_workdir_a_row_and_pools_seeds(tmp_path):
   cfg = config_lib.load_config(CFG + ":smoke")
   lines = evaluate.evaluate(resolved, cfg, str(tmp_path / "eval"), size=32, num_patches=2, classical_names=(),
                             grid_images=1)
-  table1 = "\n".join(lines[:lines.index("") + 8])
+  table1 = "\n".join(lines[:next(i for i, l in enumerate(lines) if "Table II" in l)])
   assert "| X-BDCNN (long) |" in table1 and "| X-BDCNN (x800) |" in table1
   assert "| X-BDCNN, mean ± std of 2 seeds (long, x800) |" in table1 and " ± " in table1
   one_line_error(run_cli("xbdcnn.evaluate", f"--workdirs=a={wds['long']},b={tmp_path / 'nope'}",
@@ -197,3 +313,18 @@ def test_evaluate_gives_every_workdir_a_row_and_pools_seeds(tmp_path):
   one_line_error(run_cli("xbdcnn.evaluate", f"--workdirs=a={wds['long']},a={wds['x800']}",
                          f"--out={tmp_path / 'e'}"), "given twice")
   assert not (tmp_path / "e").exists()
+  # any 8- or 16-bit grayscale files as the held-out set, through the CLI
+  rng = np.random.default_rng(0)
+  files = []
+  for name, img in (("a8.png", (rng.random((40, 52)) * 255).astype(np.uint8)),
+                    ("b16.png", (rng.random((48, 36)) * 65535).astype(np.uint16))):
+    Image.fromarray(img).save(tmp_path / name)
+    files.append(str(tmp_path / name))
+  proc = run_cli("xbdcnn.evaluate", f"--workdirs={wds['long']}", f"--out={tmp_path / 'ev'}", f"--images={','.join(files)}",
+                 "--size=32", "--num_patches=2", "--grid_images=10", "--classical=tv")
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  md = (tmp_path / "ev" / "tables.md").read_text()
+  assert "crops of a8, b16" in md and "(2 held-out images, one 32-pixel crop of each" in md and "SNR = 10 log10" in md
+  Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "tiny.png")
+  one_line_error(run_cli("xbdcnn.evaluate", f"--workdirs={wds['long']}", f"--images={tmp_path / 'tiny.png'}",
+                         f"--out={tmp_path / 'e2'}"), "tiny.png", "16x16")
