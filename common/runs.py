@@ -13,7 +13,7 @@ from typing import Any, Sequence
 from common import checkpoint, config as config_lib
 from common.errors import UserError
 
-__all__ = ["resolve_workdirs", "seed_groups"]
+__all__ = ["resolve_workdirs", "seed_groups", "last_checkpoint", "train_unless_done"]
 
 
 def resolve_workdirs(items: Sequence[str]) -> dict[str, tuple[str, Any]]:
@@ -53,3 +53,26 @@ def seed_groups(configs: dict[str, Any], ignore: Sequence[str] = ("seed", "distr
     else:
       groups.append([label])
   return [g for g in groups if len(g) > 1]
+
+
+def last_checkpoint(workdir: str) -> int | None:
+  """The newest checkpoint step saved in a workdir, or None."""
+  d = os.path.join(workdir, "checkpoints")
+  steps = [int(n) for n in os.listdir(d) if n.isdigit()] if os.path.isdir(d) else []
+  return max(steps, default=None)
+
+
+def train_unless_done(cfg, workdir: str, label: str, verbose: bool = True) -> None:
+  """For multi-run studies: skip a run whose last checkpoint reached ``total_steps``, resume an
+  interrupted one, start a new one; prints one line per run with the time it took."""
+  import time
+
+  from common import trainer
+  done = last_checkpoint(workdir)
+  if done is not None and done >= cfg.total_steps:
+    print(f"{label}: finished ({done} steps), skipped", flush=True)
+    return
+  t0 = time.time()
+  print(f"{label}: training {cfg.total_steps} steps" + (f" from step {done}" if done else ""), flush=True)
+  trainer.train(cfg, trainer.resolve_task(cfg), workdir, verbose=verbose)
+  print(f"{label}: {time.time() - t0:.0f} s", flush=True)

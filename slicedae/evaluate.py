@@ -83,7 +83,10 @@ def null_swae_distance(n: int, d: int, draws: int = 20, seed: int = 0) -> tuple[
   return float(np.mean(vals)), float(np.std(vals))
 
 
-def _fmt_p(p: float) -> str:
+def _fmt_p(p: float, floor: float = 0.0) -> str:
+  """A p-value; ``floor``: the smallest Monte-Carlo p-value (1 / (draws + 1)), shown as an upper bound."""
+  if floor and p <= floor * (1 + 1e-9):
+    return f"≤{p:.0e}"
   return "<1e-16" if p < 1e-16 else (f"{p:.3f}" if p >= 1e-3 else f"{p:.0e}")
 
 
@@ -130,9 +133,10 @@ def table(runs: dict[str, dict]) -> str:
             else "not computed" for l in labels]
     lines.append(f"| {name} | " + " | ".join(vals + [null_col[key]]) + " |")
     if key == "eval/kurtosis_normalized":
-      p = lambda l, a, b: (f"{_fmt_p(lasts[l][a])} / {_fmt_p(lasts[l][b])}" if a in lasts[l] else "-")
+      mc_floor = 1.0 / (int(cfg0.get("null_draws", 0)) + 1)
+      p = lambda l, a, b, f=0.0: (f"{_fmt_p(lasts[l][a], f)} / {_fmt_p(lasts[l][b], f)}" if a in lasts[l] else "-")
       lines.append("| p vs N(0, I), skewness / kurtosis (Monte Carlo) | " + " | ".join(
-          p(l, "eval/p_skewness_vs_null", "eval/p_kurtosis_vs_null") for l in labels) + " | - |")
+          p(l, "eval/p_skewness_vs_null", "eval/p_kurtosis_vs_null", mc_floor) for l in labels) + " | - |")
       lines.append("| N(0, I) at 5% | " + " | ".join(
           _verdict(lasts[l], "eval/p_skewness_vs_null", "eval/p_kurtosis_vs_null") for l in labels) + " | - |")
       lines.append("| Mardia's tests p, skewness / kurtosis (any normal) | " + " | ".join(
@@ -153,6 +157,33 @@ def table(runs: dict[str, dict]) -> str:
          f"(held-out accuracy {acc:.3f}), decoded prior samples against the held-out images; not FID. "
          if acc is not None else "")
       + "FID needs Inception-v3 weights, which are not bundled: without --fid_weights, 'not computed' marks it.")
+  return "\n".join(lines)
+
+
+def pooled_table(runs: dict[str, dict]) -> str:
+  """Runs equal but for the seed (``common.runs.seed_groups``), one column per group: mean ± std over
+  the seeds of each Table 1 row, and how many of the runs reject normality at 5%."""
+  import numpy as np
+
+  from common import runs as runs_lib
+  cfgs = {l: checkpoint.read_config(r["workdir"]) for l, r in runs.items()}
+  groups = runs_lib.seed_groups(cfgs)
+  if not groups:
+    return ""
+  lasts = {l: (runs[l]["rows"][-1] if runs[l]["rows"] else {}) for l in runs}
+  head = [f"{runs[g[0]]['model'].upper()}, {len(g)} seeds" for g in groups]
+  lines = ["| Mean ± std over seeds | " + " | ".join(head) + " |", "|---" * (len(head) + 1) + "|"]
+  for name, key in ROWS:
+    cells = []
+    for g in groups:
+      v = np.array([lasts[l][key] for l in g if key in lasts[l]], np.float64)
+      cells.append(f"{v.mean():.2f} ± {v.std(ddof=1) if len(v) > 1 else 0.0:.2f}" if len(v) else "not computed")
+    lines.append(f"| {name} | " + " | ".join(cells) + " |")
+  for name, a, b in (("N(0, I) rejected at 5% (runs)", "eval/p_skewness_vs_null", "eval/p_kurtosis_vs_null"),
+                     ("normality (any mean, covariance) rejected at 5% (runs)", "eval/mardia_p_skewness",
+                      "eval/mardia_p_kurtosis")):
+    lines.append(f"| {name} | " + " | ".join(
+        f"{sum(_verdict(lasts[l], a, b) == 'rejected' for l in g)}/{len(g)}" for g in groups) + " |")
   return "\n".join(lines)
 
 

@@ -14,11 +14,11 @@ digits model and 5 min per faces model (one core each, measured; see the README)
 from __future__ import annotations
 
 import os
-import time
 
 from absl import flags
 
-from common import cli, trainer
+from common import cli
+from common import runs as runs_lib
 from common import config as config_lib
 from common.data import sources
 from common.errors import UserError
@@ -27,17 +27,12 @@ DATASETS = {"digits": "slicedae/digits.py", "lfw": "slicedae/lfw.py"}
 MODELS = ("swae", "sksae", "scwae", "scvmae", "scfwae", "cwae", "ae")
 
 
-def _last_checkpoint(workdir: str) -> int | None:
-  d = os.path.join(workdir, "checkpoints")
-  steps = [int(n) for n in os.listdir(d) if n.isdigit()] if os.path.isdir(d) else []
-  return max(steps, default=None)
-
-
 def run_study(out: str, datasets=tuple(DATASETS), models=MODELS, variant: str = "long",
-              overrides: dict | None = None, verbose: bool = True) -> dict[str, str]:
-  """Trains what is missing, then writes each dataset's table and curves; returns {dataset: table md}."""
+              overrides: dict | None = None, verbose: bool = True, seeds=(0,)) -> dict[str, str]:
+  """Trains what is missing, then writes each dataset's table and curves; returns {dataset: table md}.
+  ``variant``: the config variant ("long", "smoke", or "" for the default budget); ``seeds``: one run per
+  seed (``OUT/DATASET/MODEL`` for seed 0, ``MODEL_sK`` for seed K), pooled as mean ± std in the table."""
   from slicedae import evaluate
-  from slicedae import task as task_lib
   for ds in datasets:
     if ds not in DATASETS:
       raise UserError(f"--datasets: unknown {ds!r}; choose from {', '.join(DATASETS)}")
@@ -47,20 +42,17 @@ def run_study(out: str, datasets=tuple(DATASETS), models=MODELS, variant: str = 
   tables = {}
   for ds in datasets:
     workdirs = []
-    for m in models:
-      cfg = config_lib.load_config(cli.config_path(DATASETS[ds]) + f":{m},{variant}", overrides or {})
-      wd = os.path.join(out, ds, m)
+    for m, seed in ((m, k) for m in models for k in seeds):
+      arg = ",".join(x for x in (m, variant, f"seed={seed}" if seed else "") if x)
+      cfg = config_lib.load_config(cli.config_path(DATASETS[ds]) + f":{arg}", overrides or {})
+      wd = os.path.join(out, ds, m if not seed else f"{m}_s{seed}")
       workdirs.append(wd)
-      done = _last_checkpoint(wd)
-      if done is not None and done >= cfg.total_steps:
-        print(f"{ds}/{m}: finished ({done} steps), skipped")
-        continue
-      t0 = time.time()
-      print(f"{ds}/{m}: training {cfg.total_steps} steps" + (f" from step {done}" if done else ""), flush=True)
-      trainer.train(cfg, task_lib.make_task(cfg), wd, verbose=verbose)
-      print(f"{ds}/{m}: {time.time() - t0:.0f} s", flush=True)
+      runs_lib.train_unless_done(cfg, wd, f"{ds}/{os.path.basename(wd)}", verbose)
     runs = evaluate.collect(workdirs)
-    md = evaluate.table(runs) + "\n\n" + evaluate.diagnostics(runs)
+    md = evaluate.table(runs)
+    if len(seeds) > 1:
+      md += "\n\n" + evaluate.pooled_table(runs)
+    md += "\n\n" + evaluate.diagnostics(runs)
     os.makedirs(os.path.join(out, ds), exist_ok=True)
     with open(os.path.join(out, ds, "table1.md"), "w") as f:
       f.write(md + "\n")
@@ -79,17 +71,12 @@ ABLATION = {"lam1_b128": {}, "lam10_b128": {"loss.lam": 10.0}, "lam100_b128": {"
 def run_ablation(out: str, verbose: bool = True) -> str:
   """SCWAE on digits (the ``long`` variant) under :data:`ABLATION`; writes ``OUT/ablation.md``."""
   from slicedae import evaluate
-  from slicedae import task as task_lib
   workdirs = []
   for name, ov in ABLATION.items():
     cfg = config_lib.load_config(cli.config_path(DATASETS["digits"]) + ":scwae,long", ov)
     wd = os.path.join(out, name)
     workdirs.append(f"{name}={wd}")
-    done = _last_checkpoint(wd)
-    if done is not None and done >= cfg.total_steps:
-      continue
-    print(f"ablation {name}: training {cfg.total_steps} steps", flush=True)
-    trainer.train(cfg, task_lib.make_task(cfg), wd, verbose=verbose)
+    runs_lib.train_unless_done(cfg, wd, f"ablation {name}", verbose)
   runs = evaluate.collect(workdirs)
   md = evaluate.table(runs) + "\n\n" + evaluate.diagnostics(runs)
   with open(os.path.join(out, "ablation.md"), "w") as f:
@@ -104,6 +91,9 @@ def _define_flags():
   flags.DEFINE_list("datasets", list(DATASETS), "embedded sets to run")
   flags.DEFINE_list("models", list(MODELS), "models to train")
   flags.DEFINE_bool("quiet", False, "no per-step training logs")
+  flags.DEFINE_list("seeds", ["0"], "one run per seed; several are pooled as mean ± std")
+  flags.DEFINE_enum("variant", "long", ["long", "default", "smoke"], "config budget: long (convergence), "
+                    "default (digits 3,000 / faces 2,000 steps), smoke")
   flags.DEFINE_bool("ablation", False, "instead: SCWAE on digits with lam 1/10/100 and batch 128/512 (OUT/ablation.md)")
 
 
@@ -115,7 +105,13 @@ def main(argv) -> int:
   if FLAGS.ablation:
     run_ablation(out, verbose=not FLAGS.quiet)
   else:
-    run_study(out, FLAGS.datasets, FLAGS.models, verbose=not FLAGS.quiet)
+    seeds = []
+    for k in FLAGS.seeds:
+      if not k.isdigit():
+        raise UserError(f"--seeds: {k!r} is not a non-negative integer")
+      seeds.append(int(k))
+    run_study(out, FLAGS.datasets, FLAGS.models, variant="" if FLAGS.variant == "default" else FLAGS.variant,
+              verbose=not FLAGS.quiet, seeds=tuple(seeds))
   return 0
 
 

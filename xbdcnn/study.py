@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import csv
 import os
-import time
 
 import numpy as np
 from absl import flags
 
-from common import cli, metrics, trainer
+from common import cli, metrics
+from common import runs as runs_lib
 from common import config as config_lib
 from common import logging as log_lib
 from common.data import sources
@@ -47,12 +47,6 @@ def classical_on_validation(cfg, names=("bm3d", "nlm", "tv")) -> dict[str, tuple
   out["noisy"] = (float(np.mean(metrics.psnr(noisy, clean, data_range=1.0))),
                   float(np.mean(metrics.ssim(np.clip(noisy, 0, 1), clean, data_range=1.0))))
   return out
-
-
-def _last_checkpoint(workdir: str) -> int | None:
-  d = os.path.join(workdir, "checkpoints")
-  steps = [int(n) for n in os.listdir(d) if n.isdigit()] if os.path.isdir(d) else []
-  return max(steps, default=None)
 
 
 def curves(rows: dict[str, list[dict]], lines: dict[str, tuple[float, float]], path: str) -> str:
@@ -84,7 +78,7 @@ def curves(rows: dict[str, list[dict]], lines: dict[str, tuple[float, float]], p
 def run_study(out: str, variants=VARIANTS, overrides: dict | None = None, verbose: bool = True,
               eval_size: int = 128, num_patches: int = 16, grid_images: int = 10,
               classical_names=("nlm", "tv", "bm3d")) -> str:
-  from xbdcnn import evaluate, task
+  from xbdcnn import evaluate
   for v in variants:
     if v not in VARIANTS:
       raise UserError(f"--variants: unknown {v!r}; choose from {', '.join(VARIANTS)}")
@@ -93,14 +87,7 @@ def run_study(out: str, variants=VARIANTS, overrides: dict | None = None, verbos
     cfg = config_lib.load_config(cli.config_path("xbdcnn/bundled.py") + f":{v},cpu", overrides or {})
     cfgs[v] = cfg
     wd = os.path.join(out, v)
-    done = _last_checkpoint(wd)
-    if done is not None and done >= cfg.total_steps:
-      print(f"{v}: finished ({done} steps), skipped")
-    else:
-      t0 = time.time()
-      print(f"{v}: training {cfg.total_steps} steps" + (f" from step {done}" if done else ""), flush=True)
-      trainer.train(cfg, task.make_task(cfg), wd, verbose=verbose)
-      print(f"{v}: {time.time() - t0:.0f} s", flush=True)
+    runs_lib.train_unless_done(cfg, wd, v, verbose)
     rows[v] = [r for r in log_lib.read_jsonl(os.path.join(wd, "metrics.jsonl")) if "eval/val_psnr" in r]
   first = cfgs[variants[0]]
   lines = classical_on_validation(first, tuple(c for c in ("bm3d", "nlm", "tv") if c in classical_names))

@@ -25,7 +25,7 @@ def base_config(a, *, data, model, total_steps, batch_size, lr, null_draws=1000)
   name = a.model
   c = ml_collections.ConfigDict()
   c.task = "slicedae.task:make_task"
-  c.seed = 0
+  c.seed = getattr(a, "seed", 0)
   c.total_steps = total_steps
   c.batch_size = batch_size
   c.eval_batch_size = 256
@@ -79,7 +79,7 @@ def long_variant(c, total_steps, evals=40):
 
 
 def get_config(arg=None):
-  a = parse_arg(arg, model=MODELS, smoke=False, long=False)
+  a = parse_arg(arg, model=MODELS, smoke=False, long=False, seed=0)
   c = base_config(a, data=dict(name="digits", num_test=297, data_dir="", image_size=8, center_crop=8),
                   model=dict(arch="mlp", z_dim=8, hidden=(200, 200, 200), width=32, fc=128,
                              widths=(128, 256, 512, 1024)),

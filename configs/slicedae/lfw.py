@@ -12,7 +12,7 @@ from configs.slicedae import digits
 
 
 def get_config(arg=None):
-  a = parse_arg(arg, model=digits.MODELS, smoke=False, long=False)
+  a = parse_arg(arg, model=digits.MODELS, smoke=False, long=False, seed=0)
   c = digits.base_config(
       a, data=dict(name="lfw", num_test=40, data_dir="", image_size=24, center_crop=24),
       model=dict(arch="conv", z_dim=16, hidden=(200, 200, 200), width=32, fc=128, widths=(128, 256, 512, 1024)),

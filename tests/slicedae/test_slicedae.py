@@ -221,15 +221,30 @@ def test_study_trains_resumes_and_writes_table_with_null(tmp_path, monkeypatch):
   the N(0, I) column, both kinds of p-value and a verdict per model; the curves have the null line."""
   from slicedae import study
   out = str(tmp_path / "s")
-  study.run_study(out, ("digits",), ("scwae", "ae"), variant="smoke", verbose=False)
+  study.run_study(out, ("digits",), ("scwae", "ae"), variant="smoke", verbose=False, seeds=(0, 1))
   mtime = os.path.getmtime(tmp_path / "s" / "digits" / "scwae" / "metrics.jsonl")
-  md = study.run_study(out, ("digits",), ("scwae", "ae"), variant="smoke", verbose=False)["digits"]
+  md = study.run_study(out, ("digits",), ("scwae", "ae"), variant="smoke", verbose=False, seeds=(0, 1))["digits"]
   assert os.path.getmtime(tmp_path / "s" / "digits" / "scwae" / "metrics.jsonl") == mtime  # skipped
-  assert "| Method | SCWAE | AE | N(0, I), n=297, D=8 |" in md
+  assert "| Method | SCWAE | SCWAE (scwae_s1) | AE | AE (ae_s1) | N(0, I), n=297, D=8 |" in md
+  assert "| Mean ± std over seeds | SCWAE, 2 seeds | AE, 2 seeds |" in md and "| N(0, I) rejected at 5% (runs) |" in md
   assert "| p vs N(0, I), skewness / kurtosis (Monte Carlo) |" in md and "| N(0, I) at 5% |" in md
   assert "Mardia's tests p" in md and "| FD (digits CNN) |" in md and "(real train images)" in md
   verdicts = [l for l in md.splitlines() if l.startswith("| N(0, I) at 5% |")][0]
-  assert verdicts.count("rejected") == 2
+  assert verdicts.count("rejected") == 4
   assert (tmp_path / "s" / "digits" / "curves.png").stat().st_size > 1000
   with pytest.raises(Exception, match="unknown 'sweae'"):
     study.run_study(out, ("digits",), ("sweae",))
+
+
+def test_fd_labels_from_tfds_through_mock_data():
+  """The classifier of the real datasets learns their own labels: MNIST's 10 classes from the tfds
+  source, the train images taken from the autoencoder's own split."""
+  import tensorflow_datasets as tfds
+
+  from slicedae import fd
+  d = ml_collections.ConfigDict(dict(name="mnist", num_test=6, data_dir="", image_size=28, center_crop=28))
+  with tfds.testing.mock_data(num_examples=12):
+    train, test_x, _ = task.load_splits(d)
+    train_x, train_y, test_y, k = fd.labelled_data(d, train, test_x)
+  assert k == 10 and train_x.shape == (12, 28, 28, 1) and test_y.shape == (6,)
+  assert train_y.dtype == np.int32 and 0 <= train_y.min() and train_y.max() < 10
