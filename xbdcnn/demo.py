@@ -20,9 +20,9 @@ def run(out: str, steps: int = 800) -> list[str]:
     wds[variant] = os.path.join(out, variant)
     trainer.train(cfg, task.make_task(cfg), wds[variant])
   cfg = config_lib.load_config(os.path.join(ROOT, "configs/xbdcnn/bundled.py"))
-  lines = evaluate.evaluate(wds, cfg, out, size=128, num_patches=12, grid_images=4)
+  lines = evaluate.evaluate(wds, cfg, out, size=128, num_patches=12, grid_images=3)
   head = [f"Each network trained for {steps} steps of 8 random 48x48 patches (Adam 1e-3 then 1e-4) on the "
           "bundled training split (16 photographs, 48 procedural radiographs); tested on crops of held-out "
-          "images never seen in training (Table II: 4 of the 10 test images, to keep the demo short; "
+          "images never seen in training (Table II: 3 of the 10 test images, to keep the demo short; "
           "python -m xbdcnn.study runs the longer training and all 10).", ""]
   return head + [l.replace(out + "/", "xbdcnn/") for l in lines]

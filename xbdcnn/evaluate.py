@@ -55,8 +55,9 @@ def _scores(out, clean):
           float(metrics.ssim(o, c, data_range=1.0)))
 
 
-def run_methods(methods: dict, pairs: list[tuple[np.ndarray, np.ndarray]]) -> dict:
-  """``{name: (snr, psnr, ssim, seconds per image)}`` averaged over ``(noisy, clean)`` pairs."""
+def run_methods(methods: dict, pairs: list[tuple[np.ndarray, np.ndarray]], per_image: dict | None = None) -> dict:
+  """``{name: (snr, psnr, ssim, seconds per image)}`` averaged over ``(noisy, clean)`` pairs; with
+  ``per_image``, also ``{name: (n, 3) array}`` of each pair's scores there."""
   res = {"Noisy input": np.mean([_scores(f, g) for f, g in pairs], axis=0).tolist() + [0.0]}
   for name, fn in methods.items():
     fn(pairs[0][0])  # compile / warm up
@@ -67,7 +68,26 @@ def run_methods(methods: dict, pairs: list[tuple[np.ndarray, np.ndarray]]) -> di
       t += time.perf_counter() - t0
       rows.append(_scores(out, g))
     res[name] = np.mean(rows, axis=0).tolist() + [t / len(pairs)]
+    if per_image is not None:
+      per_image[name] = np.asarray(rows)
   return res
+
+
+def paired(per_image: dict, reference: str, names) -> list[str]:
+  """Each network against ``reference`` on the same crops: mean ± std of the per-crop PSNR and SSIM
+  differences and the two-sided Wilcoxon signed-rank p-value (scipy), with the count of crops won."""
+  from scipy import stats
+  ref = per_image[reference]
+  lines = [f"**Paired over the {len(ref)} crops: network minus {reference}** (Wilcoxon signed-rank, two-sided)", "",
+           "| Method | ΔPSNR (dB) | p | crops won | ΔSSIM | p | crops won |", "|---|---|---|---|---|---|---|"]
+  for name in names:
+    d = per_image[name] - ref
+    cells = []
+    for k in (1, 2):
+      p = stats.wilcoxon(d[:, k]).pvalue if np.any(d[:, k] != 0) else 1.0
+      cells += [f"{d[:, k].mean():+.3f} ± {d[:, k].std(ddof=1):.3f}", f"{p:.2g}", f"{int(np.sum(d[:, k] > 0))}/{len(d)}"]
+    lines.append(f"| {name} | " + " | ".join(cells) + " |")
+  return lines
 
 
 def crops(images, size, n, seed) -> list[np.ndarray]:
@@ -195,11 +215,18 @@ def evaluate(workdirs: dict, cfg, out: str, size: int | None = 128, num_patches:
             [names[m] for m in g] for g in runs_lib.seed_groups({k: c for k, (_, c) in resolved.items()})}
   lines = []
   pairs = make_pairs(images, size, num_patches, seed=0, convention=conv)
-  res = run_methods(methods, pairs)
+  per_image = {}
+  res = run_methods(methods, pairs, per_image)
   res.update(pooled(res, groups))
   src = f" of {', '.join(image_names)}" if image_names else ""
   lines += [table(res, f"Table I: {num_patches} held-out {size or 'full'}-pixel crops{src}, eta ~ U(0.4, 1.9), "
                        "sigma ~ U(0, 20)"), ""]
+  nets = list(names.values())
+  if len(pairs) >= 5 and nets:
+    for ref in ("BM3D", kinds.get("dncnn")):
+      others = [n for n in nets if n != ref]
+      if ref in per_image and others:
+        lines += paired(per_image, ref, others) + [""]
   cols = ["Noisy input", *methods]
   n_grid = min(grid_images, len(images))
   grid_clean = crops(images[:n_grid], size, n_grid, seed=1)  # the same images and crops in every cell

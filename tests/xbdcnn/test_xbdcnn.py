@@ -328,3 +328,19 @@ def test_evaluate_gives_every_workdir_a_row_and_pools_seeds(tmp_path):
   Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "tiny.png")
   one_line_error(run_cli("xbdcnn.evaluate", f"--workdirs={wds['long']}", f"--images={tmp_path / 'tiny.png'}",
                          f"--out={tmp_path / 'e2'}"), "tiny.png", "16x16")
+
+
+def test_paired_comparison_rows():
+  """Per-crop differences against the reference, Wilcoxon p from scipy, crops won counted."""
+  from scipy import stats
+
+  from xbdcnn import evaluate
+  rng = np.random.default_rng(7)
+  ref = rng.random((8, 3))
+  net = ref + np.array([0.0, 0.5, -0.01]) + 0.1 * rng.standard_normal((8, 3))
+  lines = evaluate.paired({"BM3D": ref, "Net": net}, "BM3D", ["Net"])
+  row = lines[-1].split(" | ")
+  d = net - ref
+  assert row[1] == f"{d[:, 1].mean():+.3f} ± {d[:, 1].std(ddof=1):.3f}"
+  assert row[2] == f"{stats.wilcoxon(d[:, 1]).pvalue:.2g}" and row[3] == f"{int(np.sum(d[:, 1] > 0))}/8"
+  assert row[6].rstrip(" |") == f"{int(np.sum(d[:, 2] > 0))}/8"
