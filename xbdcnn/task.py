@@ -6,6 +6,7 @@ inside the jitted step from the step's key, so every epoch sees new noise at no 
 
 from __future__ import annotations
 
+import functools
 import os
 
 import jax
@@ -37,11 +38,16 @@ def split_names(d) -> dict[str, list[str]]:
   return {k: named[k] + [f"phantom:{PHANTOM_SEEDS[k] + i}" for i in range(counts[k])] for k in named}
 
 
+@functools.lru_cache(maxsize=128)
 def _bundled(name: str) -> np.ndarray:
+  """One bundled image, read (or drawn) once per process; callers must not write into it."""
   if name.startswith("phantom:"):
     from xbdcnn.phantoms import chest_phantom
-    return chest_phantom(int(name.split(":")[1]))
-  return _gray01(data.bundled_gray(name))
+    img = chest_phantom(int(name.split(":")[1]))
+  else:
+    img = _gray01(data.bundled_gray(name))
+  img.flags.writeable = False
+  return img
 
 
 def load_images(d) -> dict[str, list]:
