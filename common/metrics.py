@@ -183,12 +183,20 @@ def mardia_test(z) -> dict[str, float]:
           "p_kurtosis": float(2.0 * stats.norm.sf(abs(b_stat)))}
 
 
-def mardia_null(n: int, d: int, draws: int = 1000, seed: int = 0) -> dict[str, np.ndarray]:
+def mardia_null(n: int, d: int, draws: int = 1000, seed: int = 0, *, mean=None, cov=None) -> dict[str, np.ndarray]:
   """The paper's statistics (:func:`mardia_skewness`, normalized :func:`mardia_kurtosis`, sample as
   it is) over ``draws`` samples of n points of N(0, I_D): arrays ``skewness`` and ``kurtosis``, the
-  finite-sample null to compare a latent with (at n = 297, D = 8 the skewness is 3.2 +- 0.7, not 0)."""
+  finite-sample null to compare a latent with (at n = 297, D = 8 the skewness is 3.2 +- 0.7, not 0).
+  ``mean``/``cov``: samples of N(mean, cov) instead (what a Gaussian with a latent's own first two
+  moments would score)."""
   rng = np.random.default_rng(seed)
-  out = np.array([_mardia_np(rng.standard_normal((n, d))) for _ in range(draws)])
+  if mean is None and cov is None:
+    draw = lambda: rng.standard_normal((n, d))
+  else:
+    mean = np.zeros(d) if mean is None else np.asarray(mean, np.float64)
+    cov = np.eye(d) if cov is None else np.asarray(cov, np.float64)
+    draw = lambda: rng.multivariate_normal(mean, cov, size=n)
+  out = np.array([_mardia_np(draw()) for _ in range(draws)])
   return {"skewness": out[:, 0], "kurtosis": out[:, 1] - d * (d + 2)}
 
 

@@ -42,7 +42,7 @@ def collect(workdirs: list[str]) -> dict[str, dict]:
     m_path = os.path.join(wd, "metrics.jsonl")
     if not os.path.isfile(m_path):
       raise UserError(f"{wd} has no metrics.jsonl; train it first with python -m slicedae.main")
-    runs[label] = {"model": cfg.model.name, "workdir": wd,
+    runs[label] = {"model": cfg.model.name, "workdir": wd, "cfg": cfg,
                    "rows": [r for r in log_lib.read_jsonl(m_path) if "eval/rec_error" in r]}
   return runs
 
@@ -96,34 +96,41 @@ def _verdict(last: dict, a: str, b: str) -> str:
   return "rejected" if min(last[a], last[b]) < ALPHA / 2 else "not rejected"
 
 
+def _reference(runs: dict[str, dict]) -> dict:
+  """What the runs are compared with: their data set, n (held-out images, known for the embedded sets)
+  and D, the number of null draws, and ``null`` = {metric key: (value, std)} for N(0, I) at that n and D
+  (logged by the task), the SWAE distance between two N(0, I) samples, and the FD of real images."""
+  cfg = next(iter(runs.values()))["cfg"]
+  dataset = cfg.data.name
+  n = int(cfg.data.num_test) if dataset in ("digits", "lfw") else None
+  d = int(cfg.model.z_dim)
+  row = next((r["rows"][-1] for r in runs.values() if r["rows"] and "eval/null_skewness_mean" in r["rows"][-1]), {})
+  null = {}
+  if row:
+    null["eval/skewness"] = (row["eval/null_skewness_mean"], row["eval/null_skewness_std"])
+    null["eval/kurtosis_normalized"] = (row["eval/null_kurtosis_mean"], row["eval/null_kurtosis_std"])
+  if n:
+    null["eval/swae_distance"] = null_swae_distance(n, d)
+  if "eval/fd_floor" in row:
+    null["eval/fd"] = (row["eval/fd_floor"], 0.0)
+  return {"dataset": dataset, "n": n, "d": d, "draws": int(cfg.get("null_draws", 0)), "row": row, "null": null}
+
+
 def table(runs: dict[str, dict]) -> str:
   """Table 1 with its null: one column per run plus an ``N(0, I)`` column (the paper's statistics of
   N(0, I) samples at the same n and D, the SWAE distance between two such samples, and the FD of real
   training images), p-values, and whether normality is rejected."""
-  import json
   labels = sorted(runs, key=lambda l: (ORDER.index(runs[l]["model"]) if runs[l]["model"] in ORDER else 99,
                                        list(runs).index(l)))
   lasts = {l: (runs[l]["rows"][-1] if runs[l]["rows"] else {}) for l in labels}
-  ref = next((lasts[l] for l in labels if "eval/null_skewness_mean" in lasts[l]), {})
-  cfg0 = json.load(open(os.path.join(runs[labels[0]]["workdir"], "config.json")))
-  dataset = cfg0["data"]["name"]
-  n = int(cfg0["data"]["num_test"]) if dataset in ("digits", "lfw") else None
-  d = int(cfg0["model"]["z_dim"])
+  r = _reference(runs)
+  dataset, n, d = r["dataset"], r["n"], r["d"]
   from slicedae import fd as fd_lib
   fmt = lambda v: f"{v:.2f}"
-  null_col = {
-      "eval/skewness": (f"{ref['eval/null_skewness_mean']:.2f} ± {ref['eval/null_skewness_std']:.2f}"
-                        if ref else "-"),
-      "eval/kurtosis_normalized": (f"{ref['eval/null_kurtosis_mean']:.2f} ± {ref['eval/null_kurtosis_std']:.2f}"
-                                   if ref else "-"),
-      "eval/rec_error": "-", "eval/fid": "-",
-      "eval/fd": f"{ref['eval/fd_floor']:.2f} (real train images)" if "eval/fd_floor" in ref else "-",
-  }
-  if n:
-    m, sd = null_swae_distance(n, d)
-    null_col["eval/swae_distance"] = f"{m:.3f} ± {sd:.3f}"
-  else:
-    null_col["eval/swae_distance"] = "-"
+  null_col = {k: "-" for _, k in ROWS}
+  for key, (m, sd) in r["null"].items():
+    null_col[key] = (f"{m:.2f} (real train images)" if key == "eval/fd" else
+                     f"{m:.3f} ± {sd:.3f}" if key == "eval/swae_distance" else f"{m:.2f} ± {sd:.2f}")
   head = [column(l, runs[l]) for l in labels] + [f"N(0, I), n={n or '?'}, D={d}"]
   lines = ["| Method | " + " | ".join(head) + " |", "|---" * (len(head) + 1) + "|"]
   for name, key in ROWS:
@@ -133,7 +140,7 @@ def table(runs: dict[str, dict]) -> str:
             else "not computed" for l in labels]
     lines.append(f"| {name} | " + " | ".join(vals + [null_col[key]]) + " |")
     if key == "eval/kurtosis_normalized":
-      mc_floor = 1.0 / (int(cfg0.get("null_draws", 0)) + 1)
+      mc_floor = 1.0 / (r["draws"] + 1)
       p = lambda l, a, b, f=0.0: (f"{_fmt_p(lasts[l][a], f)} / {_fmt_p(lasts[l][b], f)}" if a in lasts[l] else "-")
       lines.append("| p vs N(0, I), skewness / kurtosis (Monte Carlo) | " + " | ".join(
           p(l, "eval/p_skewness_vs_null", "eval/p_kurtosis_vs_null", mc_floor) for l in labels) + " | - |")
@@ -144,12 +151,12 @@ def table(runs: dict[str, dict]) -> str:
       lines.append("| Normal (any mean, covariance) at 5% | " + " | ".join(
           _verdict(lasts[l], "eval/mardia_p_skewness", "eval/mardia_p_kurtosis") for l in labels) + " | - |")
   steps = {column(l, runs[l]): lasts[l]["step"] for l in labels if lasts[l]}
-  acc = ref.get("eval/fd_classifier_accuracy")
+  acc = r["row"].get("eval/fd_classifier_accuracy")
   lines.append("")
   lines.append(
       f"Values at the last evaluation (steps: {', '.join(f'{k}={v}' for k, v in steps.items())}) on the held-out "
       f"images. N(0, I) column: the same statistics of N(0, I) samples at the same n and D "
-      f"(mean ± std over {cfg0.get('null_draws', '?')} samples; the SWAE distance between two such samples). "
+      f"(mean ± std over {r['draws']} samples; the SWAE distance between two such samples). "
       "p-values: the paper's statistics against that simulated null (skewness one-sided, kurtosis "
       "two-sided), and Mardia's asymptotic tests on the whitened latent (normality with any mean and "
       "covariance); 'rejected' when either p < 0.025 (5% split over the two statistics). "
@@ -166,7 +173,7 @@ def pooled_table(runs: dict[str, dict]) -> str:
   import numpy as np
 
   from common import runs as runs_lib
-  cfgs = {l: checkpoint.read_config(r["workdir"]) for l, r in runs.items()}
+  cfgs = {l: r["cfg"] for l, r in runs.items()}
   groups = runs_lib.seed_groups(cfgs)
   if not groups:
     return ""
@@ -208,12 +215,8 @@ def gaussian_fit_statistics(z, draws: int = 200, seed: int = 0) -> tuple[float, 
 
   from common import metrics
   z = np.asarray(z, np.float64)
-  rng = np.random.default_rng(seed)
-  mu, cov = z.mean(0), np.cov(z, rowvar=False, bias=True)
-  out = [metrics._mardia_np(rng.multivariate_normal(mu, cov, size=len(z))) for _ in range(draws)]
-  b1, b2 = np.mean(out, axis=0)
-  d = z.shape[1]
-  return float(b1), float(b2 - d * (d + 2))
+  null = metrics.mardia_null(len(z), z.shape[1], draws, seed, mean=z.mean(0), cov=np.cov(z, rowvar=False, bias=True))
+  return float(null["skewness"].mean()), float(null["kurtosis"].mean())
 
 
 def diagnostics(runs: dict[str, dict], gaussian_fit: bool = True) -> str:
@@ -242,23 +245,11 @@ def diagnostics(runs: dict[str, dict], gaussian_fit: bool = True) -> str:
 def curves(runs: dict[str, list[dict]], path: str) -> str:
   """The paper's Figs. 3-4: each metric over training, one line per run, and a dashed line at the
   N(0, I) value at the same n and D (grey band: ± 2 std); for FD the real-image floor."""
-  import json
-
   import matplotlib
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
   keys = [k for _, k in ROWS if any(k in r for run in runs.values() for r in run["rows"])]
-  first = next(iter(runs.values()))
-  last = next((run["rows"][-1] for run in runs.values() if run["rows"] and "eval/null_skewness_mean" in run["rows"][-1]), {})
-  cfg0 = json.load(open(os.path.join(first["workdir"], "config.json")))
-  null = {}
-  if last:
-    null["eval/skewness"] = (last["eval/null_skewness_mean"], last["eval/null_skewness_std"])
-    null["eval/kurtosis_normalized"] = (last["eval/null_kurtosis_mean"], last["eval/null_kurtosis_std"])
-    if cfg0["data"]["name"] in ("digits", "lfw"):
-      null["eval/swae_distance"] = null_swae_distance(int(cfg0["data"]["num_test"]), int(cfg0["model"]["z_dim"]))
-  if "eval/fd_floor" in last:
-    null["eval/fd"] = (last["eval/fd_floor"], 0.0)
+  null = _reference(runs)["null"]
   fig, axes = plt.subplots(1, len(keys), figsize=(4.2 * len(keys), 3.6), squeeze=False)
   for ax, key in zip(axes[0], keys):
     for label, run in runs.items():

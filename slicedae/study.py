@@ -7,8 +7,8 @@ Each (dataset, model) trains in ``OUT/DATASET/MODEL`` with the config's ``long``
 (``configs/slicedae/digits.py:MODEL,long``: 20,000 steps of batch 128; ``lfw.py:MODEL,long``: 5,000 steps
 of batch 32). A finished run is skipped and an interrupted one resumes from its last checkpoint, so
 re-running the command after a crash or Ctrl-C continues. Then ``OUT/DATASET/table1.md`` and
-``OUT/DATASET/curves.png`` are written by ``slicedae.evaluate``. Budget on 2 CPU cores: about 4 min per
-digits model and 5 min per faces model (one core each, measured; see the README).
+``OUT/DATASET/curves.png`` are written by ``slicedae.evaluate``. Budget on 2 CPU cores shared with other
+jobs: about 3.5 min per digits model and 7 min per faces model (measured; see the README).
 """
 
 from __future__ import annotations

@@ -114,6 +114,10 @@ def test_mardia_null_matches_the_known_moments():
   sd = np.sqrt((d * (d + 2) * (d + 4) * (d + 6) - (d * (d + 2)) ** 2) / n)
   assert abs(null["kurtosis"].mean()) < 4 * sd / np.sqrt(3000)
   np.testing.assert_allclose(null["kurtosis"].std(), sd, rtol=0.08)
+  # N(0, 4 I): b1 scales by 2^6 and b2 by 2^4 (the statistics take the sample as it is)
+  wide = metrics.mardia_null(n, d, draws=1500, seed=2, cov=4 * np.eye(d))
+  np.testing.assert_allclose(wide["skewness"].mean(), 64 * d * (d + 2) * (d + 4) / n, rtol=0.06)
+  np.testing.assert_allclose(wide["kurtosis"].mean(), 15 * d * (d + 2), rtol=0.02)
   # and the jnp statistics agree with the chunked NumPy ones
   z = np.random.default_rng(1).standard_normal((n, d))
   np.testing.assert_allclose(null["skewness"][0], float(metrics.mardia_skewness(z)), rtol=1e-4)
