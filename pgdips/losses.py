@@ -7,7 +7,7 @@ import itertools
 import jax
 import jax.numpy as jnp
 
-__all__ = ["exclusion_loss", "exclusion_loss_multi", "recon_loss"]
+__all__ = ["exclusion_loss", "exclusion_loss_multi", "recon_loss", "stain_repulsion", "anchor_loss"]
 
 
 def _avg_pool2(x):
@@ -32,11 +32,34 @@ def exclusion_loss(c1, c2, levels: int = 3):
   return (tx / levels + ty / levels) / 2.0
 
 
-def exclusion_loss_multi(conc, levels: int = 3):
-  """Mean exclusion loss over all pairs of the ``(H, W, N)`` concentration maps."""
+def exclusion_loss_multi(conc, levels: int = 3, reduce: str = "sum"):
+  """Exclusion loss over all pairs of the ``(H, W, N)`` concentration maps: their ``"sum"`` (the
+  official code, which adds one term per pair) or ``"mean"``. Equal for two stains."""
   n = conc.shape[-1]
   pairs = list(itertools.combinations(range(n), 2))
-  return sum(exclusion_loss(conc[..., i], conc[..., j], levels) for i, j in pairs) / len(pairs)
+  total = sum(exclusion_loss(conc[..., i], conc[..., j], levels) for i, j in pairs)
+  if reduce not in ("sum", "mean"):
+    raise ValueError(f"loss.exclusion_pairs={reduce!r} is unknown; use 'sum' (the code) or 'mean'")
+  return total if reduce == "sum" else total / len(pairs)
+
+
+def stain_repulsion(s_pre):
+  """Sum over stain pairs of the mean absolute difference of the ``(N, 3)`` stain vectors before
+  normalization (the official code subtracts 0.01 times this with 3 stains, pushing them apart)."""
+  n = s_pre.shape[0]
+  return sum(jnp.mean(jnp.abs(s_pre[i] - s_pre[j])) for i, j in itertools.combinations(range(n), 2))
+
+
+def anchor_loss(s_pre, anchor, b_trans, m, reduce: str = "mean"):
+  """The colour-anchoring prior: squared distance of S (before normalization) to its starting vectors,
+  of B to 1 and of M to 1. ``"sum"`` (the official code): one MSE per stain vector, one for B and one
+  per spectral factor, added; ``"mean"``: one mean each over S, B and M (S and M weigh 1/N as much)."""
+  if reduce == "sum":
+    return (jnp.sum(jnp.mean((s_pre - anchor) ** 2, axis=1)) + jnp.mean((b_trans - 1.0) ** 2)
+            + jnp.sum((m - 1.0) ** 2))
+  if reduce == "mean":
+    return jnp.mean((s_pre - anchor) ** 2) + jnp.mean((b_trans - 1.0) ** 2) + jnp.mean((m - 1.0) ** 2)
+  raise ValueError(f"loss.anchor_reduce={reduce!r} is unknown; use 'mean' or 'sum' (the code)")
 
 
 def recon_loss(d_hat, d, kind: str = "mse"):

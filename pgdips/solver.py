@@ -22,7 +22,7 @@ from common.logging import Progress
 from pgdips import losses, physics
 from pgdips.models import SkipNet
 
-__all__ = ["StainResult", "Solver", "dihedral", "make_solver", "solve_batch"]
+__all__ = ["StainResult", "Solver", "dihedral", "make_solver", "solve_batch", "initial_stains", "macenko_anchors"]
 
 
 @dataclasses.dataclass
@@ -45,6 +45,44 @@ def dihedral(x, a, square: bool = True):
   if square:
     ops += [lambda v, f=f: jnp.swapaxes(f(v), -3, -2) for f in ops[:4]]
   return jax.lax.switch(a, ops, x)
+
+
+CODE_STAINS = ((0.60, 0.75, 0.29), (0.21, 0.91, 0.36))  # the official code's default_stain_vector_1/_2
+
+
+def initial_stains(cfg) -> np.ndarray:
+  """``(N, 3)`` starting stain vectors and colour-anchoring targets: ``init_stains="ruifrok"`` the unit
+  Ruifrok vectors of ``cfg.stains`` (also for "macenko", whose per-tile estimate replaces them when it
+  exists); ``"code"`` the official code's two raw triples (every config of the code, H&E and IHC alike;
+  a third stain keeps its Ruifrok vector)."""
+  base = physics.default_stains(cfg.stains)
+  if cfg.init_stains in ("ruifrok", "macenko"):
+    return base
+  if cfg.init_stains == "code":
+    return np.asarray([CODE_STAINS[i] if i < 2 else base[i] for i in range(len(base))], np.float32)
+  raise ValueError(f"init_stains={cfg.init_stains!r} is unknown; use 'ruifrok', 'code' or 'macenko'")
+
+
+def macenko_anchors(cfg, tiles: np.ndarray) -> np.ndarray:
+  """``(B, N, 3)``: each tile's Macenko stain vectors (ordered like the defaults), the defaults where
+  Macenko cannot run (background tiles, N != 2)."""
+  from pgdips import baselines
+  base = physics.default_stains(cfg.stains)
+  out = []
+  for t in tiles:
+    try:
+      if len(base) != 2:
+        raise ValueError
+      out.append(baselines.macenko(t, i0=cfg.i0, log_base=cfg.log_base, reference=base).stains)
+    except ValueError:
+      out.append(base)
+  return np.asarray(out, np.float32)
+
+
+def perturbation(step, peak: float = 0.009, after: float = 0.001):
+  """Std of the noise added to the networks' inputs at ``step`` (from 0): the official code's
+  ``0.001 * (step // 100)`` for the first 1000 steps, written as ``peak * (step // 100) / 9``, then ``after``."""
+  return jnp.where(step < 1000, peak * jnp.minimum(step // 100, 9) / 9.0, after)
 
 
 def _logit(p):
@@ -71,13 +109,15 @@ class Solver:
       raise ValueError(f"PGDIPS tiles must be divisible by {2**levels} (the DIP net has {levels} levels); "
                        f"got {h}x{w}: crop, pad or tile the image")
     self.cfg, self.shape, self.n = cfg, (h, w), len(cfg.stains)
-    self.net = SkipNet(tuple(cfg.net.channels), tuple(cfg.net.skips), cfg.net.kernel, 1)
-    self.default = jnp.asarray(physics.default_stains(cfg.stains))
+    net_kw = dict(concat_norm=bool(cfg.net.concat_norm), align_corners=bool(cfg.net.align_corners))
+    self.net = SkipNet(tuple(cfg.net.channels), tuple(cfg.net.skips), cfg.net.kernel, 1, **net_kw)
+    self.default = jnp.asarray(initial_stains(cfg))
+    self.b_lo, self.b_hi = (float(v) for v in cfg.b_range)
     self.fixed = bool(fixed)
     if cfg.smb_param not in ("direct", "net"):
       raise ValueError(f"smb_param={cfg.smb_param!r} is unknown; use 'direct' (the paper) or 'net' (the official code)")
     self.smb_net = cfg.smb_param == "net" and not self.fixed
-    self.head = SkipNet(tuple(cfg.net.channels), tuple(cfg.net.skips), cfg.net.kernel, 3)
+    self.head = SkipNet(tuple(cfg.net.channels), tuple(cfg.net.skips), cfg.net.kernel, 3, **net_kw)
     self.tx = optax.adam(cfg.optim.lr)
     scale = float(cfg.optim.smb_lr_scale)
     if scale != 1.0:  # Adam is invariant to gradient scale, so scaling its updates scales the lr
@@ -97,10 +137,11 @@ class Solver:
       ch, cw = self.shape[0] // 2, self.shape[1] // 2
       centre = lambda net_p, zi: self.head.apply(net_p, zi)[ch, cw]
       s_pre = 0.9 * jnp.stack([centre(p["stain_nets"][i], z["stain"][i]) for i in range(n)]) + 0.05
-      b_trans = 0.9 * centre(p["bg_net"], z["bg"]) + 0.05 if cfg.background else jnp.ones(3)
+      b_sig = centre(p["bg_net"], z["bg"])
     else:
       s_pre = 0.9 * jax.nn.sigmoid(p["s_raw"]) + 0.05         # (N, 3) in [0.05, 0.95]
-      b_trans = 0.9 * jax.nn.sigmoid(p["b_raw"]) + 0.1 if cfg.background else jnp.ones(3)
+      b_sig = jax.nn.sigmoid(p["b_raw"])
+    b_trans = self.b_lo + (self.b_hi - self.b_lo) * b_sig if cfg.background else jnp.ones(3)
     s = s_pre / jnp.linalg.norm(s_pre, axis=1, keepdims=True)
     m = p["m"] if cfg.spectral_correction else jnp.ones(n)
     return s_pre, s, m, b_trans
@@ -110,8 +151,10 @@ class Solver:
     # an invalid grouped convolution
     return jnp.stack([self.net.apply(p["nets"][i], z["conc"][i])[..., 0] for i in range(self.n)], axis=-1)
 
-  def init(self, rgb, key, fixed: dict | None = None, noise_in=None, nets_in=None):
+  def init(self, rgb, key, fixed: dict | None = None, noise_in=None, nets_in=None, anchor=None):
     """``fixed`` (with ``Solver(..., fixed=True)``): dict(stains (N, 3), m (N,), background (3,)).
+    ``anchor``: this tile's ``(N, 3)`` starting stain vectors and colour-anchoring target (default: the
+    config's :func:`initial_stains`; ``init_stains="macenko"`` passes each tile's Macenko estimate).
     ``noise_in``: the concentration networks' fixed inputs ``(N, H, W, input_channels)`` (default: drawn
     from ``key`` as U(-0.5, 0.5) * input_scale). ``nets_in``: the concentration networks' initial weights
     (default: drawn from ``key``)."""
@@ -124,16 +167,17 @@ class Solver:
     if nets_in is not None:
       nets = jax.tree.map(lambda a, b: jnp.asarray(b, a.dtype), nets, tuple(nets_in))
     params = {"nets": nets}
+    anchor = self.default if anchor is None else jnp.asarray(anchor, jnp.float32)
     if self.smb_net:
       k_s, k_b = jax.random.split(k_head)
       z0.update(stain=noise(k_zh, (n,)), bg=noise(jax.random.fold_in(k_zh, 1), ()))
       params.update(stain_nets=tuple(self.head.init(k, z0["stain"][i]) for i, k in enumerate(jax.random.split(k_s, n))),
                     bg_net=self.head.init(k_b, z0["bg"]), m=jnp.ones(n))
     elif not self.fixed:
-      params.update(s_raw=_logit((jnp.clip(self.default, 0.05, 0.95) - 0.05) / 0.9), m=jnp.ones(n),
+      params.update(s_raw=_logit((jnp.clip(anchor, 0.05, 0.95) - 0.05) / 0.9), m=jnp.ones(n),
                     b_raw=jnp.full((3,), 2.0, jnp.float32))  # not weak-typed: the step would compile twice
     carry = {"params": params, "opt": self.tx.init(params), "z0": z0, "key": k_steps,
-             "step": jnp.zeros((), jnp.int32)}
+             "step": jnp.zeros((), jnp.int32), "anchor": anchor}
     if self.fixed:
       carry["fixed"] = {k: jnp.asarray(fixed[k], jnp.float32) for k in ("stains", "m", "background")}
     return carry
@@ -141,9 +185,9 @@ class Solver:
   def _with_fixed(self, p, carry):
     return {**p, "fixed": carry["fixed"]} if self.fixed else p
 
-  def _loss(self, p, d, z0, step, k):
+  def _loss(self, p, d, z0, step, k, anchor):
     cfg, l = self.cfg, self.cfg.loss
-    ramp = cfg.net.perturb_std * jnp.minimum(step // 100, 9) / 9.0
+    ramp = perturbation(step, cfg.net.perturb_std, cfg.net.perturb_after)
     z = {"conc": z0["conc"] + ramp * jax.random.normal(k, z0["conc"].shape)}
     for i, name in enumerate(("stain", "bg")):
       if name in z0:
@@ -157,11 +201,13 @@ class Solver:
     s_pre, s, m, b_trans = self._unpack(p, z)
     d_hat = physics.compose(c, s, m, physics.transmittance_od(b_trans, cfg.log_base))
     rec = losses.recon_loss(d_hat, d, l.recon)
-    excl = losses.exclusion_loss_multi(c / cfg.max_concentration)
+    excl = losses.exclusion_loss_multi(c / cfg.max_concentration, reduce=l.exclusion_pairs)
     total = l.alpha * rec + l.beta * excl
     if not self.fixed:
-      anchor = jnp.mean((s_pre - self.default) ** 2) + jnp.mean((b_trans - 1.0) ** 2) + jnp.mean((m - 1.0) ** 2)
-      total = total + jnp.where(step < l.anchor_steps, l.anchor_weight, 0.0) * anchor
+      if self.n >= 3 and l.repulsion:  # the code's 3-stain term pushing the stain vectors apart
+        total = total - l.repulsion * losses.stain_repulsion(s_pre)
+      total = total + jnp.where(step < l.anchor_steps, l.anchor_weight, 0.0) * losses.anchor_loss(
+          s_pre, anchor, b_trans, m, l.anchor_reduce)
     return total, (rec, excl)
 
   def step(self, carry, rgb):
@@ -169,7 +215,7 @@ class Solver:
     d = physics.optical_density(rgb, self.cfg.i0, self.cfg.log_base)
     p, opt, step = carry["params"], carry["opt"], carry["step"]
     k = jax.random.fold_in(carry["key"], step)
-    loss = lambda q: self._loss(self._with_fixed(q, carry), d, carry["z0"], step, k)
+    loss = lambda q: self._loss(self._with_fixed(q, carry), d, carry["z0"], step, k, carry["anchor"])
     (total, (rec, excl)), g = jax.value_and_grad(loss, has_aux=True)(p)
     upd, opt = self.tx.update(g, opt, p)
     return {**carry, "params": optax.apply_updates(p, upd), "opt": opt, "step": step + 1}, jnp.stack([total, rec, excl])
@@ -219,8 +265,8 @@ def _programs(cfg, shape, fixed: bool, mesh):
     # init and finish run once per batch: compiled without LLVM optimization (the weight initializers'
     # threefry kernels otherwise take most of the compile time: 18 s -> 2.5 s for a 2-level net's init)
     once = {"xla_backend_optimization_level": 0}
-    init = jax.jit(jax.shard_map(jax.vmap(solver.init, in_axes=(0, 0, None, 0, None)), mesh=mesh,
-                                 in_specs=(spec, spec, rep, spec, rep), out_specs=spec), compiler_options=once)
+    init = jax.jit(jax.shard_map(jax.vmap(solver.init, in_axes=(0, 0, None, 0, None, 0)), mesh=mesh,
+                                 in_specs=(spec, spec, rep, spec, rep, spec), out_specs=spec), compiler_options=once)
     step = jax.jit(jax.shard_map(jax.vmap(solver.step), mesh=mesh, in_specs=spec, out_specs=spec),
                    donate_argnums=0)
     finish = jax.jit(jax.shard_map(jax.vmap(lambda c: {**solver.finish(c), "nets": c["params"]["nets"]}),
@@ -277,7 +323,11 @@ def solve_batch(cfg, tiles: np.ndarray, seed: int = 0, fixed: dict | None = None
   chunk = min(chunk, total) if chunk and chunk > 0 else total
   x_dev = jax.device_put(x.astype(np.float32), sharding)
   fixed_in = None if fixed is None else {k: np.asarray(fixed[k], np.float32) for k in ("stains", "m", "background")}
-  carry = init(x_dev, jax.device_put(keys, sharding), fixed_in, noise, init_nets)
+  anchors = np.broadcast_to(initial_stains(cfg), (len(x), len(cfg.stains), 3))
+  if cfg.init_stains == "macenko" and fixed is None:
+    anchors = macenko_anchors(cfg, x)
+  carry = init(x_dev, jax.device_put(keys, sharding), fixed_in, noise, init_nets,
+               jax.device_put(np.ascontiguousarray(anchors, np.float32), sharding))
   bar = Progress(total, len(x), enabled=progress)
   hists, done = [], 0
   if runtime.host_step_loop():  # CPU: one jitted step per iteration (see Solver.run)

@@ -1,7 +1,22 @@
 """PGDIPS zero-shot stain deconvolution (defaults: the paper and the official code).
 
 Run: python -m pgdips.main deconvolve IMAGE --config=configs/pgdips/he.py --out=DIR
-Args: he (hematoxylin + eosin, default) | hdab (hematoxylin + DAB) | cpu | wsi | smoke.
+Args: he (hematoxylin + eosin, default) | hdab (hematoxylin + DAB) | cpu | wsi | smoke | code.
+``code``: every choice below set to the official code's value (GJiananChen/PGDIPS ``pgdips.py``).
+
+Choices the paper leaves open, each a config value (this project's default | the code's value):
+  init_stains      "ruifrok" (unit Ruifrok vectors) | "code": (0.60, 0.75, 0.29), (0.21, 0.91, 0.36) for every
+                   stain pair, IHC included; "macenko": each tile's Macenko estimate (start and anchor)
+  max_concentration  3.0: C = 3 sigmoid, room for dense stain in OD units | 1.0: the sigmoid alone
+  b_range          (0.1, 1.0): B may reach 1 (no background) | (0.05, 0.95): 0.9 sigmoid + 0.05
+  loss.anchor_reduce "mean": one mean over S, one over B, one over M | "sum": one MSE per stain, B, each SCF
+  net.concat_norm  False | True: BatchNorm after the upsample/skip concatenation at every level
+  net.align_corners False (half-pixel bilinear) | True (nn.Upsample(align_corners=True))
+  smb_param, augment, loss.recon: see their comments.
+Choices that follow the code by default (the paper is silent): the input perturbation ramps
+0 -> 0.009 over the first 1000 iterations, then drops to ``net.perturb_after`` = 0.001; with 3 stains the
+exclusion terms of the pairs are summed (``loss.exclusion_pairs="sum"``; "mean" averages) and
+``loss.repulsion`` = 0.01 times the stain vectors' pairwise L1 distance is subtracted.
 ``cpu``: a run that fits a CPU session (3-level 16-32-64 nets with 3x3 kernels, lr 1e-2 with S, M, B at
 5x, the official code's L1 reconstruction, exclusion weight 0.03, 1000 iterations, colour anchoring for
 the first 100). Measured on a 32x32 synthetic H-DAB tile whose true stains are ~10 degrees off the
@@ -22,7 +37,7 @@ from common.config import parse_arg
 
 
 def get_config(arg=None):
-  a = parse_arg(arg, stains=("he", "hdab"), cpu=False, wsi=False, smoke=False)
+  a = parse_arg(arg, stains=("he", "hdab"), cpu=False, wsi=False, smoke=False, code=False)
   c = ml_collections.ConfigDict()
   c.stains = ("hematoxylin", "dab") if a.stains == "hdab" else ("hematoxylin", "eosin")
   c.i0 = 255.0
@@ -32,16 +47,24 @@ def get_config(arg=None):
   c.background = True           # B, a per-channel transmittance, enters as -log10(B)
   c.augment = False             # the code: image and noise inputs through 8 dihedral transforms on even steps
   c.smb_param = "direct"        # S, B optimized directly (the paper) | "net": centre pixel of a DIP net each (code)
+  c.init_stains = "ruifrok"     # start/anchor of S: "ruifrok" | "code" | "macenko" (per tile)
+  c.b_range = (0.1, 1.0)        # B = lo + (hi - lo) sigmoid; the code (0.05, 0.95)
   c.num_steps = 6000            # Adam iterations (the official code)
   c.net = ml_collections.ConfigDict(dict(
       channels=(8, 16, 32, 64, 128), skips=(0, 0, 0, 4, 4), kernel=5, input_channels=3,
       input_scale=0.01,         # U(-0.5, 0.5) / 100 fixed noise input
-      perturb_std=0.009))       # per-step input perturbation, ramped 0 -> 0.009 over the first 1000 steps
+      perturb_std=0.009,        # per-step input perturbation, ramped 0 -> 0.009 over the first 1000 steps ...
+      perturb_after=0.001,      # ... then this (the code); 0.009 holds the ramp's end
+      concat_norm=False,        # the code: True
+      align_corners=False))     # the code: True
   c.loss = ml_collections.ConfigDict(dict(
       alpha=1.0, beta=0.01,     # eq. 3
       recon="mse",              # eq. 2 (the code: "l1_ref")
       anchor_steps=2000,        # colour-anchoring prior on S, B, M for the first 2000 iterations (code)
-      anchor_weight=1.0))
+      anchor_weight=1.0,
+      anchor_reduce="mean",     # the code: "sum"
+      exclusion_pairs="sum",    # 3 stains: the pairs' exclusion terms summed (code) | "mean"
+      repulsion=0.01))          # 3 stains: - repulsion * pairwise L1 of S (code); 0 turns it off
   c.optim = ml_collections.ConfigDict(dict(lr=5e-4, smb_lr_scale=1.0))  # scale: lr of S, M, B relative to the nets
   c.tile = 512                  # whole-slide-size images: tiles of this size ...
   c.overlap = 32                # ... overlapping by this many pixels, blended linearly
@@ -54,6 +77,11 @@ def get_config(arg=None):
   c.background_od = 0.02        # tiles with a lower mean OD are background: not solved, C = 0
   c.progress_chunk = 500        # iterations per progress line
   c.match_percentile = 0.0      # normalization: 0 = recombine as the paper; 99 = also match percentiles
+  if a.code:
+    c.init_stains, c.max_concentration, c.b_range, c.smb_param, c.augment = "code", 1.0, (0.05, 0.95), "net", True
+    c.loss.anchor_reduce, c.loss.recon = "sum", "l1_ref"
+    c.net.concat_norm = c.net.align_corners = True
+    c.loss.beta = 0.01 if a.stains == "hdab" else 0.3  # the code's ihc.cfg / he.cfg
   if a.cpu:
     c.num_steps = 1000
     c.optim.lr = 1e-2

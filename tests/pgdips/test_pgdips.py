@@ -124,3 +124,67 @@ def test_scanned_chunks_equal_the_host_step_loop(monkeypatch):
   assert scanned.history.shape == loop.history.shape == (5, 3)
   np.testing.assert_allclose(scanned.history, loop.history, rtol=1e-4, atol=1e-6)
   np.testing.assert_allclose(scanned.concentrations, loop.concentrations, rtol=1e-4, atol=1e-5)
+
+
+def test_three_stain_exclusion_is_the_sum_of_pairs_and_repulsion_is_pairwise_l1():
+  rng = np.random.default_rng(2)
+  c = rng.random((16, 18, 3))
+  pairs = [_excl_numpy(c[..., i], c[..., j]) for i, j in ((0, 1), (0, 2), (1, 2))]
+  np.testing.assert_allclose(float(losses.exclusion_loss_multi(c)), sum(pairs), rtol=1e-5)
+  np.testing.assert_allclose(float(losses.exclusion_loss_multi(c, reduce="mean")), sum(pairs) / 3, rtol=1e-5)
+  s = rng.random((3, 3))
+  want = sum(np.abs(s[i] - s[j]).sum() / 3 for i, j in ((0, 1), (0, 2), (1, 2)))
+  np.testing.assert_allclose(float(losses.stain_repulsion(s)), want, rtol=1e-6)
+
+
+def test_anchor_loss_sum_is_the_codes_separate_mses():
+  rng = np.random.default_rng(3)
+  s, a, b, m = rng.random((2, 3)), rng.random((2, 3)), rng.random(3), rng.random(2) + 0.5
+  mse = lambda x, y: np.mean((np.asarray(x) - np.asarray(y)) ** 2)
+  code = mse(s[0], a[0]) + mse(s[1], a[1]) + mse(b, np.ones(3)) + mse([m[0]], [1.0]) + mse([m[1]], [1.0])
+  np.testing.assert_allclose(float(losses.anchor_loss(s, a, b, m, "sum")), code, rtol=1e-6)
+  mean = mse(s, a) + mse(b, np.ones(3)) + mse(m, np.ones(2))
+  np.testing.assert_allclose(float(losses.anchor_loss(s, a, b, m, "mean")), mean, rtol=1e-6)
+
+
+def test_perturbation_follows_the_codes_schedule():
+  code = lambda step: 0.001 * (step // 100) if step < 1000 else 0.001  # pgdips.py, _optimization_closure
+  for step in (0, 99, 100, 450, 999, 1000, 1001, 5999):
+    np.testing.assert_allclose(float(solver.perturbation(step)), code(step), atol=1e-9)
+  assert float(solver.perturbation(5000, after=0.009)) == pytest.approx(0.009)
+
+
+@pytest.mark.parametrize("n", [4, 5])
+def test_align_corners_upsampling_equals_scipy_zoom(n):
+  from scipy import ndimage
+  from pgdips.models import upsample2
+  x = np.random.default_rng(n).random((1, n, n + 2, 2)).astype(np.float32)
+  got = np.asarray(upsample2(jnp.asarray(x), align_corners=True))
+  # scipy's zoom without grid mode maps the first and last samples onto each other: align_corners=True
+  want = np.stack([ndimage.zoom(x[0, ..., k], 2, order=1, grid_mode=False) for k in range(2)], -1)[None]
+  np.testing.assert_allclose(got, want, atol=1e-5)
+  half = np.asarray(upsample2(jnp.asarray(x)))
+  want_half = np.stack([ndimage.zoom(x[0, ..., k], 2, order=1, grid_mode=True, mode="nearest") for k in range(2)], -1)
+  np.testing.assert_allclose(half[0], want_half, atol=1e-5)
+
+
+def test_code_preset_and_starting_vectors():
+  cfg = config_lib.load_config(f"{ROOT}/configs/pgdips/he.py:hdab,code,smoke")
+  assert (cfg.init_stains, cfg.max_concentration, tuple(cfg.b_range), cfg.loss.anchor_reduce) == ("code", 1.0, (0.05, 0.95), "sum")
+  assert cfg.net.concat_norm and cfg.net.align_corners and cfg.smb_param == "net" and cfg.augment
+  np.testing.assert_allclose(solver.initial_stains(cfg), [[0.60, 0.75, 0.29], [0.21, 0.91, 0.36]])
+  params = solver.Solver(cfg, (16, 16)).init(np.zeros((16, 16, 3), np.float32), jax.random.PRNGKey(0))["params"]
+  assert any("concat_norm_0" in str(k) for k in jax.tree_util.tree_flatten_with_path(params["nets"])[0][0][0])
+  # per-tile starting vectors: a direct-S solver starts at the given (unit) anchor
+  cfg = config_lib.load_config(f"{ROOT}/configs/pgdips/he.py:hdab,smoke", {"init_stains": "macenko"})
+  c, s = synthetic.ihc_ground_truth(32, (200, 200))
+  truth = np.array([[0.55, 0.75, 0.37], [0.20, 0.50, 0.84]], np.float32)
+  truth /= np.linalg.norm(truth, axis=1, keepdims=True)
+  img = synthetic.synthesize(c, truth)
+  anchors = solver.macenko_anchors(cfg, img[None])
+  np.testing.assert_allclose(anchors[0], baselines.macenko(img, reference=physics.default_stains(cfg.stains)).stains)
+  sv = solver.Solver(cfg, (32, 32))
+  carry = sv.init(img.astype(np.float32), jax.random.PRNGKey(0), anchor=anchors[0])
+  np.testing.assert_allclose(np.asarray(sv._unpack(carry["params"], carry["z0"])[1]), anchors[0], atol=1e-3)
+  assert solver.macenko_anchors(cfg, np.full((1, 32, 32, 3), 255, np.uint8))[0] == pytest.approx(
+      physics.default_stains(cfg.stains))
