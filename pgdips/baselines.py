@@ -11,11 +11,14 @@ by default) so that every method is compared in the same units.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
+from sklearn.exceptions import ConvergenceWarning
 
 from pgdips.solver import StainResult
 
-__all__ = ["ruifrok", "macenko", "vahadane", "od_np", "lstsq_concentrations"]
+__all__ = ["ruifrok", "macenko", "vahadane", "all_baselines", "od_np", "lstsq_concentrations"]
 
 
 def od_np(rgb, i0=255.0, log_base=10):
@@ -50,13 +53,16 @@ def ruifrok(rgb, stains=None, i0=255.0, log_base=10) -> StainResult:
 
 
 def _order_like(stains, reference):
-  """Order estimated stain rows to best match reference rows (by cosine)."""
+  """Order estimated stain rows to best match reference rows (the permutation with the largest summed
+  cosine)."""
   if reference is None:
     return stains
+  import itertools
   ref = np.asarray(reference, np.float64)
   ref = ref / np.linalg.norm(ref, axis=1, keepdims=True)
   sim = stains @ ref.T
-  return stains[::-1] if sim[0, 0] + sim[1, 1] < sim[0, 1] + sim[1, 0] else stains
+  best = max(itertools.permutations(range(len(stains))), key=lambda p: sum(sim[p[i], i] for i in range(len(p))))
+  return stains[list(best)]
 
 
 def macenko(rgb, beta: float = 0.15, alpha: float = 1.0, i0=255.0, log_base=10, reference=None) -> StainResult:
@@ -89,15 +95,33 @@ def vahadane(rgb, lam_dict: float = 0.1, lam_code: float = 0.01, luminosity: flo
   rng = np.random.default_rng(seed)
   if len(tissue) > max_pixels:
     tissue = tissue[rng.choice(len(tissue), max_pixels, replace=False)]
-  dl = DictionaryLearning(n_components=2, alpha=lam_dict, positive_dict=True, positive_code=True,
+  k = 2 if reference is None else len(reference)  # more than two stains: one atom per reference row
+  dl = DictionaryLearning(n_components=k, alpha=lam_dict, positive_dict=True, positive_code=True,
                           fit_algorithm="cd", transform_algorithm="lasso_cd", max_iter=50, random_state=seed)
-  dl.fit(tissue)
+  with warnings.catch_warnings():  # coordinate descent stops at max_iter on small tiles; the fit is still used
+    warnings.simplefilter("ignore", ConvergenceWarning)
+    dl.fit(tissue)
   stains = dl.components_
   stains = stains / np.maximum(np.linalg.norm(stains, axis=1, keepdims=True), 1e-8)
   stains = stains[np.argsort(-stains[:, 0])]  # hematoxylin first
   stains = _order_like(stains, reference)
   from sklearn.decomposition import sparse_encode
-  c = sparse_encode(od.reshape(-1, 3), stains, algorithm="lasso_cd", alpha=lam_code, positive=True)
-  c = c.reshape(od.shape[:2] + (2,))
+  with warnings.catch_warnings():
+    warnings.simplefilter("ignore", ConvergenceWarning)
+    c = sparse_encode(od.reshape(-1, 3), stains, algorithm="lasso_cd", alpha=lam_code, positive=True)
+  c = c.reshape(od.shape[:2] + (k,))
   return StainResult(concentrations=c.astype(np.float32), stains=stains.astype(np.float32),
                      recon=_to_rgb(c @ stains, i0, log_base))
+
+
+def all_baselines(rgb, stains, i0: float = 255.0, log_base: int = 10) -> dict:
+  """{'Ruifrok', 'Macenko', 'Vahadane'}: StainResults for the named ``stains`` (``physics.RUIFROK`` keys),
+  estimated vectors ordered like the fixed ones. Macenko only for two stains (its SVD plane holds two);
+  Vahadane learns one dictionary atom per stain."""
+  from pgdips import physics
+  ref = physics.default_stains(stains)
+  out = {"Ruifrok": ruifrok(rgb, ref, i0, log_base)}
+  if len(ref) == 2:
+    out["Macenko"] = macenko(rgb, i0=i0, log_base=log_base, reference=ref)
+  out["Vahadane"] = vahadane(rgb, i0=i0, log_base=log_base, reference=ref)
+  return out

@@ -26,7 +26,7 @@ import numpy as np
 from common import metrics
 from common.data import sources
 from common.errors import InputError
-from pgdips import baselines, physics
+from pgdips import baselines
 
 __all__ = ["PANELS", "read_set", "find_sets", "ground_truth", "crops", "score", "TARGETS"]
 
@@ -101,11 +101,3 @@ def score(result, truth: dict, stains=("hematoxylin", "dab")) -> dict:
     out[f"pcc_{gt}"] = float(metrics.pcc(c.ravel(), t.ravel())) if c.std() > 0 else 0.0
     out[f"ssim_{gt}"] = float(metrics.ssim(_unit(c)[..., None], _unit(t)[..., None], data_range=1.0))
   return out
-
-
-def baseline_results(rgb, stains=("hematoxylin", "dab"), i0: float = 255.0, log_base: int = 10) -> dict:
-  """{'Ruifrok', 'Macenko', 'Vahadane'}: StainResults, estimated vectors ordered like Ruifrok's."""
-  ref = physics.default_stains(stains)
-  return {"Ruifrok": baselines.ruifrok(rgb, ref, i0, log_base),
-          "Macenko": baselines.macenko(rgb, i0=i0, log_base=log_base, reference=ref),
-          "Vahadane": baselines.vahadane(rgb, i0=i0, log_base=log_base, reference=ref)}

@@ -1,18 +1,28 @@
-"""The ground-truth benchmark (the paper's Table 1/2 layout: mean +- std PCC and SSIM per stain and
-method) on synthetic images with known concentrations and stain vectors.
+"""Stain deconvolution against ground truth: synthetic images with known concentrations and stain
+vectors (the paper's Table 1 layout), and real DeepLIIF sets (the paper's Table 2 protocol).
 
-  python -m pgdips.evaluate [--out=DIR] [--num_images=4] [--size=64] [--config=configs/pgdips/he.py:hdab,cpu]
-                            [--config.num_steps=...]
+  python -m pgdips.evaluate [--out=DIR] [--conditions=hard,near] [--num_images=12] [--size=64] [--seed=0]
+                            [--config=configs/pgdips/he.py:hdab,cpu] [--config.num_steps=...]
+  python -m pgdips.evaluate --deepliif=PATH [--crops=8] [--crop_size=128] [--whole] ...
 
-The default config is the paper's (``he.py:hdab``, 6,000 iterations of the full networks: a GPU run);
-``--config=configs/pgdips/he.py:hdab,cpu --size=32`` is the short CPU run of ``make demo``.
+Synthetic images: H-DAB concentration maps from crops of scikit-image's immunohistochemistry image,
+rendered by the forward model. Every image draws its own true vectors, each turned away from Ruifrok's
+(the starting point of PGDIPS and the fixed-vector baseline) by an angle in the condition's range:
 
-Images: H-DAB concentration maps from crops of scikit-image's immunohistochemistry image, true stain
-vectors rotated away from Ruifrok's by a few degrees per image (so the fixed-vector baseline is not
-handed the answer), rendered by the forward model under two conditions: "ideal" (noise only) and
-"non-ideal" (saturation at high concentration, DAB scatter M = 1.25, non-uniform background
-illumination, noise). Methods: Ruifrok (fixed vectors, as ``skimage.color.rgb2hed``), Macenko,
-Vahadane, PGDIPS.
+* ``hard``: 10-25 degrees, with every non-ideality: DAB light scatter (M_DAB = 1.25), a DAB colour that
+  moves 8-15 degrees further as its concentration rises, saturation at high concentration, a
+  non-uniform background illumination and intensity noise.
+* ``near``: the same non-idealities, vectors 0-10 degrees off (fixed vectors are nearly right).
+* ``ideal``: 10-25 degrees, noise only.
+
+Scores per image: PCC and SSIM of each concentration map against the truth and the angle between the
+estimated and the true stain vector (with drift, the concentration-weighted mean colour). The tables
+give mean ± std over images and, for 5 or more, PGDIPS minus each baseline per image with the two-sided
+Wilcoxon signed-rank p-value (scipy) and the count of images PGDIPS wins.
+
+DeepLIIF (:mod:`pgdips.deepliif`): one set PNG or a folder of them; each set's IHC panel (or ``--crops``
+co-registered crops of it) is deconvolved and scored against the hematoxylin-only OD, DAPI and Ki-67.
+``--whole`` also solves the whole panel (tiled, S/M/B shared: ``configs/pgdips/he.py`` ``tile``).
 """
 
 from __future__ import annotations
@@ -25,25 +35,36 @@ from absl import flags
 from common import cli, metrics
 from common.data import sources
 from common.errors import UserError
-from pgdips import baselines, physics, pipeline, solver, synthetic
+from pgdips import baselines, deepliif, physics, pipeline, solver, synthetic
 
-CONDITIONS = {
-    "ideal": dict(noise_std=1.0),
-    "non-ideal": dict(saturation=1.5, m=(1.0, 1.25), background=0.08, noise_std=2.0),
-}
 STAINS = ("hematoxylin", "dab")
+_NON_IDEAL = dict(saturation=1.5, m=(1.0, 1.25), background=0.08, noise_std=2.0, drift=(8.0, 15.0))
+CONDITIONS = {
+    "hard": dict(angle=(10.0, 25.0), **_NON_IDEAL),
+    "near": dict(angle=(0.0, 10.0), **_NON_IDEAL),
+    "ideal": dict(angle=(10.0, 25.0), noise_std=1.0),
+}
+METHODS = ("Ruifrok", "Macenko", "Vahadane", "PGDIPS")
 
 
 def benchmark_set(num_images: int, size: int, condition: str, seed: int = 0):
-  """[(rgb uint8, true C (size, size, 2), true S (2, 3))]."""
-  rng = np.random.default_rng(seed)
+  """[(rgb uint8, true C (size, size, 2), true S (2, 3))], image i drawn from (seed, i) alone."""
+  spec = dict(CONDITIONS[condition])
+  lo, hi = spec.pop("angle")
+  drift = spec.pop("drift", None)
+  ref = physics.default_stains(STAINS)
   out = []
   for i in range(num_images):
+    rng = np.random.default_rng([seed, i])
     off = (int(rng.integers(0, 512 - size)), int(rng.integers(0, 512 - size)))
-    c, s = synthetic.ihc_ground_truth(size, offset=off)
-    s = np.abs(s + rng.normal(0, 0.06, s.shape)).astype(np.float32)
-    s /= np.linalg.norm(s, axis=1, keepdims=True)
-    out.append((synthetic.synthesize(c, s, seed=seed + i, **CONDITIONS[condition]), c, s))
+    c, _ = synthetic.ihc_ground_truth(size, offset=off)
+    s = np.stack([synthetic.rotate_away(v, lo, hi, rng) for v in ref])
+    s_img, s_true = s, s
+    if drift:
+      s_img = synthetic.drifting_stains(c, s, 1, synthetic.rotate_away(s[1], *drift, rng))
+      w = c[..., :, None] * s_img  # concentration-weighted mean colour of each stain
+      s_true = w.sum((0, 1)) / np.linalg.norm(w.sum((0, 1)), axis=-1, keepdims=True)
+    out.append((synthetic.synthesize(c, s_img, seed=seed * 1000 + i, **spec), c, s_true.astype(np.float32)))
   return out
 
 
@@ -61,17 +82,16 @@ def score(result, c_true, s_true) -> dict:
   return out
 
 
-def run(cfg, num_images: int = 4, size: int = 64, seed: int = 0, progress: bool = False) -> dict:
+def run(cfg, num_images: int = 12, size: int = 64, seed: int = 0, progress: bool = False,
+        conditions=("hard", "near")) -> dict:
   """{condition: {method: [score dict per image]}}."""
   res = {}
-  ref = physics.default_stains(STAINS)
-  for cond in CONDITIONS:
+  for cond in conditions:
     items = benchmark_set(num_images, size, cond, seed)
-    per = {"Ruifrok": [], "Macenko": [], "Vahadane": [], "PGDIPS": []}
+    per = {m: [] for m in METHODS}
     for img, c, s in items:
-      per["Ruifrok"].append(score(baselines.ruifrok(img, ref), c, s))
-      per["Macenko"].append(score(baselines.macenko(img, reference=ref), c, s))
-      per["Vahadane"].append(score(baselines.vahadane(img, reference=ref), c, s))
+      for name, r in baselines.all_baselines(img, STAINS, cfg.i0, cfg.log_base).items():
+        per[name].append(score(r, c, s))
     for r, (_, c, s) in zip(solver.solve_batch(cfg, np.stack([it[0] for it in items]), seed=seed,
                                                chunk=int(cfg.progress_chunk), progress=progress), items):
       per["PGDIPS"].append(score(r, c, s))
@@ -79,29 +99,102 @@ def run(cfg, num_images: int = 4, size: int = 64, seed: int = 0, progress: bool 
   return res
 
 
+def _cell(v, k):
+  return f"{v.mean():.1f} ± {v.std():.1f}" if k == "angle" else f"{v.mean():.3f} ± {v.std():.3f}"
+
+
+def method_table(per: dict, columns) -> list[str]:
+  """``columns``: [(score key, header)]; rows mean ± std over the images."""
+  lines = ["| Method | " + " | ".join(h for _, h in columns) + " |", "|---" * (1 + len(columns)) + "|"]
+  for method, scores in per.items():
+    lines.append(f"| {method} | " + " | ".join(_cell(np.array([s[k] for s in scores]), k.split("_")[0])
+                                               for k, _ in columns) + " |")
+  return lines
+
+
+def paired_table(per: dict, keys, reference: str = "PGDIPS") -> list[str]:
+  """PGDIPS minus each other method per image: mean ± std, Wilcoxon p (two-sided), images won (for an
+  angle, won = smaller)."""
+  from scipy import stats
+  n = len(per[reference])
+  if n < 5:
+    return [f"(paired tests need 5 or more images; there are {n})"]
+  lines = [f"**{reference} minus each method, paired over the {n} images** (Wilcoxon signed-rank, two-sided)", "",
+           "| vs | " + " | ".join(f"Δ{k} | p | won" for k in keys) + " |", "|---" * (1 + 3 * len(keys)) + "|"]
+  ref = {k: np.array([s[k] for s in per[reference]]) for k in keys}
+  for method in per:
+    if method == reference:
+      continue
+    cells = []
+    for k in keys:
+      d = ref[k] - np.array([s[k] for s in per[method]])
+      p = stats.wilcoxon(d).pvalue if np.any(d != 0) else 1.0
+      won = int(np.sum(d < 0)) if k.startswith("angle") else int(np.sum(d > 0))
+      cells += [f"{d.mean():+.3f} ± {d.std(ddof=1):.3f}", f"{p:.2g}", f"{won}/{n}"]
+    lines.append(f"| {method} | " + " | ".join(cells) + " |")
+  return lines
+
+
 def table(res) -> str:
+  cols = [(f"{k}_{n}", f"{k.upper() if k != 'angle' else 'angle'} {n}" + (" (deg)" if k == "angle" else ""))
+          for n in STAINS for k in ("pcc", "ssim", "angle")]
   lines = []
   for cond, per in res.items():
-    lines += [f"Condition: {cond}", "",
-              "| Method | " + " | ".join(f"PCC {n} | SSIM {n} | angle {n} (deg)" for n in STAINS) + " |",
-              "|---" * (1 + 3 * len(STAINS)) + "|"]
-    for method, scores in per.items():
-      cells = []
-      for n in STAINS:
-        for k in ("pcc", "ssim", "angle"):
-          v = np.array([s[f"{k}_{n}"] for s in scores])
-          cells.append(f"{v.mean():.3f} ± {v.std():.3f}" if k != "angle" else f"{v.mean():.1f} ± {v.std():.1f}")
-      lines.append(f"| {method} | " + " | ".join(cells) + " |")
-    lines.append("")
+    lo, hi = CONDITIONS[cond]["angle"]
+    lines += [f"Condition: {cond} (true vectors {lo:g}-{hi:g} degrees from Ruifrok's)", ""] + method_table(per, cols)
+    lines += [""] + paired_table(per, [f"pcc_{n}" for n in STAINS] + [f"angle_{n}" for n in STAINS]) + [""]
+  return "\n".join(lines)
+
+
+def run_deepliif(cfg, paths, n_crops: int = 8, crop_size: int = 128, whole: bool = False, seed: int = 0,
+                 progress: bool = False) -> dict:
+  """{'crops': {method: [scores]}, 'whole': {method: [scores]}}: ``n_crops`` crops per set solved as one
+  batch; ``whole``: every set's whole IHC panel (tiled by ``cfg.tile``)."""
+  out = {"crops": {m: [] for m in METHODS}, "whole": {m: [] for m in METHODS}}
+  for path in paths:
+    panels = deepliif.read_set(path)
+    if n_crops:
+      cs = deepliif.crops(panels, crop_size, n_crops, seed)
+      truths = [deepliif.ground_truth(c, cfg.i0, cfg.log_base) for c in cs]
+      for c, t in zip(cs, truths):
+        for name, r in baselines.all_baselines(c["ihc"], STAINS, cfg.i0, cfg.log_base).items():
+          out["crops"][name].append(deepliif.score(r, t))
+      for r, t in zip(solver.solve_batch(cfg, np.stack([c["ihc"] for c in cs]), seed=seed,
+                                         chunk=int(cfg.progress_chunk), progress=progress), truths):
+        out["crops"]["PGDIPS"].append(deepliif.score(r, t))
+    if whole:
+      t = deepliif.ground_truth(panels, cfg.i0, cfg.log_base)
+      for name, r in baselines.all_baselines(panels["ihc"], STAINS, cfg.i0, cfg.log_base).items():
+        out["whole"][name].append(deepliif.score(r, t))
+      out["whole"]["PGDIPS"].append(deepliif.score(pipeline.deconvolve(cfg, panels["ihc"], seed=seed,
+                                                                       progress=progress), t))
+  return {k: v for k, v in out.items() if v["PGDIPS"]}
+
+
+def deepliif_table(res) -> str:
+  keys = [f"{m}_{g}" for _, g in deepliif.TARGETS for m in ("pcc", "ssim")]
+  names = {"h_od": "H vs H-only OD", "dapi": "H vs DAPI", "ki67": "DAB vs Ki-67"}
+  cols = [(k, f"{k.split('_')[0].upper()} {names[k.split('_', 1)[1]]}") for k in keys]
+  lines = []
+  for part, per in res.items():
+    lines += [f"DeepLIIF, {part} ({len(per['PGDIPS'])} images)", ""] + method_table(per, cols) + [""]
+    lines += paired_table(per, [f"pcc_{g}" for _, g in deepliif.TARGETS]) + [""]
   return "\n".join(lines)
 
 
 def _define_flags():
-  cli.define_config(cli.config_path("pgdips/he.py:hdab"), "PGDIPS config (default: the paper's, a GPU run); "
-                    "configs/pgdips/he.py:hdab,cpu for a CPU run")
+  cli.define_config(cli.config_path("pgdips/he.py:hdab,cpu"), "PGDIPS config (default: the CPU preset, "
+                    "1000 iterations); configs/pgdips/he.py:hdab for the paper's (a GPU run)")
   flags.DEFINE_string("out", ".", "output folder (table.md)")
-  flags.DEFINE_integer("num_images", 4, "synthetic images per condition", lower_bound=1)
+  flags.DEFINE_list("conditions", ["hard", "near"], f"synthetic conditions: {', '.join(CONDITIONS)}")
+  flags.DEFINE_integer("num_images", 12, "synthetic images per condition", lower_bound=1)
   flags.DEFINE_integer("size", 64, "image size in pixels", lower_bound=pipeline.MIN_SIZE)
+  flags.DEFINE_integer("seed", 0, "images and PGDIPS seed")
+  flags.DEFINE_string("deepliif", None, "a DeepLIIF set PNG (six panels side by side) or a folder of them: "
+                      "the real-data protocol instead of the synthetic one")
+  flags.DEFINE_integer("crops", 8, "DeepLIIF: crops per set (0: none)", lower_bound=0)
+  flags.DEFINE_integer("crop_size", 128, "DeepLIIF: crop size", lower_bound=pipeline.MIN_SIZE)
+  flags.DEFINE_bool("whole", False, "DeepLIIF: also solve every whole IHC panel")
 
 
 def main(argv) -> int:
@@ -111,9 +204,23 @@ def main(argv) -> int:
   cfg = FLAGS.config
   pipeline.check_config(cfg)
   out = sources.check_out_dir(FLAGS.out)
-  res = run(cfg, FLAGS.num_images, FLAGS.size, progress=True)
-  md = (f"{FLAGS.num_images} synthetic {FLAGS.size}x{FLAGS.size} H-DAB images per condition; PGDIPS "
-        f"{cfg.num_steps} iterations, lr {cfg.optim.lr}.\n\n" + table(res))
+  head = f"PGDIPS: {cfg.num_steps} iterations, lr {cfg.optim.lr}, nets {tuple(cfg.net.channels)}.\n\n"
+  if FLAGS.deepliif:
+    paths = deepliif.find_sets(FLAGS.deepliif)
+    for p in paths:
+      deepliif.read_set(p)  # every set checked before any solve
+    if not FLAGS.crops and not FLAGS.whole:
+      raise UserError("--crops=0 without --whole leaves nothing to solve")
+    res = run_deepliif(cfg, paths, FLAGS.crops, FLAGS.crop_size, FLAGS.whole, FLAGS.seed, progress=True)
+    md = (f"{len(paths)} DeepLIIF set(s); {FLAGS.crops} crops of {FLAGS.crop_size} px per set"
+          + (", and the whole panels" if FLAGS.whole else "") + ". " + head + deepliif_table(res))
+  else:
+    bad = [c for c in FLAGS.conditions if c not in CONDITIONS]
+    if bad:
+      raise UserError(f"--conditions: {bad[0]!r} is unknown; use some of {', '.join(CONDITIONS)}")
+    res = run(cfg, FLAGS.num_images, FLAGS.size, FLAGS.seed, progress=True, conditions=tuple(FLAGS.conditions))
+    md = (f"{FLAGS.num_images} synthetic {FLAGS.size}x{FLAGS.size} H-DAB images per condition, seed {FLAGS.seed}. "
+          + head + table(res))
   os.makedirs(out, exist_ok=True)
   with open(os.path.join(out, "table.md"), "w") as f:
     f.write(md + "\n")

@@ -15,11 +15,15 @@ import numpy as np
 
 __all__ = ["optical_density", "transmittance_od", "to_rgb", "compose", "RUIFROK", "default_stains"]
 
-# Ruifrok & Johnston (2001) OD vectors (rows), as in skimage.color.hed_from_rgb's inverse
+# Ruifrok & Johnston (2001) OD vectors (rows), as in scikit-image's rgb_from_* matrices
 RUIFROK = {
-    "hematoxylin": (0.65, 0.70, 0.29),
+    "hematoxylin": (0.65, 0.70, 0.29),    # rgb_from_hed
     "eosin": (0.07, 0.99, 0.11),
     "dab": (0.27, 0.57, 0.78),
+    "fast_red": (0.214, 0.851, 0.478),     # rgb_from_rbd (also the red counterstain of Alcian blue)
+    "alcian_blue": (0.875, 0.458, 0.158),  # rgb_from_ahx
+    "aniline_blue": (0.853, 0.509, 0.113),  # rgb_from_bro (the collagen stain of Masson's trichrome)
+    "acid_fuchsin": (0.1, 0.737, 0.668),   # rgb_from_bpx's Ponceau-fuchsin (trichrome's red)
 }
 
 

@@ -34,7 +34,8 @@ from common.errors import UserError
 from pgdips import baselines, evaluate, physics, pipeline, synthetic
 from pgdips.solver import StainResult
 
-CONDITION = dict(evaluate.CONDITIONS["non-ideal"])
+# the stitching benchmark's rendering: saturation, DAB scatter, uneven background, noise
+CONDITION = dict(saturation=1.5, m=(1.0, 1.25), background=0.08, noise_std=2.0)
 
 
 def _strip_pairs(length: int, tile: int, overlap: int, strip: int, boundary: bool) -> list[tuple[slice, slice]]:

@@ -18,7 +18,7 @@ import numpy as np
 
 from pgdips import physics
 
-__all__ = ["ihc_ground_truth", "slide_ground_truth", "synthesize"]
+__all__ = ["ihc_ground_truth", "slide_ground_truth", "synthesize", "rotate_away", "drifting_stains"]
 
 
 def ihc_ground_truth(size: int = 256, offset=(0, 0)) -> tuple[np.ndarray, np.ndarray]:
@@ -42,10 +42,40 @@ def slide_ground_truth(size: int = 2048) -> tuple[np.ndarray, np.ndarray]:
   return np.tile(block, (reps, reps, 1))[:size, :size], s
 
 
+def rotate_away(v, lo_deg: float, hi_deg: float, rng, min_component: float = 0.03) -> np.ndarray:
+  """The unit vector ``v`` turned by an angle drawn from [lo_deg, hi_deg] towards a random direction,
+  redrawn until every component stays >= ``min_component`` (an optical density has no negative part)."""
+  v = np.asarray(v, np.float64) / np.linalg.norm(v)
+  for _ in range(1000):
+    u = rng.normal(size=3)
+    u -= u.dot(v) * v
+    u /= np.linalg.norm(u)
+    t = np.radians(rng.uniform(lo_deg, hi_deg))
+    w = np.cos(t) * v + np.sin(t) * u
+    if w.min() >= min_component:
+      return w.astype(np.float32)
+  raise ValueError(f"cannot turn {v} by {lo_deg}-{hi_deg} degrees inside the positive orthant")
+
+
+def drifting_stains(c, s, k: int, end) -> np.ndarray:
+  """Per-pixel stain vectors ``(H, W, N, 3)``: stain ``k``'s colour moves linearly from ``s[k]`` (no stain)
+  to ``end`` (at the map's maximum) with its concentration (DAB browns and darkens as it densifies), the
+  others fixed; every vector unit length."""
+  h, w, n = c.shape
+  out = np.broadcast_to(np.asarray(s, np.float32), (h, w, n, 3)).copy()
+  t = (c[..., k] / max(float(c[..., k].max()), 1e-12))[..., None]
+  v = (1 - t) * np.asarray(s[k], np.float32) + t * np.asarray(end, np.float32)
+  out[..., k, :] = v / np.linalg.norm(v, axis=-1, keepdims=True)
+  return out
+
+
 def synthesize(c, s, *, m=(1.0, 1.0), saturation: float | None = None, background: float = 0.0,
                noise_std: float = 0.0, seed: int = 0) -> np.ndarray:
-  """uint8 RGB image from concentrations ``(H, W, N)`` and unit stains ``(N, 3)``."""
-  d = np.einsum("hwn,n,nc->hwc", c, np.asarray(m, np.float32), s)
+  """uint8 RGB image from concentrations ``(H, W, N)`` and unit stains ``(N, 3)`` (or per-pixel stains
+  ``(H, W, N, 3)``, :func:`drifting_stains`)."""
+  s = np.asarray(s, np.float32)
+  eq = "hwn,n,nc->hwc" if s.ndim == 2 else "hwn,n,hwnc->hwc"
+  d = np.einsum(eq, c, np.asarray(m, np.float32), s)
   if saturation:
     d = saturation * np.tanh(d / saturation)
   h, w = c.shape[:2]
