@@ -44,8 +44,11 @@ demo: $(STAMP)
 	  python3.11 -m venv .venv-torch && .venv-torch/bin/pip install -q --disable-pip-version-check torch==2.13.0 numpy scikit-image matplotlib; \
 	else echo "note: no python3.11 for the PyTorch reference; benchmark ratios will be omitted"; fi
 
+# PGDIPS_OFFICIAL=PATH (a checkout of GJiananChen/PGDIPS) adds the official script's timing to bench/pgdips.py
 bench: $(STAMP) .venv-torch/bin/python
-	@for b in bench/[a-z]*.py; do [ "$$b" = bench/torch_reference.py ] && continue; echo "== $$b"; $(PY) $$b || exit 1; done
+	@for b in bench/[a-z]*.py; do [ "$$b" = bench/torch_reference.py ] && continue; echo "== $$b"; \
+	  extra=""; [ "$$b" = bench/pgdips.py ] && [ -n "$(PGDIPS_OFFICIAL)" ] && extra="--official=$(PGDIPS_OFFICIAL)"; \
+	  $(PY) $$b $$extra || exit 1; done
 
 clean:
 	rm -rf $(VENV) .venv-torch demo_out .pytest_cache

@@ -4,6 +4,11 @@ copied here: its ``pgdips.py`` runs unchanged from the checkout, in a scratch di
 config and the input tile, with the CUDA-only calls redirected to the CPU:
 
   .venv-torch/bin/python bench/_pgdips_official.py CHECKOUT TILE.png STEPS
+  .venv-torch/bin/python bench/_pgdips_official.py CHECKOUT --nets SIZE STEPS
+
+``--nets``: the profile of bench/pgdips.py --profile: forward + backward of one of the checkout's own
+``skip`` networks (built as its pgdips.py builds them: 8-128 channels, 5x5, bilinear, reflection padding)
+with 1 output channel (a concentration net) and 3 (a stain or background net), s per call.
 
 Prints one JSON line: {"steps": ..., "seconds": ..., "s_per_step": ...}, timed between the first and
 the last optimizer step (start-up, first-step allocation and the final plots excluded).
@@ -50,6 +55,31 @@ weight_mse = 1
 """
 
 
+def _torchvision_stand_in():
+  """The script imports torchvision for one call, ``utils.make_grid``, in its image plots (outside the
+  timed optimizer steps' work). This stand-in lays the (C, H, W) images out on a grid of ``nrow``
+  columns with 2 px of zero padding, enough for those plots."""
+  import torch
+
+  def make_grid(images, nrow=8, padding=2):
+    images = [torch.as_tensor(x) for x in images]
+    c = max(x.shape[0] for x in images)
+    images = [x.expand(c, *x.shape[1:]) for x in images]
+    h, w = images[0].shape[1:]
+    cols = min(nrow, len(images))
+    rows = -(-len(images) // cols)
+    grid = torch.zeros(c, rows * (h + padding) + padding, cols * (w + padding) + padding)
+    for k, x in enumerate(images):
+      y0, x0 = padding + (k // cols) * (h + padding), padding + (k % cols) * (w + padding)
+      grid[:, y0:y0 + h, x0:x0 + w] = x
+    return grid
+
+  tv = types.ModuleType("torchvision")
+  tv.utils = types.ModuleType("torchvision.utils")
+  tv.utils.make_grid = make_grid
+  sys.modules["torchvision"], sys.modules["torchvision.utils"] = tv, tv.utils
+
+
 def _cpu_only():
   """Redirects the script's CUDA tensor types and ``.cuda()`` calls to the CPU."""
   import torch
@@ -60,6 +90,10 @@ def _cpu_only():
   torch.tensor = lambda *a, device=None, **k: make(*a, **k)
   # torchvision beside the pinned CPU torch needs this stub to import; skvideo is only used for video
   sys.modules.setdefault("torchvision._meta_registrations", types.ModuleType("torchvision._meta_registrations"))
+  try:
+    import torchvision  # noqa: F401
+  except Exception:  # not installed (PyPI's torchvision does not import beside the pinned CPU torch)
+    _torchvision_stand_in()
   sk = types.ModuleType("skvideo")
   sk.io = types.ModuleType("skvideo.io")
   sys.modules.setdefault("skvideo", sk)
@@ -78,7 +112,36 @@ def _cpu_only():
   return times
 
 
+def nets(checkout, size, steps):
+  import torch
+  _cpu_only()  # the same import stand-ins as the script's run
+  sys.path.insert(0, checkout)
+  from net import skip
+  out = {"torch": torch.__version__}
+  for ch in (1, 3):
+    net = skip(3, ch, num_channels_down=[8, 16, 32, 64, 128], num_channels_up=[8, 16, 32, 64, 128],
+               num_channels_skip=[0, 0, 0, 4, 4], upsample_mode="bilinear", filter_size_down=5, filter_size_up=5,
+               need_sigmoid=True, need_bias=True, pad="reflection", act_fun="LeakyReLU")
+    z = torch.rand(1, 3, size, size) * 0.01
+    opt = torch.optim.Adam(net.parameters(), lr=5e-4)
+
+    def call():
+      opt.zero_grad()
+      net(z).mean().backward()
+      opt.step()
+
+    for _ in range(3):
+      call()
+    t0 = time.perf_counter()
+    for _ in range(steps):
+      call()
+    out[f"out{ch}"] = (time.perf_counter() - t0) / steps
+  print(json.dumps(out))
+
+
 def main():
+  if sys.argv[2] == "--nets":
+    return nets(os.path.abspath(sys.argv[1]), int(sys.argv[3]), int(sys.argv[4]))
   checkout, tile, steps = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2]), int(sys.argv[3])
   if not os.path.isfile(os.path.join(checkout, "pgdips.py")):
     raise SystemExit(f"error: {checkout} has no pgdips.py; pass a checkout of GJiananChen/PGDIPS")

@@ -76,7 +76,10 @@ def official(path, size, steps):
   for param in ("net", "direct"):
     cfg = config_lib.load_config(os.path.join(_common.ROOT, "configs/pgdips/he.py:hdab"),
                                  {"num_steps": steps, "smb_param": param})
-    s = _seconds(cfg, tile[None]) / steps
+    # per iteration: the difference of a (3 steps)- and a steps-iteration solve, so that the per-solve
+    # init, finish and transfers (outside the official timing too) cancel
+    long = config_lib.replaced(cfg, {"num_steps": 3 * steps})
+    s = (_seconds(long, tile[None]) - _seconds(cfg, tile[None])) / (2 * steps)
     what = "5 networks as the official code" if param == "net" else "2 networks, S and B direct (the paper)"
     print(f"| medjax, smb_param={param} ({what}) | {s:.3f} | {ref['s_per_step'] / s:.2f} |")
 
@@ -91,12 +94,61 @@ flags.DEFINE_integer("official_size", 128, "tile size of the official-code compa
 flags.DEFINE_integer("official_steps", 10, "iterations of the official-code comparison", lower_bound=1)
 
 
+def profile(path, size, steps):
+  """Where the 5-network step's time goes: forward + backward + Adam of one network alone, medjax (jitted,
+  with XLA's own convolutions and with ``runtime.conv_compiler_options``, oneDNN's on a CPU) against the
+  official code's own network (PyTorch), with 1 output channel (concentration) and 3 (stain,
+  background); the 5-network step is about 2 of the first and 3 of the second."""
+  import jax.numpy as jnp
+  import optax
+  from pgdips.models import SkipNet
+  out = subprocess.run([_common.TORCH_PY, os.path.join(_common.ROOT, "bench", "_pgdips_official.py"), path, "--nets",
+                        str(size), str(steps)], capture_output=True, text=True)
+  if out.returncode:
+    print(f"(the official network failed: {out.stderr.strip().splitlines()[-1] if out.stderr.strip() else out.returncode})")
+    return
+  ref = json.loads(out.stdout.strip().splitlines()[-1])
+  from common import runtime
+  conv = runtime.conv_compiler_options()
+  print(f"\n| one network, {size}x{size}, forward + backward + Adam | official (s) | medjax, XLA's convolutions (s) "
+        f"| ratio | medjax, {'oneDNN' if conv else 'the same'} (s) | ratio |")
+  print("|---|---|---|---|---|---|")
+  z = jnp.asarray(np.random.default_rng(0).uniform(-0.005, 0.005, (size, size, 3)), jnp.float32)
+  for ch in (1, 3):
+    net = SkipNet(out_channels=ch)
+    params = net.init(jax.random.PRNGKey(0), z)
+    tx = optax.adam(5e-4)
+    state = (params, tx.init(params))
+
+    def call(state):
+      p, o = state
+      g = jax.grad(lambda q: net.apply(q, z).mean())(p)
+      u, o = tx.update(g, o, p)
+      return optax.apply_updates(p, u), o
+
+    secs = []
+    for opts in (None, conv or None):
+      f = jax.jit(call, compiler_options=opts)
+      st = state
+      for _ in range(3):
+        st = f(st)
+      jax.block_until_ready(st)
+      t0 = time.perf_counter()
+      for _ in range(steps):
+        st = f(st)
+      jax.block_until_ready(st)
+      secs.append((time.perf_counter() - t0) / steps)
+    r = ref[f"out{ch}"]
+    print(f"| {ch} output channel(s) | {r:.4f} | {secs[0]:.4f} | {r / secs[0]:.2f} | {secs[1]:.4f} | {r / secs[1]:.2f} |")
+
+
 def main(argv):
   del argv
   F = flags.FLAGS
   batched(F.size, F.steps, [int(b) for b in F.batches])
   if F.official:
     official(F.official, F.official_size, F.official_steps)
+    profile(F.official, F.official_size, 4 * F.official_steps)
   print(f"(jax {jax.__version__}, {jax.default_backend()}, {os.cpu_count()} host cores)")
 
 

@@ -15,7 +15,8 @@ import numpy as np
 from jax.sharding import AxisType, NamedSharding, PartitionSpec as P
 
 __all__ = ["initialize", "make_mesh", "replicated", "data_sharding", "global_batch", "local_batch_size",
-           "is_main_process", "shutdown", "on_cpu", "host_bincount", "host_step_loop", "grain_read_options"]
+           "is_main_process", "shutdown", "on_cpu", "host_bincount", "host_step_loop", "grain_read_options",
+           "conv_compiler_options"]
 
 
 # Platform switches: every CPU-only workaround in the codebase asks one of these, so a GPU/TPU run
@@ -40,6 +41,17 @@ def host_step_loop() -> bool:
   convolutions' input gradients inside a while loop ~5x slower (pgdips, measured at 128x128); on
   GPU/TPU a scanned chunk saves the per-step dispatch."""
   return on_cpu()
+
+
+def conv_compiler_options() -> dict:
+  """``compiler_options`` for convolution-heavy jitted steps: on XLA:CPU, convolutions through oneDNN
+  (``xla_cpu_experimental_onednn_custom_call``; the pgdips DIP network's forward + backward + Adam step
+  at 128x128 takes 0.037 s instead of 0.056 s, the same gradients up to float32 rounding); ``{}`` on
+  GPU/TPU, whose compilers do not take the option, and with ``MEDJAX_CPU_ONEDNN=0``. It asks the backend
+  itself (not ``MEDJAX_PLATFORM``): the option exists only in the CPU compiler."""
+  if jax.default_backend() != "cpu" or os.environ.get("MEDJAX_CPU_ONEDNN", "1") == "0":
+    return {}
+  return {"xla_cpu_experimental_onednn_custom_call": True}
 
 
 def grain_read_options(data_cfg: Any = None) -> dict:

@@ -45,6 +45,16 @@ CONDITIONS = {
     "ideal": dict(angle=(10.0, 25.0), noise_std=1.0),
 }
 METHODS = ("Ruifrok", "Macenko", "Vahadane", "PGDIPS")
+NET_ROW = "PGDIPS, net C"  # with readout="inverse": the same fit's network maps, for comparison
+
+
+def _methods(cfg):
+  return METHODS + ((NET_ROW,) if cfg.readout == "inverse" else ())
+
+
+def _net_c(r):
+  import dataclasses
+  return dataclasses.replace(r, concentrations=r.net_concentrations)
 
 
 def benchmark_set(num_images: int, size: int, condition: str, seed: int = 0):
@@ -88,13 +98,15 @@ def run(cfg, num_images: int = 12, size: int = 64, seed: int = 0, progress: bool
   res = {}
   for cond in conditions:
     items = benchmark_set(num_images, size, cond, seed)
-    per = {m: [] for m in METHODS}
+    per = {m: [] for m in _methods(cfg)}
     for img, c, s in items:
       for name, r in baselines.all_baselines(img, STAINS, cfg.i0, cfg.log_base).items():
         per[name].append(score(r, c, s))
     for r, (_, c, s) in zip(solver.solve_batch(cfg, np.stack([it[0] for it in items]), seed=seed,
                                                chunk=int(cfg.progress_chunk), progress=progress), items):
       per["PGDIPS"].append(score(r, c, s))
+      if NET_ROW in per:
+        per[NET_ROW].append(score(_net_c(r), c, s))
     res[cond] = per
   return res
 
@@ -150,7 +162,7 @@ def run_deepliif(cfg, paths, n_crops: int = 8, crop_size: int = 128, whole: bool
                  progress: bool = False) -> dict:
   """{'crops': {method: [scores]}, 'whole': {method: [scores]}}: ``n_crops`` crops per set solved as one
   batch; ``whole``: every set's whole IHC panel (tiled by ``cfg.tile``)."""
-  out = {"crops": {m: [] for m in METHODS}, "whole": {m: [] for m in METHODS}}
+  out = {"crops": {m: [] for m in _methods(cfg)}, "whole": {m: [] for m in METHODS}}
   for path in paths:
     panels = deepliif.read_set(path)
     if n_crops:
@@ -162,6 +174,8 @@ def run_deepliif(cfg, paths, n_crops: int = 8, crop_size: int = 128, whole: bool
       for r, t in zip(solver.solve_batch(cfg, np.stack([c["ihc"] for c in cs]), seed=seed,
                                          chunk=int(cfg.progress_chunk), progress=progress), truths):
         out["crops"]["PGDIPS"].append(deepliif.score(r, t))
+        if NET_ROW in out["crops"]:
+          out["crops"][NET_ROW].append(deepliif.score(_net_c(r), t))
     if whole:
       t = deepliif.ground_truth(panels, cfg.i0, cfg.log_base)
       for name, r in baselines.all_baselines(panels["ihc"], STAINS, cfg.i0, cfg.log_base).items():
@@ -204,7 +218,8 @@ def main(argv) -> int:
   cfg = FLAGS.config
   pipeline.check_config(cfg)
   out = sources.check_out_dir(FLAGS.out)
-  head = f"PGDIPS: {cfg.num_steps} iterations, lr {cfg.optim.lr}, nets {tuple(cfg.net.channels)}.\n\n"
+  head = (f"PGDIPS: {cfg.num_steps} iterations, lr {cfg.optim.lr}, nets {tuple(cfg.net.channels)}, start {cfg.init_stains}, "
+          f"C read out by {cfg.readout!r}.\n\n")
   if FLAGS.deepliif:
     paths = deepliif.find_sets(FLAGS.deepliif)
     for p in paths:

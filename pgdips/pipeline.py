@@ -21,7 +21,7 @@ import numpy as np
 from common import config as config_lib
 from common.errors import InputError
 from common.logging import Progress
-from pgdips import physics
+from pgdips import baselines, physics
 from pgdips.solver import StainResult, solve_batch
 
 __all__ = ["Tiles", "check_rgb", "tile_positions", "blend_weights", "solve_tiles", "stitch_tiles",
@@ -78,6 +78,7 @@ def check_config(cfg) -> None:
        f"loss.anchor_reduce={cfg.loss.anchor_reduce!r} is unknown; use 'mean' or 'sum' (the code)"),
       (cfg.loss.exclusion_pairs in ("sum", "mean"),
        f"loss.exclusion_pairs={cfg.loss.exclusion_pairs!r} is unknown; use 'sum' (the code) or 'mean'"),
+      (cfg.readout in ("net", "inverse"), f"readout={cfg.readout!r} is unknown; use 'net' (the paper) or 'inverse'"),
       (len(cfg.net.skips) == len(cfg.net.channels),
        f"net.skips has {len(cfg.net.skips)} entries for {len(cfg.net.channels)} net.channels; give one per level"),
   ]
@@ -177,7 +178,7 @@ def _check_tissue(rgb, cfg):
                      f"background_od {cfg.background_od}); is it an all-white/background tile?")
 
 
-def solve_tiles(cfg, img, *, seed: int = 0, progress: bool = False) -> Tiles:
+def solve_tiles(cfg, img, *, seed: int = 0, progress: bool = False, estimate_only: bool = False) -> Tiles:
   """Tiles of ``cfg.tile`` overlapping by ``cfg.overlap`` (the image reflect-padded to at least one tile),
   background tiles skipped, the others solved ``cfg.batch_tiles`` at a time. With ``cfg.share_smb`` the
   stain vectors, spectral factors and background come first from the ``cfg.estimate_tiles`` tissue-richest
@@ -203,6 +204,8 @@ def solve_tiles(cfg, img, *, seed: int = 0, progress: bool = False) -> Tiles:
     fixed = {"stains": s / np.linalg.norm(s, axis=1, keepdims=True), "m": np.mean([e.m for e in est], 0),
              "background": np.mean([e.background for e in est], 0)}
   results = {}
+  if estimate_only:
+    return Tiles(t, int(cfg.overlap), (hp, wp), pos, tiles, results, fixed)
   bs = int(cfg.batch_tiles)
   warm = est[0].nets if fixed is not None and cfg.tile_init == "estimate" else None
   cfg_tiles = cfg
@@ -276,15 +279,29 @@ def overlap_disagreement(ts: Tiles) -> dict:
   return {"step": float(np.mean(steps)), "rms": float(np.mean(rms)), "pairs": len(steps)}
 
 
+def invert(cfg, img, fixed) -> StainResult:
+  """Per-pixel least squares through the forward model (eq. 2) with given S, M, B, clipped at 0: the
+  ``readout="inverse"`` concentrations of a whole image, which need no tiles and so have no seams."""
+  b_od = np.asarray(physics.transmittance_od(np.asarray(fixed["background"], np.float32), cfg.log_base), np.float64)
+  s, m = np.asarray(fixed["stains"], np.float64), np.asarray(fixed["m"], np.float64)
+  c = baselines.lstsq_concentrations(baselines.od_np(img, cfg.i0, cfg.log_base) - b_od, m[:, None] * s)
+  return StainResult(concentrations=c.astype(np.float32), stains=s.astype(np.float32),
+                     recon=recolor(cfg, c, s, m, fixed["background"]), m=m.astype(np.float32),
+                     background=np.asarray(fixed["background"], np.float32))
+
+
 def deconvolve(cfg, img, *, seed: int = 0, progress: bool = False) -> StainResult:
   """PGDIPS on an image of any size: one solve when it fits in ``cfg.tile``, otherwise
-  :func:`solve_tiles` then :func:`stitch_tiles`."""
+  :func:`solve_tiles` then :func:`stitch_tiles`; with ``readout="inverse"`` and ``share_smb`` only the
+  estimation tiles are solved and the whole image is inverted with their S, M, B (:func:`invert`)."""
   check_config(cfg)
   rgb = check_rgb(img)
   _check_size(rgb)
   h, w = rgb.shape[:2]
   t = int(cfg.tile)
   if h > t or w > t:
+    if cfg.readout == "inverse" and cfg.share_smb:
+      return _check_finite(invert(cfg, rgb, solve_tiles(cfg, rgb, seed=seed, progress=progress, estimate_only=True).fixed))
     return _check_finite(stitch_tiles(cfg, solve_tiles(cfg, rgb, seed=seed, progress=progress), (h, w)))
   _check_tissue(rgb, cfg)
   levels = 2 ** len(cfg.net.channels)

@@ -35,6 +35,7 @@ class StainResult:
   background: np.ndarray | None = None  # (3,) background transmittance B in (0, 1]
   history: np.ndarray | None = None
   nets: object = None         # PGDIPS: the concentration networks' parameters (a pytree)
+  net_concentrations: np.ndarray | None = None  # PGDIPS: the networks' maps (= concentrations with readout="net")
 
 
 def dihedral(x, a, square: bool = True):
@@ -94,7 +95,7 @@ class Solver:
   """PGDIPS for images of one ``shape`` as pure functions (each vmap-able over tiles):
 
     init(rgb, key) -> carry;  run(carry, rgb, num_steps) -> (carry, history (num_steps, 3));
-    finish(carry) -> dict(concentrations, stains, m, background, recon)
+    finish(carry, rgb) -> dict(concentrations, net_concentrations, stains, m, background, recon)
 
   ``solve(rgb, key)`` chains them. ``run`` advances ``num_steps`` Adam iterations in one ``lax.scan``;
   ``step(carry, rgb)`` is one of them (what :func:`solve_batch` calls, jitted, from a Python loop). With ``fixed`` =
@@ -226,17 +227,30 @@ class Solver:
     slower than the same step outside one, measured at 128x128)."""
     return jax.lax.scan(lambda c, _: self.step(c, rgb), carry, None, length=num_steps)
 
-  def finish(self, carry):
+  def finish(self, carry, rgb):
+    """The fitted model. ``readout="net"`` (the paper): C is the networks' output. ``"inverse"``: C is the
+    per-pixel least-squares inversion of eq. 2 with the fitted S, M and B, clipped at 0, as the
+    fixed-vector baselines read theirs out (the networks and their priors then serve to find S, M and B;
+    ``net_concentrations`` keeps the networks' maps)."""
     cfg, p = self.cfg, self._with_fixed(carry["params"], carry)
-    c = self._concentrations(p, carry["z0"]) * cfg.max_concentration
+    c_net = self._concentrations(p, carry["z0"]) * cfg.max_concentration
     _, s, m, b_trans = self._unpack(p, carry["z0"])
-    recon = physics.to_rgb(physics.compose(c, s, m, physics.transmittance_od(b_trans, cfg.log_base)), cfg.i0,
-                           cfg.log_base)
-    return {"concentrations": c, "stains": s, "m": m, "background": b_trans, "recon": recon}
+    b_od = physics.transmittance_od(b_trans, cfg.log_base)
+    if cfg.readout == "net":
+      c = c_net
+    elif cfg.readout == "inverse":
+      rows = m[:, None] * s                                       # (N, 3): D - B = C rows
+      d = physics.optical_density(rgb, cfg.i0, cfg.log_base) - b_od
+      c = jnp.maximum(d @ rows.T @ jnp.linalg.inv(rows @ rows.T), 0.0)
+    else:
+      raise ValueError(f"readout={cfg.readout!r} is unknown; use 'net' (the paper) or 'inverse'")
+    recon = physics.to_rgb(physics.compose(c, s, m, b_od), cfg.i0, cfg.log_base)
+    return {"concentrations": c, "net_concentrations": c_net, "stains": s, "m": m, "background": b_trans,
+            "recon": recon}
 
   def solve(self, rgb, key, fixed: dict | None = None):
     carry, hist = self.run(self.init(rgb, key, fixed), rgb, self.cfg.num_steps)
-    return {**self.finish(carry), "history": hist}
+    return {**self.finish(carry, rgb), "history": hist}
 
 
 def make_solver(cfg, shape: tuple[int, int], fixed: bool = False):
@@ -256,7 +270,8 @@ def _programs(cfg, shape, fixed: bool, mesh):
   """Jitted, device-sharded (init, step, finish) for one (config, tile shape, fixed) -- cached, so
   repeated calls (tiles of a large image, the CLI's two images) compile once."""
   used = {k: v for k, v in cfg.to_dict().items() if k not in _NOT_IN_PROGRAMS}
-  key = (json.dumps(used, sort_keys=True, default=str), tuple(shape), fixed, mesh.devices.size)
+  key = (json.dumps(used, sort_keys=True, default=str), tuple(shape), fixed, mesh.devices.size,
+         tuple(runtime.conv_compiler_options()))
   if key not in _PROGRAMS:
     solver = Solver(cfg, shape, fixed)
     spec, rep = jax.sharding.PartitionSpec("data"), jax.sharding.PartitionSpec()
@@ -267,9 +282,10 @@ def _programs(cfg, shape, fixed: bool, mesh):
     once = {"xla_backend_optimization_level": 0}
     init = jax.jit(jax.shard_map(jax.vmap(solver.init, in_axes=(0, 0, None, 0, None, 0)), mesh=mesh,
                                  in_specs=(spec, spec, rep, spec, rep, spec), out_specs=spec), compiler_options=once)
+    conv = runtime.conv_compiler_options()
     step = jax.jit(jax.shard_map(jax.vmap(solver.step), mesh=mesh, in_specs=spec, out_specs=spec),
-                   donate_argnums=0)
-    finish = jax.jit(jax.shard_map(jax.vmap(lambda c: {**solver.finish(c), "nets": c["params"]["nets"]}),
+                   donate_argnums=0, compiler_options=conv or None)
+    finish = jax.jit(jax.shard_map(jax.vmap(lambda c, x: {**solver.finish(c, x), "nets": c["params"]["nets"]}),
                                    mesh=mesh, in_specs=spec, out_specs=spec), compiler_options=once)
     # accelerators (runtime.host_step_loop() False): n steps as one lax.scan per call, compiled per n
     scans = {}
@@ -277,7 +293,7 @@ def _programs(cfg, shape, fixed: bool, mesh):
     def scan(n: int):
       if n not in scans:
         scans[n] = jax.jit(jax.shard_map(jax.vmap(lambda c, x: solver.run(c, x, n)), mesh=mesh, in_specs=spec,
-                                         out_specs=spec), donate_argnums=0)
+                                         out_specs=spec), donate_argnums=0, compiler_options=conv or None)
       return scans[n]
 
     _PROGRAMS[key] = (init, step, finish, scan)
@@ -343,10 +359,11 @@ def solve_batch(cfg, tiles: np.ndarray, seed: int = 0, fixed: dict | None = None
       hists.append(h)
       done += n
       if progress:
-        bar.update(done, {"loss": float(np.mean(np.asarray(h)[:, -1, 0]))})
-  out = jax.device_get(finish(carry))
+        bar.update(done, {"loss": float(jnp.mean(h[:, -1, 0]))})  # one scalar to the host; the history stays
+  out = jax.device_get(finish(carry, x_dev))
   hist = np.concatenate(jax.device_get(hists), axis=1)  # (B, steps, 3)
-  return [StainResult(concentrations=out["concentrations"][i], stains=out["stains"][i],
+  return [StainResult(concentrations=out["concentrations"][i], net_concentrations=out["net_concentrations"][i],
+                      stains=out["stains"][i],
                       recon=np.round(out["recon"][i]).astype(np.uint8), m=out["m"][i],
                       background=out["background"][i], history=hist[i],
                       nets=jax.tree.map(lambda v: v[i], out["nets"])) for i in range(b)]

@@ -31,7 +31,7 @@ from absl import flags
 from common import cli, config as config_lib, metrics, plotting
 from common.data import sources
 from common.errors import UserError
-from pgdips import baselines, evaluate, physics, pipeline, synthetic
+from pgdips import evaluate, pipeline, synthetic
 from pgdips.solver import StainResult
 
 # the stitching benchmark's rendering: saturation, DAB scatter, uneven background, noise
@@ -82,15 +82,6 @@ def _score(r, c_true, cfg) -> dict:
   return out
 
 
-def pixelwise(cfg, img, fixed) -> StainResult:
-  """Per-pixel least squares through the forward model with given S, M, B: no tiles, so no seams -- the
-  seam index's floor on this image (it is not 1: the residual's own structure differs between the
-  boundary and control strips)."""
-  d = baselines.od_np(img, cfg.i0, cfg.log_base) - np.asarray(physics.transmittance_od(fixed["background"], cfg.log_base))
-  c = baselines.lstsq_concentrations(d, np.asarray(fixed["m"], np.float64)[:, None] * np.asarray(fixed["stains"]))
-  return StainResult(concentrations=c.astype(np.float32), stains=fixed["stains"], recon=img)
-
-
 def run(cfg, size: int = 2048, compare: int = 512, out: str = ".", progress: bool = True) -> str:
   c_true, s = synthetic.slide_ground_truth(size)
   rng = np.random.default_rng(0)
@@ -117,7 +108,7 @@ def run(cfg, size: int = 2048, compare: int = 512, out: str = ".", progress: boo
     print(rows[-1], flush=True)
     if (n, share) == (size, True):
       t0 = time.perf_counter()
-      ref = results["pixelwise"] = pixelwise(cfg, img, ts.fixed)
+      ref = results["pixelwise"] = pipeline.invert(cfg, img, ts.fixed)
       rows.append(row(n, "the same S, M, B, per-pixel least squares (no tiles)",
                       _score(ref, c_true, cfg), time.perf_counter() - t0))
       print(rows[-1], flush=True)

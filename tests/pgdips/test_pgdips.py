@@ -188,3 +188,54 @@ def test_code_preset_and_starting_vectors():
   np.testing.assert_allclose(np.asarray(sv._unpack(carry["params"], carry["z0"])[1]), anchors[0], atol=1e-3)
   assert solver.macenko_anchors(cfg, np.full((1, 32, 32, 3), 255, np.uint8))[0] == pytest.approx(
       physics.default_stains(cfg.stains))
+
+
+@pytest.mark.parametrize("n_stains", [2, 3])
+def test_inverse_readout_inverts_the_fitted_model(n_stains):
+  """readout='inverse': C is the clipped least-squares inversion of D - B with rows M_n S_n; on an image
+  rendered (in float, no rounding) from known C, S, M, B that are the solver's current values it gives C
+  back, and a stain absent from a pixel is 0, not negative. 'net' returns the networks' maps."""
+  stains = ("hematoxylin", "dab") if n_stains == 2 else ("hematoxylin", "eosin", "dab")
+  cfg = config_lib.load_config(ROOT + "/configs/pgdips/he.py:hdab,smoke", {"readout": "inverse", "stains": stains})
+  sv = solver.Solver(cfg, (16, 16))
+  fast = {"xla_backend_optimization_level": 0}
+  rng = np.random.default_rng(n_stains)
+  s_true = physics.default_stains(stains)
+  m_true, b_true = 0.8 + 0.4 * rng.random(n_stains), np.array([0.9, 0.85, 0.95])
+  c_true = rng.random((16, 16, n_stains)).astype(np.float32)
+  c_true[3, 4, 1] = 0.0
+  od = np.einsum("hwn,n,nc->hwc", c_true, m_true, s_true) - np.log10(b_true)
+  rgb = (255.0 * 10.0 ** -od).astype(np.float32)
+  carry = jax.jit(sv.init, compiler_options=fast)(rgb, jax.random.PRNGKey(0))
+  lo, hi = cfg.b_range
+  s_pre = 0.9 * s_true / s_true.max(axis=1, keepdims=True)  # inside the (0.05, 0.95) range; normalized to s_true
+  carry["params"].update(s_raw=solver._logit((jnp.asarray(s_pre) - 0.05) / 0.9), m=jnp.asarray(m_true, jnp.float32),
+                         b_raw=solver._logit((jnp.asarray(b_true, jnp.float32) - lo) / (hi - lo)))
+  out = jax.jit(sv.finish, compiler_options=fast)(carry, rgb)
+  np.testing.assert_allclose(np.asarray(out["stains"]), s_true, atol=1e-4)
+  np.testing.assert_allclose(np.asarray(out["concentrations"]), c_true, atol=2e-3)
+  assert float(out["concentrations"][3, 4, 1]) >= 0.0
+  net = solver.Solver(config_lib.replaced(cfg, {"readout": "net"}), (16, 16))
+  out_net = jax.jit(net.finish, compiler_options=fast)(carry, rgb)
+  np.testing.assert_allclose(np.asarray(out_net["concentrations"]), np.asarray(out["net_concentrations"]), rtol=1e-6)
+  with pytest.raises(ValueError, match="readout"):
+    solver.Solver(config_lib.replaced(cfg, {"readout": "lstsq"}), (16, 16)).finish(carry, rgb)
+
+
+def test_onednn_convolutions_give_the_xla_results(monkeypatch):
+  """runtime.conv_compiler_options (oneDNN convolutions on XLA:CPU) is a speed switch only: 5 steps of
+  the solver with and without it give the same maps and vectors up to float32 rounding (biases ahead of
+  a normalization have an exactly-zero gradient, so Adam turns their rounding into steps, but those
+  biases cannot change the output)."""
+  from common import runtime
+  cfg = config_lib.load_config(ROOT + "/configs/pgdips/he.py:hdab,smoke")
+  tile = np.random.default_rng(0).integers(40, 200, (1, 16, 16, 3)).astype(np.uint8)
+  assert runtime.conv_compiler_options() == ({"xla_cpu_experimental_onednn_custom_call": True}
+                                             if jax.default_backend() == "cpu" else {})
+  fast = solver.solve_batch(cfg, tile)[0]
+  monkeypatch.setenv("MEDJAX_CPU_ONEDNN", "0")
+  assert runtime.conv_compiler_options() == {}
+  plain = solver.solve_batch(cfg, tile)[0]
+  np.testing.assert_allclose(fast.concentrations, plain.concentrations, rtol=1e-3, atol=1e-4)
+  np.testing.assert_allclose(fast.stains, plain.stains, atol=1e-4)
+  np.testing.assert_allclose(fast.history, plain.history, rtol=1e-3)

@@ -75,6 +75,34 @@ def test_stitching_reproduces_a_pixelwise_map_exactly(monkeypatch):
   np.testing.assert_array_equal(r.recon, img)
 
 
+def test_inverse_readout_of_a_large_image_solves_only_the_estimation_tiles(monkeypatch):
+  """readout='inverse' with shared S, M, B: the estimation tiles are solved, then the whole image is
+  inverted with their mean S, M, B (a per-pixel NumPy solve here), no other tile is solved."""
+  calls = []
+
+  def fake(cfg, tiles, seed=0, fixed=None, **kw):
+    calls.append((len(tiles), fixed is None))
+    s = np.array([[0.65, 0.70, 0.29], [0.27, 0.57, 0.78]], np.float32)
+    return [StainResult(concentrations=np.zeros(t.shape[:2] + (2,), np.float32), stains=s / np.linalg.norm(s, axis=1, keepdims=True),
+                        recon=None, m=np.array([1.0, 1.25], np.float32), background=np.array([0.9, 0.95, 1.0], np.float32))
+            for t in tiles]
+
+  monkeypatch.setattr(pipeline, "solve_batch", fake)
+  img = np.random.default_rng(3).integers(40, 220, (70, 90, 3)).astype(np.uint8)
+  cfg = config_lib.load_config(CFG + ":hdab,smoke", {"tile": 32, "overlap": 8, "readout": "inverse", "estimate_tiles": 2})
+  r = pipeline.deconvolve(cfg, img)
+  assert calls == [(2, True)]
+  s, m, b = fake(cfg, img[None, :8, :8])[0].stains.astype(np.float64), np.array([1.0, 1.25]), np.array([0.9, 0.95, 1.0])
+  rows = m[:, None] * s
+  od = -np.log10(np.maximum(img.astype(np.float64), 1) / 255.0) + np.log10(b)
+  for y, x in ((0, 0), (33, 47), (69, 89)):
+    want = np.clip(np.linalg.lstsq(rows.T, od[y, x], rcond=None)[0], 0, None)
+    np.testing.assert_allclose(r.concentrations[y, x], want, rtol=1e-4, atol=1e-5)
+  assert r.concentrations.shape == (70, 90, 2) and r.recon.shape == (70, 90, 3)
+  with pytest.raises(config_lib.ConfigError, match="readout"):
+    pipeline.deconvolve(config_lib.replaced(cfg, {"readout": "lsq"}), img)
+
+
 def test_overlap_disagreement_is_zero_for_a_pixelwise_solver_and_matches_a_hand_step(monkeypatch):
   monkeypatch.setattr(pipeline, "solve_batch", _fake_solve)
   img = np.random.default_rng(2).integers(30, 220, (56, 80, 3)).astype(np.uint8)
@@ -231,7 +259,7 @@ def test_stain_and_background_network_heads():
   carry = jax.jit(sv.init, compiler_options=fast)(np.full((16, 16, 3), 120.0, np.float32), jax.random.PRNGKey(0))
   assert len(carry["params"]["stain_nets"]) == 2 and "s_raw" not in carry["params"]
   carry, hist = jax.jit(sv.run, static_argnums=2, compiler_options=fast)(carry, np.full((16, 16, 3), 120.0, np.float32), 3)
-  out = jax.jit(sv.finish, compiler_options=fast)(carry)
+  out = jax.jit(sv.finish, compiler_options=fast)(carry, np.full((16, 16, 3), 120.0, np.float32))
   np.testing.assert_allclose(np.linalg.norm(out["stains"], axis=1), 1.0, rtol=1e-5)
   b = np.asarray(out["background"])
   assert np.all((b > 0.05) & (b < 0.95)) and np.all(np.isfinite(np.asarray(hist)))
