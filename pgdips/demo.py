@@ -16,7 +16,7 @@ from pgdips import evaluate, gallery, pipeline, report, synthetic
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def real_images(out: str, crop: int = 64, steps: int = 300) -> list[str]:
+def real_images(out: str, crop: int = 64, steps: int = 200) -> list[str]:
   """Fig. 2 on the real images at CPU scale (``python -m pgdips.gallery --crop=0`` for full size)."""
   missing = gallery.missing_message(gallery.DATA)
   if missing:

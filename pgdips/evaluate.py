@@ -112,11 +112,12 @@ def run(cfg, num_images: int = 12, size: int = 64, seed: int = 0, progress: bool
 
 
 def _cell(v, k):
-  return f"{v.mean():.1f} ± {v.std():.1f}" if k == "angle" else f"{v.mean():.3f} ± {v.std():.3f}"
+  f = ".1f" if k == "angle" else ".3f"
+  return f"{v.mean():{f}}" if len(v) == 1 else f"{v.mean():{f}} ± {v.std():{f}}"
 
 
 def method_table(per: dict, columns) -> list[str]:
-  """``columns``: [(score key, header)]; rows mean ± std over the images."""
+  """``columns``: [(score key, header)]; rows mean ± std over the images (the value alone for one)."""
   lines = ["| Method | " + " | ".join(h for _, h in columns) + " |", "|---" * (1 + len(columns)) + "|"]
   for method, scores in per.items():
     lines.append(f"| {method} | " + " | ".join(_cell(np.array([s[k] for s in scores]), k.split("_")[0])
