@@ -22,7 +22,8 @@ Wilcoxon signed-rank p-value (scipy) and the count of images PGDIPS wins.
 
 DeepLIIF (:mod:`pgdips.deepliif`): one set PNG or a folder of them; each set's IHC panel (or ``--crops``
 co-registered crops of it) is deconvolved and scored against the hematoxylin-only OD, DAPI and Ki-67.
-``--whole`` also solves the whole panel (tiled, S/M/B shared: ``configs/pgdips/he.py`` ``tile``).
+``--whole`` also solves the whole panel (tiled, S/M/B shared: ``configs/pgdips/he.py`` ``tile``; with
+``readout="inverse"`` only the estimation tiles are solved, then the panel is inverted).
 """
 
 from __future__ import annotations

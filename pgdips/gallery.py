@@ -4,10 +4,11 @@ classical baselines side by side, one figure per image, and a table of reconstru
   python -m pgdips.gallery --out=DIR [--crop=128] [--images=he,ihc,...] [--data=../shared/data/stains]
                            [--config=configs/pgdips/he.py:cpu] [--config.num_steps=...]
 
-``--crop=N``: a centred N x N crop of each image (CPU scale; ``make demo`` uses 96 px); ``--crop=0``: the
+``--crop=N``: a centred N x N crop of each image (CPU scale; ``make demo`` uses 64 px); ``--crop=0``: the
 whole image (tiled by ``config.tile`` with shared S, M, B). Each image is deconvolved into its own stains
-(:data:`IMAGES`); the starting vectors are Ruifrok's for those stains (``pgdips.physics.RUIFROK``, from
-scikit-image's rgb_from_* matrices). Baselines: Ruifrok (those fixed vectors), Macenko (two stains
+(:data:`IMAGES`); the default vectors are Ruifrok's for those stains (``pgdips.physics.RUIFROK``, from
+scikit-image's rgb_from_* matrices), the start of PGDIPS where ``init_stains`` is not "macenko" and
+always with three stains. Baselines: Ruifrok (those fixed vectors), Macenko (two stains
 only: its SVD plane holds two) and Vahadane (one dictionary atom per stain).
 
 Figure rows: one per method; columns: input, reconstruction, each stain alone (recoloured through the
