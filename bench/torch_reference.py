@@ -1,7 +1,7 @@
 """PyTorch (CPU) reference train steps for the throughput benchmarks; run under a separate Python
 with torch (``make bench`` creates .venv-torch with Python 3.11 and torch 2.13, CPU build).
 
-  python bench/torch_reference.py xbdcnn|slicedae|mae --batch=8 --size=48 --steps=30
+  python bench/torch_reference.py xbdcnn|slicedae|mae|sdmae --batch=8 --size=48 --steps=30
 
 Prints one JSON line: steps per second of a full train step (forward, loss, backward, Adam), and for
 xbdcnn also inference images per second. The models mirror medjax's (same layer shapes).
@@ -9,6 +9,7 @@ xbdcnn also inference images per second. The models mirror medjax's (same layer 
 
 import json
 import time
+import warnings
 
 import torch
 import torch.nn as nn
@@ -119,9 +120,33 @@ def bench_slicedae(batch, steps):
   return {"train_steps_per_sec": steps / (time.perf_counter() - t0)}
 
 
-def bench_mae(batch, steps, mask_ratio=0.6):
+class DINOHead(nn.Module):
+  """The SD-MAE code's head (modeling_pretrain.py): 3-layer MLP with GELU to the bottleneck, L2
+  normalization, a weight-normed bias-free last layer whose gain is 1 and frozen."""
+
+  def __init__(self, in_dim, out_dim=4096, hidden_dim=2048, bottleneck_dim=256):
+    super().__init__()
+    self.mlp = nn.Sequential(nn.Linear(in_dim, hidden_dim), nn.GELU(), nn.Linear(hidden_dim, hidden_dim), nn.GELU(),
+                             nn.Linear(hidden_dim, bottleneck_dim))
+    with warnings.catch_warnings():  # the code's (deprecated) weight_norm, kept for parity
+      warnings.simplefilter("ignore", FutureWarning)
+      self.last_layer = nn.utils.weight_norm(nn.Linear(bottleneck_dim, out_dim, bias=False))
+    self.last_layer.weight_g.data.fill_(1)
+    self.last_layer.weight_g.requires_grad = False
+
+  def forward(self, x):
+    return self.last_layer(F.normalize(self.mlp(x), dim=-1, p=2))
+
+
+def bench_mae(batch, steps, mask_ratio=0.6, distill=False):
   """ViT-S/16 MAE pre-training step at 224x224 (encoder 12 x 384 x 6 heads on the visible tokens,
-  decoder 4 x 192 x 3 heads, pre-norm blocks with GELU, norm-pix MSE on removed patches, AdamW)."""
+  decoder 4 x 192 x 3 heads, pre-norm blocks with GELU, norm-pix MSE on removed patches, AdamW).
+
+  ``distill``: the SD-MAE code's step (modeling_pretrain.py, loss.py). The decoder input is
+  [visible + their positions, mask tokens + theirs] without un-shuffling; the pixel head reads the mask
+  tokens; the two DINO heads read the encoder's visible tokens and the decoder's normed outputs at
+  them, mean-pooled; loss 0.2 distill + 0.8 MSE (the code's p), teacher softmax at 0.04 after the
+  centre, not detached; centre EMA 0.9 of the teacher probabilities."""
   p, n, d, dd = 16, 196, 384, 192
 
   def blocks(dim, heads, depth):
@@ -135,11 +160,20 @@ def bench_mae(batch, steps, mask_ratio=0.6):
   mask_token = nn.Parameter(torch.zeros(1, 1, dd))
   pos, dpos = torch.randn(1, n, d) * 0.02, torch.randn(1, n, dd) * 0.02  # fixed tables, not trained
   mods = [patch, enc, enc_norm, dec_embed, dec, dec_norm, pred]
-  opt = torch.optim.AdamW([q for m in mods for q in m.parameters()] + [mask_token], 1e-4, weight_decay=0.05)
+  if distill:
+    enc_head, dec_head = DINOHead(d), DINOHead(dd)
+    mods += [enc_head, dec_head]
+    center = torch.zeros(1, 4096)
+  opt = torch.optim.AdamW([q for m in mods for q in m.parameters() if q.requires_grad] + [mask_token], 1e-4,
+                          weight_decay=0.05)
   x = torch.rand(batch, 3, 224, 224)
   keep = int(n * (1 - mask_ratio))
+  target_all = x.reshape(batch, 3, 14, p, 14, p).permute(0, 2, 4, 3, 5, 1).reshape(batch, n, -1)
 
-  def step():
+  def norm_pix(t):
+    return (t - t.mean(-1, keepdim=True)) / (t.var(-1, keepdim=True) + 1e-6).sqrt()
+
+  def mae_step():
     t = patch(x).flatten(2).transpose(1, 2) + pos
     ids_shuffle = torch.argsort(torch.rand(batch, n), 1)
     ids_restore = torch.argsort(ids_shuffle, 1)
@@ -148,12 +182,34 @@ def bench_mae(batch, steps, mask_ratio=0.6):
     y = torch.cat([dec_embed(z), mask_token.expand(batch, n - keep, dd)], 1)
     y = torch.gather(y, 1, ids_restore[..., None].expand(-1, -1, dd)) + dpos
     out = pred(dec_norm(dec(y)))
-    target = x.reshape(batch, 3, 14, p, 14, p).permute(0, 2, 4, 3, 5, 1).reshape(batch, n, -1)
-    target = (target - target.mean(-1, keepdim=True)) / (target.var(-1, keepdim=True) + 1e-6).sqrt()
+    target = norm_pix(target_all)
     mask = torch.ones(batch, n)
     mask[:, :keep] = 0
     mask = torch.gather(mask, 1, ids_restore)
-    loss = ((((out - target) ** 2).mean(-1)) * mask).sum() / mask.sum()
+    return ((((out - target) ** 2).mean(-1)) * mask).sum() / mask.sum()
+
+  def sdmae_step():
+    nonlocal center
+    t = patch(x).flatten(2).transpose(1, 2) + pos
+    ids_shuffle = torch.argsort(torch.rand(batch, n), 1)
+    ids_vis, ids_mask = ids_shuffle[:, :keep], ids_shuffle[:, keep:]
+    vis = torch.gather(t, 1, ids_vis[..., None].expand(-1, -1, d))
+    z = enc_norm(enc(vis))
+    student = enc_head(z).mean(1)
+    take = lambda a, ids: torch.gather(a.expand(batch, -1, -1), 1, ids[..., None].expand(-1, -1, a.shape[-1]))
+    y = torch.cat([dec_embed(z) + take(dpos, ids_vis), mask_token + take(dpos, ids_mask)], 1)
+    h = dec(y)
+    out = pred(dec_norm(h[:, keep:]))
+    teacher_in = dec_head(dec_norm(h[:, :keep])).mean(1)
+    mse = ((out - norm_pix(take(target_all, ids_mask))) ** 2).mean()
+    teacher = F.softmax((teacher_in - center) / 0.04, dim=-1)
+    distill = torch.sum(-teacher * F.log_softmax(student / 0.1, dim=-1), dim=-1).mean()
+    with torch.no_grad():
+      center = center * 0.9 + teacher.mean(0, keepdim=True) * 0.1
+    return 0.2 * distill + 0.8 * mse
+
+  def step():
+    loss = sdmae_step() if distill else mae_step()
     opt.zero_grad()
     loss.backward()
     opt.step()
@@ -171,15 +227,15 @@ if __name__ == "__main__":
   # argparse: this runs under the torch interpreter (.venv-torch), which has no absl
   import argparse
   ap = argparse.ArgumentParser(description="PyTorch reference train steps for bench/*.py")
-  ap.add_argument("what", choices=("xbdcnn", "mae", "slicedae"))
+  ap.add_argument("what", choices=("xbdcnn", "mae", "sdmae", "slicedae"))
   ap.add_argument("--batch", type=int)
   ap.add_argument("--size", type=int, default=48)
   ap.add_argument("--steps", type=int)
   a = ap.parse_args()
   if a.what == "xbdcnn":
     r = bench_xbdcnn(a.batch or 8, a.size, a.steps or 30)
-  elif a.what == "mae":
-    r = bench_mae(a.batch or 8, a.steps or 5)
+  elif a.what in ("mae", "sdmae"):
+    r = bench_mae(a.batch or 8, a.steps or 5, distill=a.what == "sdmae")
   else:
     r = bench_slicedae(a.batch or 128, a.steps or 200)
   print(json.dumps({"torch": torch.__version__, **r}))

@@ -4,7 +4,9 @@ Fields (all in the config; methods add their defaults there):
   name: adamw | adam | sgd | lars;  lr: peak learning rate;  schedule: cosine | constant | linear;
   warmup_steps;  min_lr (end of cosine);  b1, b2, eps (adam);  momentum, nesterov (sgd, lars);
   weight_decay;  wd_mask: all | no_1d (no decay on biases, norms and other 1-D parameters, as MAE);
-  clip_norm: global-norm clipping (0 = off).
+  clip_norm: global-norm clipping (0 = off);
+  lr_batch_ref (optional): when > 0, the peak lr is ``lr * batch_size / lr_batch_ref`` (MAE's and the
+  SD-MAE code's ``blr * eff_batch / 256``), so the config's ``lr`` is the base rate at that batch.
 A method can also pass ``lr_scales``: a pytree (same structure as the params) of per-leaf learning-rate
 multipliers, e.g. layer-wise lr decay for ViT fine-tuning.
 """
@@ -19,7 +21,7 @@ import optax
 
 from common.config import ConfigError
 
-__all__ = ["make_schedule", "make_optimizer", "scale_by_tree"]
+__all__ = ["peak_lr", "make_schedule", "make_optimizer", "scale_by_tree"]
 
 
 def _get(o, key: str):
@@ -30,10 +32,20 @@ def _get(o, key: str):
   return o[key]
 
 
-def make_schedule(o, total_steps: int) -> Callable[[jax.Array], jax.Array]:
+def peak_lr(o, batch_size: int | None = None) -> float:
+  """``optim.lr``, scaled by ``batch_size / optim.lr_batch_ref`` when that is set (> 0)."""
+  lr, ref = float(_get(o, "lr")), float(o.get("lr_batch_ref", 0) or 0)
+  if ref <= 0:
+    return lr
+  if not batch_size:
+    raise ConfigError("optim.lr_batch_ref is set but no batch size was given to scale the lr by")
+  return lr * batch_size / ref
+
+
+def make_schedule(o, total_steps: int, batch_size: int | None = None) -> Callable[[jax.Array], jax.Array]:
   warm = int(_get(o, "warmup_steps"))
   kind = _get(o, "schedule")
-  lr = float(_get(o, "lr"))
+  lr = peak_lr(o, batch_size)
   decay_steps = max(total_steps - warm, 1)
   if kind == "cosine":
     main = optax.cosine_decay_schedule(lr, decay_steps, alpha=float(_get(o, "min_lr")) / lr if lr else 0.0)
@@ -73,9 +85,10 @@ def scale_by_tree(scales: Any) -> optax.GradientTransformation:
   return optax.GradientTransformation(init, update)
 
 
-def make_optimizer(o, total_steps: int, lr_scales: Any = None):
-  """Returns ``(optax transformation, schedule)``; reads only the ``o`` keys its optimizer uses."""
-  sched = make_schedule(o, total_steps)
+def make_optimizer(o, total_steps: int, lr_scales: Any = None, batch_size: int | None = None):
+  """Returns ``(optax transformation, schedule)``; reads only the ``o`` keys its optimizer uses.
+  ``batch_size`` (global) scales the lr when ``optim.lr_batch_ref`` is set."""
+  sched = make_schedule(o, total_steps, batch_size)
   name = _get(o, "name")
   if name in ("adamw", "sgd", "lars"):
     wd, mask = float(_get(o, "weight_decay")), _wd_mask(_get(o, "wd_mask"))

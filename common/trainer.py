@@ -189,7 +189,7 @@ def _train(cfg, task: Task, workdir: str, cfg_json: dict, *, verbose: bool, main
   key = jax.random.PRNGKey(int(cfg.seed))
   abstract_params = jax.eval_shape(task.init, key, example)[0]
   scales = task.lr_scales(abstract_params) if task.lr_scales else None
-  tx, schedule = optim.make_optimizer(cfg.optim, total, scales)
+  tx, schedule = optim.make_optimizer(cfg.optim, total, scales, batch_size=int(cfg.batch_size))
 
   def init_state(key, batch):
     params, extra = task.init(key, batch)

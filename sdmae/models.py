@@ -121,7 +121,8 @@ class Block(nn.Module):
 
 
 class Encoder(nn.Module):
-  """Patch embedding + fixed position embedding + blocks + LayerNorm.
+  """Patch embedding + fixed position embedding + blocks + LayerNorm (``final_norm=False``: without it,
+  as the fine-tuning ViTs of MAE and the SD-MAE code when they pool).
 
   ``ids_keep`` (B, K) selects the visible tokens (MAE); None encodes all tokens (downstream).
   """
@@ -129,6 +130,7 @@ class Encoder(nn.Module):
   image_size: int = 224
   posemb: str = "sincos2d"
   drop_path: float = 0.0
+  final_norm: bool = True
 
   @nn.compact
   def __call__(self, x, ids_keep=None, deterministic: bool = True):
@@ -144,7 +146,7 @@ class Encoder(nn.Module):
     rates = np.linspace(0.0, self.drop_path, v["depth"])
     for i in range(v["depth"]):
       x = Block(d, v["heads"], v["mlp_ratio"], float(rates[i]), name=f"block_{i}")(x, deterministic)
-    return nn.LayerNorm(epsilon=1e-6, name="norm")(x)
+    return nn.LayerNorm(epsilon=1e-6, name="norm")(x) if self.final_norm else x
 
 
 class Decoder(nn.Module):
@@ -231,16 +233,20 @@ class MAE(nn.Module):
 
 class Classifier(nn.Module):
   """Encoder on all tokens, global average pool, LayerNorm (MAE's fc_norm), linear head (fine-tuning
-  and the supervised baseline)."""
+  and the supervised baseline). ``encoder_norm=False`` (the SD-MAE code's ``use_mean_pooling`` head and
+  MAE's ``global_pool``): no per-token LayerNorm before the pool; True keeps the encoder's final norm.
+  The head is trunc-normal(0.02) x the code's ``init_scale`` 0.001."""
   num_classes: int
   variant: str = "S/16"
   image_size: int = 224
   posemb: str = "sincos2d"
   drop_path: float = 0.1
+  encoder_norm: bool = False
 
   @nn.compact
   def __call__(self, x, train: bool = False):
-    z = Encoder(self.variant, self.image_size, self.posemb, self.drop_path, name="encoder")(x, None, not train)
+    z = Encoder(self.variant, self.image_size, self.posemb, self.drop_path, self.encoder_norm,
+                name="encoder")(x, None, not train)
     z = nn.LayerNorm(epsilon=1e-6, name="fc_norm")(jnp.mean(z, axis=1))
     return nn.Dense(self.num_classes, kernel_init=nn.initializers.truncated_normal(2e-5), name="head")(z)
 

@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from common import checkpoint, data, plotting, runtime, trainer
+from common import augment, checkpoint, data, plotting, runtime, trainer
 from common.errors import UserError
 from sdmae import data as sd_data
 from sdmae import losses
@@ -199,8 +199,20 @@ def _probe(cfg, train_src, test_src, num_classes) -> trainer.Task:
 
 def _finetune(cfg, train_src, test_src, num_classes) -> trainer.Task:
   m, lc = cfg.model, cfg.loss
-  model = Classifier(num_classes, **_model_kwargs(m), drop_path=m.drop_path)
+  model = Classifier(num_classes, **_model_kwargs(m), drop_path=m.drop_path, encoder_norm=m.encoder_norm)
   depth = decode_variant(m.variant)["depth"]
+  ac = cfg.aug
+  spec = augment.parse_spec(ac.randaugment, ac.interpolation_order) if ac.randaugment else None
+  mean, std = jnp.asarray(sd_data.MEAN), jnp.asarray(sd_data.STD)
+
+  def augmented(key, x):
+    """RandAugment on the [0, 1] crops, normalization, random erasing (timm's order, REFERENCES 1.1)."""
+    k_ra, k_re = jax.random.split(key)
+    if spec is not None:
+      x = (augment.rand_augment(k_ra, x * std + mean, spec) - mean) / std
+    if ac.reprob > 0:
+      x = augment.random_erasing(k_re, x, ac.reprob, ac.remode, ac.recount)
+    return x
 
   def init(key, batch):
     return model.init(key, batch["image"])["params"], {}
@@ -209,13 +221,14 @@ def _finetune(cfg, train_src, test_src, num_classes) -> trainer.Task:
     if not cfg.init.workdir:
       return params, extra  # supervised from scratch
     enc = load_pretrained_encoder(cfg.init.workdir, m)
-    return {**params, "encoder": enc}, extra
+    return {**params, "encoder": {k: enc[k] for k in params["encoder"]}}, extra  # no "norm" when pooling bare
 
   def loss(params, extra, batch, key):
-    k_mix, k_drop = jax.random.split(key)
+    k_mix, k_drop, k_aug = jax.random.split(key, 3)
     y = jax.nn.one_hot(batch["label"], num_classes)
     y = y * (1 - lc.label_smoothing) + lc.label_smoothing / num_classes
-    x, y = losses.mixup_cutmix(k_mix, batch["image"], y, mixup_alpha=lc.mixup, cutmix_alpha=lc.cutmix)
+    x, y = losses.mixup_cutmix(k_mix, augmented(k_aug, batch["image"]), y, mixup_alpha=lc.mixup,
+                               cutmix_alpha=lc.cutmix)
     logits = model.apply({"params": params}, x, train=True, rngs={"dropout": k_drop})
     ce = losses.cross_entropy(logits, y)
     return ce, ({"ce": ce}, extra)

@@ -12,7 +12,6 @@ from common import checkpoint, config as config_lib, sharding, trainer
 from common.errors import UserError
 from tests.common.helpers import ROOT, assert_trees_equal
 
-MESHES = ((4, 1), (2, 2), (1, 4))
 
 
 def test_rules_pick_the_largest_divisible_dimension():
@@ -47,16 +46,19 @@ def _param_bytes(params):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("spec,over", [
-    ("configs/sdmae/pretrain.py:embedded,smoke", {"eval_every": 0, "figure_every": 0, "optim.lr": 1.5e-3}),  # ViT
-    ("configs/xbdcnn/bundled.py:smoke", {"eval_every": 0, "figure_every": 0, "optim.lr": 1e-3}),  # U-Net CNN
+@pytest.mark.parametrize("spec,over,meshes", [
+    # the ViT on full FSDP, the CNN on the mixed mesh: each sharded mesh against pure data parallelism
+    ("configs/sdmae/pretrain.py:embedded,smoke", {"eval_every": 0, "figure_every": 0, "optim.lr": 1.5e-3},
+     ((4, 1), (1, 4))),
+    ("configs/xbdcnn/bundled.py:smoke", {"eval_every": 0, "figure_every": 0, "optim.lr": 1e-3}, ((4, 1), (2, 2))),
 ], ids=["sdmae_vit", "xbdcnn_cnn"])
-def test_every_mesh_computes_the_same_parameters(tmp_path, spec, over):
+def test_every_mesh_computes_the_same_parameters(tmp_path, spec, over, meshes):
   states = {}
-  for data, fsdp in MESHES:
+  for data, fsdp in meshes:
     states[fsdp] = _train(spec, tmp_path / f"f{fsdp}", data, fsdp, **over)
   ref = jax.tree_util.tree_leaves_with_path(jax.tree.map(np.asarray, states[1].params))
-  for fsdp in (2, 4):
+  top = max(states)
+  for fsdp in sorted(states)[1:]:
     got = jax.tree.leaves(jax.tree.map(np.asarray, states[fsdp].params))
     for (path, b), a in zip(ref, got):
       if "'key']['bias']" in jax.tree_util.keystr(path):
@@ -74,7 +76,7 @@ def test_every_mesh_computes_the_same_parameters(tmp_path, spec, over):
                                                                                d.max(), d.mean())
   # per-device parameter bytes, read from the arrays' shardings, fall as 1/fsdp for the sharded leaves
   full = sum(b.nbytes for _, b in ref)
-  for fsdp in (1, 2, 4):
+  for fsdp in sorted(states):
     params = states[fsdp].params
     sharded = sum(x.nbytes for x in jax.tree.leaves(params) if not x.sharding.is_fully_replicated)
     replicated = sum(x.nbytes for x in jax.tree.leaves(params) if x.sharding.is_fully_replicated)
@@ -83,9 +85,9 @@ def test_every_mesh_computes_the_same_parameters(tmp_path, spec, over):
       assert sharded > 0.9 * full, (sharded, full)  # nearly everything is split
     else:
       assert sharded == 0
-  assert sharding.per_device_bytes(states[4].params) < 0.35 * full
+  assert sharding.per_device_bytes(states[top].params) < (0.35 if top == 4 else 0.6) * full
   # optimizer state follows its parameters
-  opt_specs = {tuple(x.sharding.spec) for x in jax.tree.leaves(states[4].opt_state) if x.ndim > 1}
+  opt_specs = {tuple(x.sharding.spec) for x in jax.tree.leaves(states[top].opt_state) if x.ndim > 1}
   assert any("fsdp" in s for s in opt_specs)
 
 

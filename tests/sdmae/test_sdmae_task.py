@@ -105,7 +105,8 @@ def test_pretrain_lowers_loss_then_probe_and_finetune_load_the_encoder(tmp_path)
 
   _train("finetune.py:embedded,smoke", tmp_path / "ft", **{"init.workdir": str(tmp_path / "sdmae"), "optim.lr": 0.0})
   ft = saved_params(str(tmp_path / "ft"))["encoder"]
-  for a, b in zip(jax_leaves(ft), jax_leaves(pre)):
+  assert "norm" not in ft and set(ft) == set(pre) - {"norm"}  # the code's head pools without the final norm
+  for a, b in zip(jax_leaves(ft), jax_leaves({k: pre[k] for k in ft})):
     np.testing.assert_array_equal(a, b)  # lr 0: exactly the loaded encoder
 
   with pytest.raises(UserError, match="model.variant"):
@@ -145,3 +146,38 @@ def test_pcam_tfds_through_mock_data():
     ex = tr[0]
     assert k == 2 and ex["image"].shape == (96, 96, 3) and int(ex["label"]) in (0, 1)
     assert sd_data.train_map(224)(ex, np.random.default_rng(0))["image"].shape == (224, 224, 3)
+
+
+def test_finetune_recipe_is_the_codes():
+  """lr 1e-3 x batch/256 (4e-3 at the paper's batch 1024), RandAugment m9 mstd0.5 inc1, erasing 0.25."""
+  from common import optim
+  cfg = config_lib.load_config(os.path.join(CFG, "finetune.py:nct"))
+  assert cfg.batch_size == 1024 and cfg.optim.lr == 1e-3
+  assert optim.peak_lr(cfg.optim, cfg.batch_size) == pytest.approx(4e-3)
+  assert float(optim.make_schedule(cfg.optim, cfg.total_steps, cfg.batch_size)(cfg.optim.warmup_steps)) == \
+      pytest.approx(4e-3, rel=1e-6)
+  assert cfg.aug.randaugment == "rand-m9-mstd0.5-inc1" and cfg.aug.reprob == 0.25 and cfg.aug.remode == "pixel"
+  assert not cfg.model.encoder_norm
+
+
+def test_classifier_pools_tokens_without_a_per_token_norm():
+  """encoder_norm=False: logits = head(LayerNorm(mean over tokens of the last block's output)), written by hand."""
+  import jax
+  import jax.numpy as jnp
+  from sdmae.models import Classifier, Encoder
+  x = jax.random.normal(jax.random.key(0), (2, 16, 16, 3))
+  clf = Classifier(5, variant="mu/4", image_size=16, posemb="sincos2d", drop_path=0.0, encoder_norm=False)
+  params = clf.init(jax.random.key(1), x)["params"]
+  assert "norm" not in params["encoder"]
+  # give the norm and the head non-trivial values so that the check sees them
+  params["fc_norm"] = {"scale": jnp.linspace(0.5, 2.0, params["fc_norm"]["scale"].size),
+                       "bias": jnp.linspace(-1.0, 1.0, params["fc_norm"]["bias"].size)}
+  params["head"]["kernel"] = jax.random.normal(jax.random.key(2), params["head"]["kernel"].shape)
+  tokens = np.asarray(Encoder("mu/4", 16, "sincos2d", 0.0, False).apply({"params": params["encoder"]}, x), np.float64)
+  z = tokens.mean(1)
+  z = (z - z.mean(-1, keepdims=True)) / np.sqrt(z.var(-1, keepdims=True) + 1e-6)
+  z = z * np.asarray(params["fc_norm"]["scale"]) + np.asarray(params["fc_norm"]["bias"])
+  ref = z @ np.asarray(params["head"]["kernel"], np.float64) + np.asarray(params["head"]["bias"])
+  np.testing.assert_allclose(np.asarray(clf.apply({"params": params}, x)), ref, rtol=2e-4, atol=2e-5)
+  with_norm = Classifier(5, variant="mu/4", image_size=16, drop_path=0.0, encoder_norm=True)
+  assert "norm" in with_norm.init(jax.random.key(1), x)["params"]["encoder"]

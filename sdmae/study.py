@@ -1,0 +1,222 @@
+"""Table 1 and Fig. 2 at CPU scale, in one resumable command, with seeds and paired tests.
+
+  python -m sdmae.study --out=runs/sdmae_study [--datasets=embedded,ihc] [--seeds=0,1,2] \
+      [--pretrain_steps=300] [--downstream_steps=150] [--mask_ratios=0.4,0.6,0.75,0.9]
+
+For every dataset and seed: MAE, MAE + self-contrastive and SD-MAE are pre-trained
+(``configs/sdmae/pretrain.py:DATASET,METHOD,seed=S``), each is fine-tuned end to end and linearly
+probed with the same seed, and a supervised ViT of the same size is trained from scratch: the four
+rows of Table 1, each cell mean ± std over the seeds. The paired comparison of SD-MAE with MAE is
+over seeds (paired t-test) and over all (dataset, seed) pairs (exact Wilcoxon signed-rank; with 3 seeds
+on 2 datasets its smallest possible two-sided p is 0.031).
+
+Fig. 2: SD-MAE pre-trained at each mask ratio on the first dataset (every seed), then fine-tuned;
+accuracy against the ratio, mean ± std over seeds (``OUT/fig2_mask_ratio.png``). The 0.6 runs are the
+Table 1 runs.
+
+Each run lives in ``OUT/DATASET/sS/NAME`` and is skipped when finished, resumed when interrupted.
+Writes ``OUT/table1.md`` (also printed) and ``OUT/results.csv``.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections import defaultdict
+
+import numpy as np
+from absl import flags
+
+from common import cli
+from common import config as config_lib
+from common import runs as runs_lib
+from common.data import sources
+from common.errors import UserError
+from sdmae import evaluate
+
+METHODS = ("mae", "contrastive", "sdmae")
+DATASETS = ("embedded", "ihc")
+
+
+def _cfg(config: str, overrides: dict):
+  return config_lib.load_config(cli.config_path(f"sdmae/{config}"), overrides)
+
+
+def _downstream_overrides(steps: int, init: str) -> dict:
+  return {"total_steps": steps, "ckpt_every": steps, "eval_every": steps, "log_every": max(steps // 4, 1),
+          "init.workdir": init}
+
+
+def plan(out: str, datasets, seeds, pretrain_steps: int, downstream_steps: int, mask_ratios) -> list[tuple]:
+  """The runs as (label, config, overrides, workdir), pre-training before what reads it."""
+  runs = []
+  pre_over = {"total_steps": pretrain_steps, "eval_every": pretrain_steps, "ckpt_every": pretrain_steps,
+              "figure_every": pretrain_steps, "log_every": max(pretrain_steps // 8, 1)}
+  for ds in datasets:
+    for s in seeds:
+      base = os.path.join(out, ds, f"s{s}")
+      masks = [None] + ([m for m in mask_ratios if abs(m - 0.6) > 1e-9] if ds == datasets[0] else [])
+      for method in METHODS:
+        for m in (masks if method == "sdmae" else [None]):
+          tag = method if m is None else f"{method}_mask{m:g}"
+          arg = f"{ds},{method},seed={s}" + ("" if m is None else f",mask={m:g}")
+          pre = os.path.join(base, tag)
+          runs.append((f"{ds} s{s} {tag}", f"pretrain.py:{arg}", pre_over, pre))
+          runs.append((f"{ds} s{s} {tag} fine-tune", f"finetune.py:{ds},seed={s}",
+                       _downstream_overrides(downstream_steps, pre), pre + "_ft"))
+          if m is None:
+            runs.append((f"{ds} s{s} {tag} probe", f"probe.py:{ds},seed={s}",
+                         _downstream_overrides(downstream_steps, pre), pre + "_probe"))
+      runs.append((f"{ds} s{s} supervised", f"finetune.py:{ds},seed={s}",
+                   _downstream_overrides(downstream_steps, ""), os.path.join(base, "supervised")))
+  return runs
+
+
+def paired(results, protocol: str, a: str = "sdmae", b: str = "mae") -> list[str]:
+  """Per-dataset paired t-test over seeds and the pooled exact Wilcoxon of ``a`` - ``b`` (mask 0.6 runs)."""
+  from scipy import stats
+  acc = {(r["dataset"], r["seed"], r["row"]): r["accuracy"] for r in results
+         if r["protocol"] == protocol and r["mask"] in (None, 0.6)}
+  lines = [f"**{evaluate.ROWS[a]} minus {evaluate.ROWS[b]}, {protocol}** (accuracy points; paired over seeds)", "",
+           "| dataset | per seed | mean ± std | paired t p | seeds won |", "|---|---|---|---|---|"]
+  pooled = []
+  for ds in sorted({k[0] for k in acc}):
+    seeds = sorted(s for (d, s, r) in acc if d == ds and r == a and (d, s, b) in acc)
+    diffs = np.array([100 * (acc[(ds, s, a)] - acc[(ds, s, b)]) for s in seeds])
+    if len(diffs) == 0:
+      continue
+    pooled += list(diffs)
+    p = stats.ttest_rel([acc[(ds, s, a)] for s in seeds], [acc[(ds, s, b)] for s in seeds]).pvalue \
+        if len(diffs) > 1 and np.any(diffs != diffs[0]) else float("nan")
+    lines.append(f"| {ds} | {', '.join(f'{d:+.2f}' for d in diffs)} | {diffs.mean():+.2f} ± {diffs.std(ddof=1) if len(diffs) > 1 else 0:.2f} "
+                 f"| {p:.3g} | {int(np.sum(diffs > 0))}/{len(diffs)} |")
+  if len(pooled) >= 2:
+    nz = [d for d in pooled if d != 0]
+    p = stats.wilcoxon(nz, method="exact").pvalue if len(nz) >= 1 else 1.0
+    lines.append(f"| all (n={len(pooled)}) | | {np.mean(pooled):+.2f} ± {np.std(pooled, ddof=1):.2f} | "
+                 f"Wilcoxon {p:.3g} | {int(np.sum(np.array(pooled) > 0))}/{len(pooled)} |")
+  return lines + [""]
+
+
+def _collect(runs) -> list[dict]:
+  rows = []
+  for _, config, _, wd in runs:
+    if config.startswith("pretrain"):
+      continue
+    res, _ = evaluate.collect([wd])
+    if not res:
+      continue
+    protocol, row, ds, mask, acc = res[0]
+    rows.append(dict(protocol=protocol, row=row, dataset=ds, mask=mask, accuracy=acc,
+                     seed=_seed_of(wd), workdir=wd))
+  return rows
+
+
+def _seed_of(wd: str) -> int:
+  from common import checkpoint
+  return int(checkpoint.read_config(wd).seed)
+
+
+def majority_baselines(datasets) -> str:
+  """The accuracy of always predicting the test split's most frequent class, per dataset."""
+  from sdmae import data as sd_data
+  parts = []
+  for ds in datasets:
+    cfg = _cfg(f"pretrain.py:{ds}", {})
+    _, test, k, _ = sd_data.load(cfg.data)
+    labels = np.array([int(test[i]["label"]) for i in range(len(test))])
+    parts.append(f"{cfg.data.name} {100 * np.bincount(labels, minlength=k).max() / len(labels):.2f}% "
+                 f"({len(labels)} test images, {k} classes)")
+  return "Majority-class accuracy of the test splits: " + "; ".join(parts) + "."
+
+
+def mask_plot(results, path: str) -> str | None:
+  pts = defaultdict(list)
+  for r in results:
+    if r["protocol"] == "finetune" and r["row"] == "sdmae" and r["mask"] is not None:
+      pts[r["mask"]].append(100 * r["accuracy"])
+  if len(pts) < 2:
+    return None
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+  ms = sorted(pts)
+  fig, ax = plt.subplots(figsize=(4.8, 3.4))
+  ax.errorbar(ms, [np.mean(pts[m]) for m in ms], yerr=[np.std(pts[m]) for m in ms], marker="o", capsize=3,
+              label=f"SD-MAE, fine-tuned (n={min(len(v) for v in pts.values())} seeds)")
+  ax.set_xlabel("masking ratio")
+  ax.set_ylabel("top-1 accuracy (%)")
+  ax.set_xticks(ms)
+  ax.grid(alpha=0.3)
+  ax.legend(fontsize=8)
+  fig.tight_layout()
+  fig.savefig(path, dpi=110)
+  plt.close(fig)
+  return path
+
+
+def run_study(out: str, datasets=DATASETS, seeds=(0, 1, 2), pretrain_steps: int = 300, downstream_steps: int = 150,
+              mask_ratios=(0.4, 0.6, 0.75, 0.9), verbose: bool = False) -> str:
+  for ds in datasets:
+    if ds not in DATASETS:
+      raise UserError(f"--datasets: {ds!r} is not an embedded set; use {', '.join(DATASETS)} (real datasets: "
+                      "run sdmae.main with their configs)")
+  runs = plan(out, list(datasets), list(seeds), pretrain_steps, downstream_steps, list(mask_ratios))
+  for i, (label, config, over, wd) in enumerate(runs):
+    runs_lib.train_unless_done(_cfg(config, over), wd, f"[{i + 1}/{len(runs)}] {label}", verbose)
+  results = _collect(runs)
+  with open(os.path.join(out, "results.csv"), "w", newline="") as f:
+    w = csv.DictWriter(f, ["protocol", "row", "dataset", "mask", "seed", "accuracy", "workdir"])
+    w.writeheader()
+    w.writerows(results)
+  t1 = [(r["protocol"], r["row"], r["dataset"], r["mask"], r["accuracy"]) for r in results
+        if r["mask"] in (None, 0.6)]
+  md = [f"Table 1 at CPU scale: datasets {', '.join(datasets)}, seeds {', '.join(map(str, seeds))}; pre-training "
+        f"{pretrain_steps} steps, fine-tuning / probing / supervised {downstream_steps} steps; mean ± std over seeds.",
+        "", majority_baselines(datasets), "", evaluate.table(t1)]
+  for protocol in ("finetune", "probe"):
+    md += paired(results, protocol)
+  fig = mask_plot(results, os.path.join(out, "fig2_mask_ratio.png"))
+  if fig:
+    by = defaultdict(list)
+    for r in results:
+      if r["protocol"] == "finetune" and r["row"] == "sdmae" and r["mask"] is not None:
+        by[r["mask"]].append(100 * r["accuracy"])
+    md += [f"Fig. 2 ({datasets[0]}, SD-MAE fine-tuned): " + ", ".join(
+        f"mask {m:g}: {np.mean(v):.2f} ± {np.std(v):.2f}" for m, v in sorted(by.items())), "",
+        "![mask ratio](fig2_mask_ratio.png)", ""]
+  text = "\n".join(md)
+  with open(os.path.join(out, "table1.md"), "w") as f:
+    f.write(text + "\n")
+  print(text)
+  return text
+
+
+def _define_flags():
+  flags.DEFINE_string("out", None, "study folder (one workdir per run, tables, figure)", required=True)
+  flags.DEFINE_list("datasets", list(DATASETS), "embedded sets")
+  flags.DEFINE_list("seeds", ["0", "1", "2"], "seeds (pre-training and downstream)")
+  flags.DEFINE_integer("pretrain_steps", 300, "pre-training steps per run", lower_bound=1)
+  flags.DEFINE_integer("downstream_steps", 150, "fine-tune / probe / supervised steps per run", lower_bound=1)
+  flags.DEFINE_list("mask_ratios", ["0.4", "0.6", "0.75", "0.9"], "Fig. 2 mask ratios ('' for none)")
+  flags.DEFINE_bool("train_logs", False, "per-step training logs")
+
+
+def main(argv) -> int:
+  F = flags.FLAGS
+  if len(argv) > 1:
+    raise UserError(f"unexpected argument {argv[1]!r}; see --help")
+  try:
+    seeds = [int(s) for s in F.seeds]
+    masks = [float(m) for m in F.mask_ratios if m]
+  except ValueError as e:
+    raise UserError(f"--seeds / --mask_ratios: {e}") from None
+  if any(not 0 < m < 1 for m in masks):
+    raise UserError(f"--mask_ratios={F.mask_ratios}: each must be in (0, 1)")
+  run_study(sources.check_out_dir(F.out), F.datasets, seeds, F.pretrain_steps, F.downstream_steps, masks, F.train_logs)
+  return 0
+
+
+if __name__ == "__main__":
+  _define_flags()
+  cli.run(main)
