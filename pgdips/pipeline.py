@@ -22,6 +22,7 @@ from common import config as config_lib
 from common.errors import InputError
 from common.logging import Progress
 from pgdips import baselines, physics
+from pgdips import solver
 from pgdips.solver import StainResult, solve_batch
 
 __all__ = ["Tiles", "check_rgb", "tile_positions", "blend_weights", "solve_tiles", "stitch_tiles",
@@ -79,6 +80,7 @@ def check_config(cfg) -> None:
       (cfg.loss.exclusion_pairs in ("sum", "mean"),
        f"loss.exclusion_pairs={cfg.loss.exclusion_pairs!r} is unknown; use 'sum' (the code) or 'mean'"),
       (cfg.readout in ("net", "inverse"), f"readout={cfg.readout!r} is unknown; use 'net' (the paper) or 'inverse'"),
+      (float(cfg.inverse_max_cond) >= 0, f"inverse_max_cond={cfg.inverse_max_cond} must be >= 0 (0: never fall back)"),
       (len(cfg.net.skips) == len(cfg.net.channels),
        f"net.skips has {len(cfg.net.skips)} entries for {len(cfg.net.channels)} net.channels; give one per level"),
   ]
@@ -301,7 +303,10 @@ def deconvolve(cfg, img, *, seed: int = 0, progress: bool = False) -> StainResul
   t = int(cfg.tile)
   if h > t or w > t:
     if cfg.readout == "inverse" and cfg.share_smb:
-      return _check_finite(invert(cfg, rgb, solve_tiles(cfg, rgb, seed=seed, progress=progress, estimate_only=True).fixed))
+      fixed = solve_tiles(cfg, rgb, seed=seed, progress=progress, estimate_only=True).fixed
+      if solver.invertible(cfg, fixed["stains"]):
+        return _check_finite(invert(cfg, rgb, fixed))
+      # near-collinear shared S: every tile's own networks give C (solver.Solver.finish falls back per tile)
     return _check_finite(stitch_tiles(cfg, solve_tiles(cfg, rgb, seed=seed, progress=progress), (h, w)))
   _check_tissue(rgb, cfg)
   levels = 2 ** len(cfg.net.channels)

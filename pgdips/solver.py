@@ -91,6 +91,18 @@ def _logit(p):
   return jnp.log(p) - jnp.log1p(-p)
 
 
+def invertible(cfg, stains):
+  """Whether ``readout="inverse"`` may invert eq. 2 with these (N, 3) unit stain vectors: their condition
+  number (largest / smallest singular value; cot(theta / 2) for two stains theta apart) is at most
+  ``cfg.inverse_max_cond`` (0: always)."""
+  limit = float(cfg.inverse_max_cond)
+  if limit <= 0:
+    return jnp.asarray(True) if isinstance(stains, jax.Array) else True
+  sv = jnp.linalg.svd(jnp.asarray(stains, jnp.float32), compute_uv=False)
+  ok = sv[0] <= limit * sv[-1]
+  return ok if isinstance(stains, jax.Array) else bool(ok)
+
+
 class Solver:
   """PGDIPS for images of one ``shape`` as pure functions (each vmap-able over tiles):
 
@@ -231,7 +243,8 @@ class Solver:
     """The fitted model. ``readout="net"`` (the paper): C is the networks' output. ``"inverse"``: C is the
     per-pixel least-squares inversion of eq. 2 with the fitted S, M and B, clipped at 0, as the
     fixed-vector baselines read theirs out (the networks and their priors then serve to find S, M and B;
-    ``net_concentrations`` keeps the networks' maps)."""
+    ``net_concentrations`` keeps the networks' maps), unless S is near-collinear (:func:`invertible`),
+    where C stays the networks' maps."""
     cfg, p = self.cfg, self._with_fixed(carry["params"], carry)
     c_net = self._concentrations(p, carry["z0"]) * cfg.max_concentration
     _, s, m, b_trans = self._unpack(p, carry["z0"])
@@ -242,6 +255,7 @@ class Solver:
       rows = m[:, None] * s                                       # (N, 3): D - B = C rows
       d = physics.optical_density(rgb, cfg.i0, cfg.log_base) - b_od
       c = jnp.maximum(d @ rows.T @ jnp.linalg.inv(rows @ rows.T), 0.0)
+      c = jnp.where(invertible(cfg, s), c, c_net)  # near-collinear S: the inversion amplifies noise
     else:
       raise ValueError(f"readout={cfg.readout!r} is unknown; use 'net' (the paper) or 'inverse'")
     recon = physics.to_rgb(physics.compose(c, s, m, b_od), cfg.i0, cfg.log_base)

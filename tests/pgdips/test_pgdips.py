@@ -220,6 +220,26 @@ def test_inverse_readout_inverts_the_fitted_model(n_stains):
   np.testing.assert_allclose(np.asarray(out_net["concentrations"]), np.asarray(out["net_concentrations"]), rtol=1e-6)
   with pytest.raises(ValueError, match="readout"):
     solver.Solver(config_lib.replaced(cfg, {"readout": "lstsq"}), (16, 16)).finish(carry, rgb)
+  if n_stains == 2:  # near-collinear fitted S (3 degrees apart, condition number 38 > 15): the networks' maps
+    a = s_true[0] / np.linalg.norm(s_true[0])
+    u = np.cross(a, [0.0, 0.0, 1.0])
+    b = np.cos(np.radians(3)) * a + np.sin(np.radians(3)) * u / np.linalg.norm(u)
+    close = 0.9 * np.stack([a, b]) / np.stack([a, b]).max(axis=1, keepdims=True)
+    carry["params"]["s_raw"] = solver._logit((jnp.asarray(close, jnp.float32) - 0.05) / 0.9)
+    out = jax.jit(sv.finish, compiler_options=fast)(carry, rgb)
+    np.testing.assert_array_equal(np.asarray(out["concentrations"]), np.asarray(out["net_concentrations"]))
+
+
+@pytest.mark.parametrize("deg", [2.0, 7.0, 8.0, 30.0])
+def test_invertible_is_the_condition_number_of_the_stains(deg):
+  """Two unit stains theta apart have condition number cot(theta / 2) (15 at 7.6 degrees)."""
+  cfg = config_lib.load_config(ROOT + "/configs/pgdips/he.py:hdab")
+  t = np.radians(deg)
+  s = np.array([[1.0, 0.0, 0.0], [np.cos(t), np.sin(t), 0.0]])
+  cond = np.linalg.cond(s)
+  assert cond == pytest.approx(1 / np.tan(t / 2), rel=1e-6)
+  assert solver.invertible(cfg, s) == (cond <= 15.0)
+  assert solver.invertible(config_lib.replaced(cfg, {"inverse_max_cond": 0.0}), s)
 
 
 def test_onednn_convolutions_give_the_xla_results(monkeypatch):
