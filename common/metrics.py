@@ -13,7 +13,7 @@ import numpy as np
 from common.errors import InputError
 
 __all__ = ["ssim", "psnr", "snr", "pcc", "mardia_skewness", "mardia_kurtosis", "mardia_test", "mardia_null", "null_p_values",
-           "frechet_distance", "gaussian_kernel1d"]
+           "frechet_distance", "gaussian_kernel1d", "paired_difference", "paired_cells"]
 
 _IMG_AXES = (-3, -2, -1)
 
@@ -233,3 +233,32 @@ def frechet_distance(mu1, cov1, mu2, cov2, *, xp=jnp):
   diff = mu1 - mu2
   return (xp.sum(diff**2, axis=-1) + xp.trace(cov1, axis1=-2, axis2=-1)
           + xp.trace(cov2, axis1=-2, axis2=-1) - 2.0 * tr_sqrt)
+
+
+def paired_difference(d, *, smaller_wins: bool = False, test: str = "wilcoxon", **test_kw) -> dict:
+  """Summary of per-item differences ``d`` (method minus reference on the same items): mean, std
+  (ddof 1), the two-sided p of a paired test on them (``wilcoxon``: scipy's signed-rank, ``test_kw``
+  passed on, e.g. ``method="exact"``; ``t``: the paired t-test, i.e. a one-sample t-test of ``d``), and
+  the items won (``d > 0``, or ``d < 0`` with ``smaller_wins``). p is 1 when every difference is 0
+  and nan with fewer than 2 items."""
+  from scipy import stats
+  d = np.asarray(d, np.float64).ravel()
+  n = len(d)
+  if n < 2:
+    p = float("nan")
+  elif not np.any(d != 0):
+    p = 1.0
+  elif test == "wilcoxon":
+    p = float(stats.wilcoxon(d, **test_kw).pvalue)
+  elif test == "t":
+    p = float(stats.ttest_1samp(d, 0.0).pvalue) if np.any(d != d[0]) else 0.0
+  else:
+    raise ValueError(f"paired test {test!r} is unknown; use 'wilcoxon' or 't'")
+  return dict(mean=float(d.mean()) if n else float("nan"), std=float(d.std(ddof=1)) if n > 1 else 0.0, p=p,
+              won=int(np.sum(d < 0) if smaller_wins else np.sum(d > 0)), n=n)
+
+
+def paired_cells(d, *, digits: int = 3, p_format: str = ".2g", **kw) -> list[str]:
+  """``[mean ± std, p, won/n]`` of :func:`paired_difference`, formatted for a markdown table."""
+  r = paired_difference(d, **kw)
+  return [f"{r['mean']:+.{digits}f} ± {r['std']:.{digits}f}", format(r["p"], p_format), f"{r['won']}/{r['n']}"]

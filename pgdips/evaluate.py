@@ -129,7 +129,6 @@ def method_table(per: dict, columns) -> list[str]:
 def paired_table(per: dict, keys, reference: str = "PGDIPS") -> list[str]:
   """PGDIPS minus each other method per image: mean ± std, Wilcoxon p (two-sided), images won (for an
   angle, won = smaller)."""
-  from scipy import stats
   n = len(per[reference])
   if n < 5:
     return [f"(paired tests need 5 or more images; there are {n})"]
@@ -141,10 +140,7 @@ def paired_table(per: dict, keys, reference: str = "PGDIPS") -> list[str]:
       continue
     cells = []
     for k in keys:
-      d = ref[k] - np.array([s[k] for s in per[method]])
-      p = stats.wilcoxon(d).pvalue if np.any(d != 0) else 1.0
-      won = int(np.sum(d < 0)) if k.startswith("angle") else int(np.sum(d > 0))
-      cells += [f"{d.mean():+.3f} ± {d.std(ddof=1):.3f}", f"{p:.2g}", f"{won}/{n}"]
+      cells += metrics.paired_cells(ref[k] - np.array([s[k] for s in per[method]]), smaller_wins=k.startswith("angle"))
     lines.append(f"| {method} | " + " | ".join(cells) + " |")
   return lines
 

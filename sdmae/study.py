@@ -27,7 +27,7 @@ from collections import defaultdict
 import numpy as np
 from absl import flags
 
-from common import cli
+from common import cli, metrics
 from common import config as config_lib
 from common import runs as runs_lib
 from common.data import sources
@@ -74,7 +74,6 @@ def plan(out: str, datasets, seeds, pretrain_steps: int, downstream_steps: int, 
 
 def paired(results, protocol: str, a: str = "sdmae", b: str = "mae") -> list[str]:
   """Per-dataset paired t-test over seeds and the pooled exact Wilcoxon of ``a`` - ``b`` (mask 0.6 runs)."""
-  from scipy import stats
   acc = {(r["dataset"], r["seed"], r["row"]): r["accuracy"] for r in results
          if r["protocol"] == protocol and r["mask"] in (None, 0.6)}
   lines = [f"**{evaluate.ROWS[a]} minus {evaluate.ROWS[b]}, {protocol}** (accuracy points; paired over seeds)", "",
@@ -82,19 +81,14 @@ def paired(results, protocol: str, a: str = "sdmae", b: str = "mae") -> list[str
   pooled = []
   for ds in sorted({k[0] for k in acc}):
     seeds = sorted(s for (d, s, r) in acc if d == ds and r == a and (d, s, b) in acc)
-    diffs = np.array([100 * (acc[(ds, s, a)] - acc[(ds, s, b)]) for s in seeds])
-    if len(diffs) == 0:
-      continue
-    pooled += list(diffs)
-    p = stats.ttest_rel([acc[(ds, s, a)] for s in seeds], [acc[(ds, s, b)] for s in seeds]).pvalue \
-        if len(diffs) > 1 and np.any(diffs != diffs[0]) else float("nan")
-    lines.append(f"| {ds} | {', '.join(f'{d:+.2f}' for d in diffs)} | {diffs.mean():+.2f} ± {diffs.std(ddof=1) if len(diffs) > 1 else 0:.2f} "
-                 f"| {p:.3g} | {int(np.sum(diffs > 0))}/{len(diffs)} |")
+    diffs = [100 * (acc[(ds, s, a)] - acc[(ds, s, b)]) for s in seeds]
+    if diffs:
+      pooled += diffs
+      lines.append(f"| {ds} | {', '.join(f'{d:+.2f}' for d in diffs)} | "
+                   + " | ".join(metrics.paired_cells(diffs, digits=2, p_format=".3g", test="t")) + " |")
   if len(pooled) >= 2:
-    nz = [d for d in pooled if d != 0]
-    p = stats.wilcoxon(nz, method="exact").pvalue if len(nz) >= 1 else 1.0
-    lines.append(f"| all (n={len(pooled)}) | | {np.mean(pooled):+.2f} ± {np.std(pooled, ddof=1):.2f} | "
-                 f"Wilcoxon {p:.3g} | {int(np.sum(np.array(pooled) > 0))}/{len(pooled)} |")
+    mean_std, p, won = metrics.paired_cells(pooled, digits=2, p_format=".3g", method="exact")
+    lines.append(f"| all (n={len(pooled)}) | | {mean_std} | Wilcoxon {p} | {won} |")
   return lines + [""]
 
 

@@ -76,7 +76,6 @@ def run_methods(methods: dict, pairs: list[tuple[np.ndarray, np.ndarray]], per_i
 def paired(per_image: dict, reference: str, names) -> list[str]:
   """Each network against ``reference`` on the same crops: mean ± std of the per-crop PSNR and SSIM
   differences and the two-sided Wilcoxon signed-rank p-value (scipy), with the count of crops won."""
-  from scipy import stats
   ref = per_image[reference]
   lines = [f"**Paired over the {len(ref)} crops: network minus {reference}** (Wilcoxon signed-rank, two-sided)", "",
            "| Method | ΔPSNR (dB) | p | crops won | ΔSSIM | p | crops won |", "|---|---|---|---|---|---|---|"]
@@ -84,8 +83,7 @@ def paired(per_image: dict, reference: str, names) -> list[str]:
     d = per_image[name] - ref
     cells = []
     for k in (1, 2):
-      p = stats.wilcoxon(d[:, k]).pvalue if np.any(d[:, k] != 0) else 1.0
-      cells += [f"{d[:, k].mean():+.3f} ± {d[:, k].std(ddof=1):.3f}", f"{p:.2g}", f"{int(np.sum(d[:, k] > 0))}/{len(d)}"]
+      cells += metrics.paired_cells(d[:, k])
     lines.append(f"| {name} | " + " | ".join(cells) + " |")
   return lines
 

@@ -149,3 +149,17 @@ def test_frechet_distance_float64_numpy_path_equals_scipy_sqrtm():
   got = metrics.frechet_distance(mu1, c1, mu2, c2, xp=np)
   assert isinstance(got, np.floating)
   np.testing.assert_allclose(got, want, rtol=1e-9)
+
+
+def test_paired_difference_is_scipys_tests_and_a_plain_count():
+  from scipy import stats
+  rng = np.random.default_rng(3)
+  a, b = rng.normal(1.0, 1.0, 12), rng.normal(0.5, 1.0, 12)
+  r = metrics.paired_difference(a - b)
+  assert r["p"] == pytest.approx(stats.wilcoxon(a, b).pvalue) and r["n"] == 12
+  assert r["won"] == sum(1 for x, y in zip(a, b) if x > y)
+  assert r["mean"] == pytest.approx(np.mean(a - b)) and r["std"] == pytest.approx(np.std(a - b, ddof=1))
+  t = metrics.paired_difference(a - b, test="t", smaller_wins=True)
+  assert t["p"] == pytest.approx(stats.ttest_rel(a, b).pvalue) and t["won"] == 12 - r["won"]
+  assert metrics.paired_difference(np.zeros(6))["p"] == 1.0
+  assert metrics.paired_cells([0.5, 0.25, 1.0], digits=2, test="t")[2] == "3/3"
