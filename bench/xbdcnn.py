@@ -3,6 +3,11 @@
 without its SSIM term (MSE + asymmetric + TV on both sides).
 
   python bench/xbdcnn.py [--steps=30]
+
+Then a breakdown of the JAX step (where the time goes): the Poisson-Gaussian noise synthesis that the
+medjax step does and the PyTorch reference does not (it trains on a fixed noisy batch), the forward
+pass, forward + backward, and the whole step with Adam; each with and without oneDNN convolutions
+(runtime.conv_compiler_options).
 """
 
 import os
@@ -19,6 +24,52 @@ import numpy as np  # noqa: E402
 from absl import flags  # noqa: E402
 
 flags.DEFINE_integer("steps", 30, "timed steps", lower_bound=1)
+flags.DEFINE_bool("profile", True, "print the breakdown of the JAX step")
+
+
+def _time(f, *args, n=20):
+  import time
+  jax.block_until_ready(f(*args))
+  t0 = time.perf_counter()
+  for _ in range(n):
+    out = f(*args)
+  jax.block_until_ready(out)
+  return (time.perf_counter() - t0) / n
+
+
+def breakdown(cfg, steps):
+  """Seconds per call of the step's parts, as markdown rows."""
+  from common import nn as nn_util, optim, runtime, trainer
+  from xbdcnn import losses, noise, task
+  from xbdcnn.models import make_model
+  t = task.make_task(cfg)
+  model = make_model(cfg.model)
+  g = jnp.asarray(np.random.default_rng(0).random((8, 48, 48, 1)), jnp.float32)
+  key = jax.random.PRNGKey(0)
+  eta, sigma = noise.sample_params(key, 8)
+  f = noise.add_noise(key, g, eta, sigma)
+  levels = noise.noise_levels(g, eta, sigma)
+  params, extra = nn_util.split_variables(model.init(key, g))
+
+  def loss(params, f):
+    (g_hat, aux), _ = nn_util.apply_train(model, params, extra, f)
+    return losses.total_loss(g_hat, g, aux["levels"], levels, cfg.loss)[0]
+
+  tx, sched = optim.make_optimizer(cfg.optim, 1000)
+  batch = {"image": np.asarray(g)}
+  rows = []
+  for label, opts in (("XLA", {}), ("oneDNN", runtime.conv_compiler_options())):
+    jit = lambda fn: jax.jit(fn, compiler_options=opts)
+    step = jax.jit(trainer.make_train_step(t, tx, sched, 0), donate_argnums=(0,), compiler_options=opts)
+    parts = {
+        "noise synthesis (Poisson + Gaussian, per image)": _time(jit(lambda k: noise.add_noise(k, g, eta, sigma)), key),
+        "forward": _time(jit(lambda p, f: model.apply({"params": p, **extra}, f)[0]), params, f),
+        "forward + backward (fixed noisy batch)": _time(jit(jax.grad(loss)), params, f),
+        "whole train step (noise, forward, backward, Adam)": 1.0 / _common.steps_per_sec(
+            step, _common.init_state(t, tx, batch), batch, steps),
+    }
+    rows += [f"| {label} | {k} | {1000 * v:.1f} |" for k, v in parts.items()]
+  return rows
 
 
 def main(argv):
@@ -54,6 +105,11 @@ def main(argv):
     print(f"(torch {ref['torch']}, jax {jax.__version__}, {jax.default_backend()})")
   else:
     print(f"| train steps/s | {jax_sps:.1f} | - | - |\n| inference 512x512 images/s | {jax_inf:.1f} | - | - |")
+  if flags.FLAGS.profile:
+    print("\n| compiler | part of the JAX train step (batch 8, 48x48) | ms |\n|---|---|---|")
+    print("\n".join(breakdown(cfg, steps)))
+    if ref:
+      print(f"(PyTorch whole step, no noise synthesis: {1000 / ref['train_steps_per_sec']:.1f} ms)")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Table 1 and Fig. 2 at CPU scale, in one resumable command, with seeds and paired tests.
 
   python -m sdmae.study --out=runs/sdmae_study [--datasets=embedded,ihc] [--seeds=0,1,2] \
-      [--pretrain_steps=300] [--downstream_steps=150] [--mask_ratios=0.4,0.6,0.75,0.9]
+      [--pretrain_steps=300] [--downstream_steps=150] [--mask_ratios=0.4,0.6,0.75,0.9] [--fig2_seeds=1]
 
 For every dataset and seed: MAE, MAE + self-contrastive and SD-MAE are pre-trained
 (``configs/sdmae/pretrain.py:DATASET,METHOD,seed=S``), each is fine-tuned end to end and linearly
@@ -10,9 +10,9 @@ rows of Table 1, each cell mean ± std over the seeds. The paired comparison of 
 over seeds (paired t-test) and over all (dataset, seed) pairs (exact Wilcoxon signed-rank; with 3 seeds
 on 2 datasets its smallest possible two-sided p is 0.031).
 
-Fig. 2: SD-MAE pre-trained at each mask ratio on the first dataset (every seed), then fine-tuned;
-accuracy against the ratio, mean ± std over seeds (``OUT/fig2_mask_ratio.png``). The 0.6 runs are the
-Table 1 runs.
+Fig. 2: SD-MAE pre-trained at each mask ratio on the first dataset (the first ``--fig2_seeds`` seeds,
+default 1), then fine-tuned; accuracy against the ratio (``OUT/fig2_mask_ratio.png``; mean ± std when
+there are several seeds). The 0.6 runs are the Table 1 runs.
 
 Each run lives in ``OUT/DATASET/sS/NAME`` and is skipped when finished, resumed when interrupted.
 Writes ``OUT/table1.md`` (also printed) and ``OUT/results.csv``.
@@ -47,28 +47,36 @@ def _downstream_overrides(steps: int, init: str) -> dict:
           "init.workdir": init}
 
 
-def plan(out: str, datasets, seeds, pretrain_steps: int, downstream_steps: int, mask_ratios) -> list[tuple]:
-  """The runs as (label, config, overrides, workdir), pre-training before what reads it."""
+def plan(out: str, datasets, seeds, pretrain_steps: int, downstream_steps: int, mask_ratios,
+         fig2_seeds: int = 1) -> list[tuple]:
+  """The runs as (label, config, overrides, workdir), pre-training before what reads it: Table 1 seed by
+  seed (every dataset at seed 0, then at seed 1, ...), then Fig. 2's extra ratios for the first
+  ``fig2_seeds`` seeds."""
   runs = []
   pre_over = {"total_steps": pretrain_steps, "eval_every": pretrain_steps, "ckpt_every": pretrain_steps,
               "figure_every": pretrain_steps, "log_every": max(pretrain_steps // 8, 1)}
-  for ds in datasets:
-    for s in seeds:
-      base = os.path.join(out, ds, f"s{s}")
-      masks = [None] + ([m for m in mask_ratios if abs(m - 0.6) > 1e-9] if ds == datasets[0] else [])
+
+  def add(ds, s, method, mask=None, probe=True):
+    tag = method if mask is None else f"{method}_mask{mask:g}"
+    arg = f"{ds},{method},seed={s}" + ("" if mask is None else f",mask={mask:g}")
+    pre = os.path.join(out, ds, f"s{s}", tag)
+    runs.append((f"{ds} s{s} {tag}", f"pretrain.py:{arg}", pre_over, pre))
+    runs.append((f"{ds} s{s} {tag} fine-tune", f"finetune.py:{ds},seed={s}",
+                 _downstream_overrides(downstream_steps, pre), pre + "_ft"))
+    if probe:
+      runs.append((f"{ds} s{s} {tag} probe", f"probe.py:{ds},seed={s}",
+                   _downstream_overrides(downstream_steps, pre), pre + "_probe"))
+
+  for s in seeds:
+    for ds in datasets:
       for method in METHODS:
-        for m in (masks if method == "sdmae" else [None]):
-          tag = method if m is None else f"{method}_mask{m:g}"
-          arg = f"{ds},{method},seed={s}" + ("" if m is None else f",mask={m:g}")
-          pre = os.path.join(base, tag)
-          runs.append((f"{ds} s{s} {tag}", f"pretrain.py:{arg}", pre_over, pre))
-          runs.append((f"{ds} s{s} {tag} fine-tune", f"finetune.py:{ds},seed={s}",
-                       _downstream_overrides(downstream_steps, pre), pre + "_ft"))
-          if m is None:
-            runs.append((f"{ds} s{s} {tag} probe", f"probe.py:{ds},seed={s}",
-                         _downstream_overrides(downstream_steps, pre), pre + "_probe"))
+        add(ds, s, method)
       runs.append((f"{ds} s{s} supervised", f"finetune.py:{ds},seed={s}",
-                   _downstream_overrides(downstream_steps, ""), os.path.join(base, "supervised")))
+                   _downstream_overrides(downstream_steps, ""), os.path.join(out, ds, f"s{s}", "supervised")))
+  for s in list(seeds)[:fig2_seeds]:
+    for m in mask_ratios:
+      if abs(m - 0.6) > 1e-9:
+        add(datasets[0], s, "sdmae", m, probe=False)
   return runs
 
 
@@ -150,12 +158,12 @@ def mask_plot(results, path: str) -> str | None:
 
 
 def run_study(out: str, datasets=DATASETS, seeds=(0, 1, 2), pretrain_steps: int = 300, downstream_steps: int = 150,
-              mask_ratios=(0.4, 0.6, 0.75, 0.9), verbose: bool = False) -> str:
+              mask_ratios=(0.4, 0.6, 0.75, 0.9), verbose: bool = False, fig2_seeds: int = 1) -> str:
   for ds in datasets:
     if ds not in DATASETS:
       raise UserError(f"--datasets: {ds!r} is not an embedded set; use {', '.join(DATASETS)} (real datasets: "
                       "run sdmae.main with their configs)")
-  runs = plan(out, list(datasets), list(seeds), pretrain_steps, downstream_steps, list(mask_ratios))
+  runs = plan(out, list(datasets), list(seeds), pretrain_steps, downstream_steps, list(mask_ratios), fig2_seeds)
   for i, (label, config, over, wd) in enumerate(runs):
     runs_lib.train_unless_done(_cfg(config, over), wd, f"[{i + 1}/{len(runs)}] {label}", verbose)
   results = _collect(runs)
@@ -193,6 +201,7 @@ def _define_flags():
   flags.DEFINE_integer("pretrain_steps", 300, "pre-training steps per run", lower_bound=1)
   flags.DEFINE_integer("downstream_steps", 150, "fine-tune / probe / supervised steps per run", lower_bound=1)
   flags.DEFINE_list("mask_ratios", ["0.4", "0.6", "0.75", "0.9"], "Fig. 2 mask ratios ('' for none)")
+  flags.DEFINE_integer("fig2_seeds", 1, "seeds of the Fig. 2 mask-ratio runs (the first N of --seeds)", lower_bound=0)
   flags.DEFINE_bool("train_logs", False, "per-step training logs")
 
 
@@ -207,7 +216,7 @@ def main(argv) -> int:
     raise UserError(f"--seeds / --mask_ratios: {e}") from None
   if any(not 0 < m < 1 for m in masks):
     raise UserError(f"--mask_ratios={F.mask_ratios}: each must be in (0, 1)")
-  run_study(sources.check_out_dir(F.out), F.datasets, seeds, F.pretrain_steps, F.downstream_steps, masks, F.train_logs)
+  run_study(sources.check_out_dir(F.out), F.datasets, seeds, F.pretrain_steps, F.downstream_steps, masks, F.train_logs, F.fig2_seeds)
   return 0
 
 

@@ -7,10 +7,12 @@ from sdmae import study
 
 
 def test_plan_trains_every_row_per_seed_and_the_mask_curve_on_the_first_set():
-  runs = study.plan("/o", ["embedded", "ihc"], [0, 1, 2], 300, 150, [0.4, 0.6, 0.75, 0.9])
+  runs = study.plan("/o", ["embedded", "ihc"], [0, 1, 2], 300, 150, [0.4, 0.6, 0.75, 0.9], fig2_seeds=3)
   # per (set, seed): 3 pre-trainings, 3 fine-tunes, 3 probes, 1 supervised; + 3 ratios x (pre-train, fine-tune)
-  # for every seed of the first set (0.6 is the Table 1 run)
+  # for every Fig. 2 seed on the first set (0.6 is the Table 1 run)
   assert len(runs) == 2 * 3 * 10 + 3 * 3 * 2
+  assert len(study.plan("/o", ["embedded", "ihc"], [0, 1, 2], 300, 150, [0.4, 0.6, 0.75, 0.9])) == 60 + 3 * 2
+  assert [wd.split("/")[3] for *_, wd in runs[:20]] == ["s0"] * 20  # seed by seed: both sets at seed 0 first
   seen = set()
   for label, config, over, wd in runs:
     if config.startswith("pretrain"):
