@@ -91,8 +91,9 @@ def figure(cfg, name, rgb, results: dict, path: str) -> str:
     panels += [(f"{method}: input", np.asarray(rgb).astype(np.uint8)), (f"{method}: reconstruction", r.recon)]
     panels += [(f"{method}: {s}", pipeline.recolor(cfg, r.concentrations, r.stains, m, bg, i))
                for i, s in enumerate(cfg.stains)]
-    panels.append((f"{method}: S " + " / ".join(str(report.fmt(v)) for v in r.stains)
-                   if len(cfg.stains) == 2 else f"{method}: stain colours", _swatches(cfg, r)))
+    # one line per vector: a single-line title ran off the panel
+    panels.append((f"{method}: stain colours\n" + "\n".join(f"{name} {report.fmt(v)}" for name, v in
+                                                            zip(cfg.stains, r.stains)), _swatches(cfg, r)))
   return plotting.save_panels(path, panels, ncols=3 + len(cfg.stains), size=2.6,
                               suptitle=f"{name}: {', '.join(cfg.stains)}")
 

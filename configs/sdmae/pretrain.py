@@ -46,6 +46,8 @@ def base(a, mode):
   c.data = ml_collections.ConfigDict(dict(
       name=data_name, data_dir="", image_size=size, source_size=size, num_train=n_train or 1, num_test=512,
       seed=0, crop_scale=(0.08, 1.0),   # SD-MAE code: RandomResizedCrop scale 0.08-1 (MAE: 0.2-1)
+      # PCam: the dataset's official split (262,144 train / 32,768 valid / 32,768 test); the paper reports
+      # 245,760 / 40,960 following TransPath [22], a split it does not publish
       test_split="test", class_list="",
       grain_threads=0, grain_prefetch=0))  # host threads / batches ahead; 0: the platform default (runtime)
   c.model = ml_collections.ConfigDict(dict(
@@ -76,6 +78,7 @@ def base(a, mode):
   c.total_steps = steps
   c.optim = ml_collections.ConfigDict(dict(
       name="adamw", lr=(1.5e-3 if small else 6e-4 * batch / 256), schedule="cosine", min_lr=1e-5,
+      # b2 0.999: the SD-MAE code (torch's default; its --opt_betas is unset); the official MAE uses 0.95
       warmup_steps=steps // 20, b1=0.9, b2=0.999, eps=1e-8, weight_decay=0.05, wd_mask="no_1d", clip_norm=0.0))
   c.log_every = max(steps // 30, 1)
   c.ckpt_every = max(steps // 5, 1)
