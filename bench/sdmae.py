@@ -42,7 +42,8 @@ def main(argv):
     flops = float(cost.get("flops", float("nan"))) / batch_size
     sps = _common.steps_per_sec(step, state, batch, steps)
     rows[method] = (sps * batch_size, flops)
-  peak = matmul_peak()
+  from common import scaling
+  peak = scaling.host_matmul_flops()
   refs = {m: _common.torch_reference(m, f"--batch={batch_size}", f"--steps={steps}") for m in ("mae", "sdmae")}
   torch_ips = {m: r["train_steps_per_sec"] * batch_size for m, r in refs.items() if r}
   print(f"float32 matmul peak here (jitted 2048^3, best of 5): {peak / 1e9:.1f} GFLOP/s")
@@ -57,21 +58,6 @@ def main(argv):
   if refs.get("mae"):
     print(f"(torch {refs['mae']['torch']}, jax {jax.__version__}, {jax.default_backend()}; the PyTorch SD-MAE step "
           "is the official code's structure, bench/torch_reference.py:bench_mae(distill=True))")
-
-
-def matmul_peak(n: int = 2048, repeats: int = 5) -> float:
-  """Best achieved float32 FLOP/s of a jitted n^3 matmul on the default device."""
-  import time
-  import jax.numpy as jnp
-  a = jax.random.normal(jax.random.key(0), (n, n), jnp.float32)
-  f = jax.jit(lambda a: a @ a)
-  f(a).block_until_ready()
-  best = float("inf")
-  for _ in range(repeats):
-    t0 = time.perf_counter()
-    f(a).block_until_ready()
-    best = min(best, time.perf_counter() - t0)
-  return 2.0 * n ** 3 / best
 
 
 if __name__ == "__main__":

@@ -133,28 +133,10 @@ def majority_baselines(datasets) -> str:
 
 
 def mask_plot(results, path: str) -> str | None:
-  pts = defaultdict(list)
-  for r in results:
-    if r["protocol"] == "finetune" and r["row"] == "sdmae" and r["mask"] is not None:
-      pts[r["mask"]].append(100 * r["accuracy"])
-  if len(pts) < 2:
-    return None
-  import matplotlib
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
-  ms = sorted(pts)
-  fig, ax = plt.subplots(figsize=(4.8, 3.4))
-  ax.errorbar(ms, [np.mean(pts[m]) for m in ms], yerr=[np.std(pts[m]) for m in ms], marker="o", capsize=3,
-              label=f"SD-MAE, fine-tuned (n={min(len(v) for v in pts.values())} seeds)")
-  ax.set_xlabel("masking ratio")
-  ax.set_ylabel("top-1 accuracy (%)")
-  ax.set_xticks(ms)
-  ax.grid(alpha=0.3)
-  ax.legend(fontsize=8)
-  fig.tight_layout()
-  fig.savefig(path, dpi=110)
-  plt.close(fig)
-  return path
+  """Fig. 2 from the SD-MAE fine-tuning runs (``sdmae.evaluate.mask_ratio_plot``: mean ± std over seeds)."""
+  rows = [(r["protocol"], r["row"], r["dataset"], r["mask"], r["accuracy"]) for r in results
+          if r["protocol"] == "finetune" and r["row"] == "sdmae" and r["mask"] is not None]
+  return evaluate.mask_ratio_plot(rows, path)
 
 
 def run_study(out: str, datasets=DATASETS, seeds=(0, 1, 2), pretrain_steps: int = 300, downstream_steps: int = 150,
