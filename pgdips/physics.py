@@ -13,7 +13,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["optical_density", "transmittance_od", "to_rgb", "compose", "RUIFROK", "default_stains"]
+__all__ = ["optical_density", "transmittance_od", "to_rgb", "compose", "unmix", "RUIFROK", "default_stains"]
 
 # Ruifrok & Johnston (2001) OD vectors (rows), as in scikit-image's rgb_from_* matrices
 RUIFROK = {
@@ -60,3 +60,34 @@ def compose(conc, stains, m=None, b=None):
   m = jnp.ones(stains.shape[0]) if m is None else m
   d = jnp.einsum("...n,n,nc->...c", conc, m, stains)
   return d if b is None else d + b
+
+
+def unmix(od, rows, method: str = "clip", xp=jnp):
+  """Concentrations ``(..., N)`` from optical densities ``(..., 3)`` and model rows ``(N, 3)`` (eq. 2
+  without B: od = C rows), per pixel. ``clip``: least squares clipped at 0 (the fixed-vector baselines'
+  read-out). ``nnls``: exact non-negative least squares, by solving least squares on every non-empty
+  subset of the stains and keeping the feasible solution with the smallest residual (the optimum of a
+  convex problem is the least-squares solution on its support); 2^N - 1 small solves, for N <= 4.
+  ``xp``: jax.numpy (inside jit) or numpy."""
+  n = rows.shape[0]
+  if method == "clip":
+    return xp.maximum(od @ rows.T @ xp.linalg.inv(rows @ rows.T), 0.0)
+  if method != "nnls":
+    raise ValueError(f"inverse_solver={method!r} is unknown; use 'clip' or 'nnls'")
+  if n > 4:
+    raise ValueError(f"inverse_solver='nnls' enumerates stain subsets; {n} stains is too many (use 'clip')")
+  import itertools
+  best_c = xp.zeros(od.shape[:-1] + (n,), od.dtype)
+  best_r = xp.sum(od * od, axis=-1)  # the empty support: C = 0
+  for k in range(1, n + 1):
+    for subset in itertools.combinations(range(n), k):
+      a = rows[np.asarray(subset)]
+      c_s = od @ a.T @ xp.linalg.inv(a @ a.T)
+      r = xp.sum((od - c_s @ a) ** 2, axis=-1)
+      ok = xp.all(c_s >= 0, axis=-1) & (r < best_r)
+      full = xp.zeros(od.shape[:-1] + (n,), od.dtype)
+      for j, s in enumerate(subset):
+        full = full + c_s[..., j:j + 1] * xp.asarray(np.eye(n, dtype=np.float32)[s], od.dtype)
+      best_c = xp.where(ok[..., None], full, best_c)
+      best_r = xp.where(ok, r, best_r)
+  return best_c

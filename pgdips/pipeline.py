@@ -80,6 +80,8 @@ def check_config(cfg) -> None:
       (cfg.loss.exclusion_pairs in ("sum", "mean"),
        f"loss.exclusion_pairs={cfg.loss.exclusion_pairs!r} is unknown; use 'sum' (the code) or 'mean'"),
       (cfg.readout in ("net", "inverse"), f"readout={cfg.readout!r} is unknown; use 'net' (the paper) or 'inverse'"),
+      (cfg.inverse_solver in ("clip", "nnls"),
+       f"inverse_solver={cfg.inverse_solver!r} is unknown; use 'clip' (least squares clipped at 0) or 'nnls'"),
       (float(cfg.inverse_max_cond) >= 0, f"inverse_max_cond={cfg.inverse_max_cond} must be >= 0 (0: never fall back)"),
       (len(cfg.net.skips) == len(cfg.net.channels),
        f"net.skips has {len(cfg.net.skips)} entries for {len(cfg.net.channels)} net.channels; give one per level"),
@@ -286,7 +288,7 @@ def invert(cfg, img, fixed) -> StainResult:
   ``readout="inverse"`` concentrations of a whole image, which need no tiles and so have no seams."""
   b_od = np.asarray(physics.transmittance_od(np.asarray(fixed["background"], np.float32), cfg.log_base), np.float64)
   s, m = np.asarray(fixed["stains"], np.float64), np.asarray(fixed["m"], np.float64)
-  c = baselines.lstsq_concentrations(baselines.od_np(img, cfg.i0, cfg.log_base) - b_od, m[:, None] * s)
+  c = physics.unmix(baselines.od_np(img, cfg.i0, cfg.log_base) - b_od, m[:, None] * s, cfg.inverse_solver, xp=np)
   return StainResult(concentrations=c.astype(np.float32), stains=s.astype(np.float32),
                      recon=recolor(cfg, c, s, m, fixed["background"]), m=m.astype(np.float32),
                      background=np.asarray(fixed["background"], np.float32))

@@ -241,7 +241,8 @@ class Solver:
 
   def finish(self, carry, rgb):
     """The fitted model. ``readout="net"`` (the paper): C is the networks' output. ``"inverse"``: C is the
-    per-pixel least-squares inversion of eq. 2 with the fitted S, M and B, clipped at 0, as the
+    per-pixel least-squares inversion of eq. 2 with the fitted S, M and B, clipped at 0 (or exact NNLS,
+    ``inverse_solver="nnls"``), as the
     fixed-vector baselines read theirs out (the networks and their priors then serve to find S, M and B;
     ``net_concentrations`` keeps the networks' maps), unless S is near-collinear (:func:`invertible`),
     where C stays the networks' maps."""
@@ -254,7 +255,7 @@ class Solver:
     elif cfg.readout == "inverse":
       rows = m[:, None] * s                                       # (N, 3): D - B = C rows
       d = physics.optical_density(rgb, cfg.i0, cfg.log_base) - b_od
-      c = jnp.maximum(d @ rows.T @ jnp.linalg.inv(rows @ rows.T), 0.0)
+      c = physics.unmix(d, rows, cfg.inverse_solver)
       c = jnp.where(invertible(cfg, s), c, c_net)  # near-collinear S: the inversion amplifies noise
     else:
       raise ValueError(f"readout={cfg.readout!r} is unknown; use 'net' (the paper) or 'inverse'")

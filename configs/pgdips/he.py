@@ -56,6 +56,7 @@ def get_config(arg=None):
   # "inverse" falls back to the networks' maps where the fitted S is near-collinear: its condition number
   # above this (15: two stains closer than 7.6 degrees) amplifies the noise in the inversion; 0: never
   c.inverse_max_cond = 15.0
+  c.inverse_solver = "clip"     # least squares clipped at 0, as the baselines | "nnls": exact non-negative LS
   c.init_stains = "ruifrok"     # start/anchor of S: "ruifrok" | "code" | "macenko" (per tile)
   c.b_range = (0.1, 1.0)        # B = lo + (hi - lo) sigmoid; the code (0.05, 0.95)
   c.num_steps = 6000            # Adam iterations (the official code)

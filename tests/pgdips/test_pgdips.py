@@ -259,3 +259,20 @@ def test_onednn_convolutions_give_the_xla_results(monkeypatch):
   np.testing.assert_allclose(fast.concentrations, plain.concentrations, rtol=1e-3, atol=1e-4)
   np.testing.assert_allclose(fast.stains, plain.stains, atol=1e-4)
   np.testing.assert_allclose(fast.history, plain.history, rtol=1e-3)
+
+
+@pytest.mark.parametrize("n", [2, 3])
+def test_unmix_nnls_is_scipys_nnls_and_clip_is_clipped_least_squares(n):
+  from scipy.optimize import nnls
+  rng = np.random.default_rng(n)
+  rows = np.abs(rng.normal(size=(n, 3))) + 0.05
+  od = rng.normal(0.4, 0.5, (6, 7, 3))  # many pixels whose least-squares solution has a negative part
+  ref = np.stack([nnls(rows.T, p)[0] for p in od.reshape(-1, 3)]).reshape(6, 7, n)
+  for xp in (np, jnp):
+    got = np.asarray(physics.unmix(xp.asarray(od), xp.asarray(rows), "nnls", xp=xp))
+    np.testing.assert_allclose(got, ref, atol=2e-5)
+  ls = np.linalg.lstsq(rows.T, od.reshape(-1, 3).T, rcond=None)[0].T.reshape(6, 7, n)
+  assert (ls < 0).any() and not np.allclose(np.clip(ls, 0, None), ref)  # the two read-outs differ here
+  np.testing.assert_allclose(physics.unmix(od, rows, "clip", xp=np), np.clip(ls, 0, None), atol=1e-9)
+  with pytest.raises(ValueError, match="inverse_solver"):
+    physics.unmix(od, rows, "lasso", xp=np)
