@@ -82,7 +82,8 @@ def check_config(cfg) -> None:
       (cfg.readout in ("net", "inverse"), f"readout={cfg.readout!r} is unknown; use 'net' (the paper) or 'inverse'"),
       (cfg.inverse_solver in ("clip", "nnls"),
        f"inverse_solver={cfg.inverse_solver!r} is unknown; use 'clip' (least squares clipped at 0) or 'nnls'"),
-      (float(cfg.inverse_max_cond) >= 0, f"inverse_max_cond={cfg.inverse_max_cond} must be >= 0 (0: never fall back)"),
+      (0 <= float(cfg.inverse_min_angle) < 90,
+       f"inverse_min_angle={cfg.inverse_min_angle} must be in [0, 90) degrees (0: never fall back)"),
       (len(cfg.net.skips) == len(cfg.net.channels),
        f"net.skips has {len(cfg.net.skips)} entries for {len(cfg.net.channels)} net.channels; give one per level"),
   ]

@@ -53,9 +53,9 @@ def get_config(arg=None):
   c.augment = False             # the code: image and noise inputs through 8 dihedral transforms on even steps
   c.smb_param = "direct"        # S, B optimized directly (the paper) | "net": centre pixel of a DIP net each (code)
   c.readout = "net"             # C = the networks' maps (the paper) | "inverse": eq. 2 inverted with the fitted S, M, B
-  # "inverse" falls back to the networks' maps where the fitted S is near-collinear: its condition number
-  # above this (15: two stains closer than 7.6 degrees) amplifies the noise in the inversion; 0: never
-  c.inverse_max_cond = 15.0
+  # "inverse" falls back to the networks' maps where two fitted stains are closer than this many degrees
+  # (the inversion is then ill-conditioned, cot(theta/2) > 15, and amplifies the noise); 0: never
+  c.inverse_min_angle = 7.5
   c.inverse_solver = "clip"     # least squares clipped at 0, as the baselines | "nnls": exact non-negative LS
   c.init_stains = "ruifrok"     # start/anchor of S: "ruifrok" | "code" | "macenko" (per tile)
   c.b_range = (0.1, 1.0)        # B = lo + (hi - lo) sigmoid; the code (0.05, 0.95)
