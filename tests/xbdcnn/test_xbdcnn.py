@@ -295,11 +295,19 @@ def test_evaluate_gives_every_workdir_a_row_and_pools_seeds(tmp_path):
   the network read from each run's config.json; a bad workdir fails in one line before any denoising."""
   from common import runs as runs_lib
   from xbdcnn import evaluate
-  wds = {}
-  for label, seed in (("long", 0), ("x800", 1)):
-    cfg = config_lib.load_config(CFG + ":smoke", {"seed": seed})
-    wds[label] = str(tmp_path / label)
-    trainer.train(cfg, task.make_task(cfg), wds[label], verbose=False)
+  import json
+  import shutil
+  wds = {label: str(tmp_path / label) for label in ("long", "x800")}
+  cfg = config_lib.load_config(CFG + ":smoke", {"seed": 0})
+  trainer.train(cfg, task.make_task(cfg), wds["long"], verbose=False)
+  # the second "seed": the same run with seed 1 in its config (one training fewer; the pooling reads configs)
+  shutil.copytree(wds["long"], wds["x800"])
+  cj = os.path.join(wds["x800"], "config.json")
+  with open(cj) as f:
+    saved = json.load(f)
+  saved["seed"] = 1
+  with open(cj, "w") as f:
+    json.dump(saved, f)
   resolved = runs_lib.resolve_workdirs([f"{k}={v}" for k, v in wds.items()])
   assert runs_lib.seed_groups({k: c for k, (_, c) in resolved.items()}) == [["long", "x800"]]
   cfg = config_lib.load_config(CFG + ":smoke")
