@@ -43,3 +43,13 @@ def test_paired_table_is_scipys_t_test_over_seeds_and_pooled_wilcoxon():
   p_all = stats.wilcoxon(diffs, method="exact").pvalue
   pooled = next(l for l in lines if l.startswith("| all (n=6)"))
   assert f"Wilcoxon {p_all:.3g}" in pooled and "5/6" in pooled
+
+
+def test_fig2_keeps_the_ratio_runs_dataset_and_seeds():
+  rs = [dict(protocol="finetune", row="sdmae", dataset=ds, mask=m, seed=s, accuracy=0.9)
+        for ds in ("procedural_he", "ihc") for s in (0, 1, 2) for m in (0.6,)]
+  rs += [dict(protocol="finetune", row="sdmae", dataset="procedural_he", mask=m, seed=0, accuracy=0.8)
+         for m in (0.4, 0.9)]
+  got = study.fig2_results(rs, [0])
+  assert sorted((r["mask"], r["seed"]) for r in got) == [(0.4, 0), (0.6, 0), (0.9, 0)]
+  assert {r["dataset"] for r in got} == {"procedural_he"}
