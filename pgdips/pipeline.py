@@ -285,7 +285,8 @@ def overlap_disagreement(ts: Tiles) -> dict:
 
 
 def invert(cfg, img, fixed) -> StainResult:
-  """Per-pixel least squares through the forward model (eq. 2) with given S, M, B, clipped at 0: the
+  """Per-pixel least squares through the forward model (eq. 2) with given S, M, B (clipped at 0, or
+  NNLS with ``inverse_solver="nnls"``; :func:`physics.unmix`): the
   ``readout="inverse"`` concentrations of a whole image, which need no tiles and so have no seams."""
   b_od = np.asarray(physics.transmittance_od(np.asarray(fixed["background"], np.float32), cfg.log_base), np.float64)
   s, m = np.asarray(fixed["stains"], np.float64), np.asarray(fixed["m"], np.float64)
