@@ -158,6 +158,9 @@ def _rotate_coeffs(degrees, h, w):
   return (cos, sin, cx - cos * cx - sin * cy, -sin, cos, cy + sin * cx - cos * cy)
 
 
+GEOMETRIC = ("Rotate", "ShearX", "ShearY", "TranslateXRel", "TranslateYRel")
+
+
 def apply_op(img, name: str, magnitude, sign=1.0, order: int = 1):
   """One timm RandAugment op on an 8-bit-level image (HxWx3 floats 0..255) at ``magnitude`` of 10;
   ``sign`` (+-1) is timm's random negation of the signed ops."""
@@ -169,8 +172,8 @@ def apply_op(img, name: str, magnitude, sign=1.0, order: int = 1):
     return _equalize(img)
   if name == "Invert":
     return 255.0 - img
-  if name == "Rotate":
-    return _pil_affine(img, _rotate_coeffs(sign * m * 30.0, h, w), order)
+  if name in GEOMETRIC:
+    return _pil_affine(img, _geometry_coeffs(name, m, sign, h, w), order)
   if name == "Posterize":
     return _posterize(img, jnp.floor(m * 4.0))
   if name == "PosterizeIncreasing":
@@ -193,19 +196,7 @@ def apply_op(img, name: str, magnitude, sign=1.0, order: int = 1):
     return _blend(jnp.zeros_like(img), img, factor)
   if name == "Sharpness":
     return _blend(_smooth(img), img, factor)
-  shear, move = sign * m * 0.3, sign * m * 0.45
-  if name == "ShearX":
-    return _pil_affine(img, (1.0, shear, 0.0, 0.0, 1.0, 0.0), order)
-  if name == "ShearY":
-    return _pil_affine(img, (1.0, 0.0, 0.0, shear, 1.0, 0.0), order)
-  if name == "TranslateXRel":
-    return _pil_affine(img, (1.0, 0.0, move * w, 0.0, 1.0, 0.0), order)
-  if name == "TranslateYRel":
-    return _pil_affine(img, (1.0, 0.0, 0.0, 0.0, 1.0, move * h), order)
   raise ValueError(f"unknown RandAugment op {name!r}; use one of {OPS + OPS_INCREASING}")
-
-
-GEOMETRIC = ("Rotate", "ShearX", "ShearY", "TranslateXRel", "TranslateYRel")
 
 
 def _geometry_coeffs(name, m, sign, h, w):

@@ -1,9 +1,23 @@
-"""Top-level pytest setup: 4 simulated CPU devices, absl flags parsed (grain needs it)."""
+"""Top-level pytest setup: 4 simulated CPU devices, absl flags parsed (grain needs it), and one JAX
+compilation cache shared by this run's xdist workers and the CLI subprocesses they start.
+
+Most end-to-end tests build a fresh trainer, whose jitted step is a new closure each time: the in-memory
+cache misses on it, the persistent one (keyed on the lowered program) does not. The directory is made
+fresh per run (the controller creates it before the workers start, and they and their subprocesses
+inherit the variables), so no test reads a compilation from an earlier run or another checkout.
+"""
 
 import os
+import shutil
+import tempfile
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("MPLBACKEND", "Agg")
+_OWN_CACHE = "JAX_COMPILATION_CACHE_DIR" not in os.environ
+if _OWN_CACHE:
+  os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="medjax-jax-cache-")
+  os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0.5"
+  os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
 
 import jax  # noqa: E402
 
@@ -12,3 +26,8 @@ jax.config.update("jax_num_cpu_devices", 4)
 from absl import flags  # noqa: E402
 
 flags.FLAGS.mark_as_parsed()
+
+
+def pytest_unconfigure(config):
+  if _OWN_CACHE:  # the process that made the cache (the controller, or a run without xdist) removes it
+    shutil.rmtree(os.environ["JAX_COMPILATION_CACHE_DIR"], ignore_errors=True)
