@@ -173,12 +173,16 @@ def bench_mae(batch, steps, mask_ratio=0.6, distill=False):
   def norm_pix(t):
     return (t - t.mean(-1, keepdim=True)) / (t.var(-1, keepdim=True) + 1e-6).sqrt()
 
-  def mae_step():
+  def encode():
+    """Random masking, the encoder on the visible tokens: (normed tokens, the shuffle)."""
     t = patch(x).flatten(2).transpose(1, 2) + pos
     ids_shuffle = torch.argsort(torch.rand(batch, n), 1)
-    ids_restore = torch.argsort(ids_shuffle, 1)
     vis = torch.gather(t, 1, ids_shuffle[:, :keep, None].expand(-1, -1, d))
-    z = enc_norm(enc(vis))
+    return enc_norm(enc(vis)), ids_shuffle
+
+  def mae_step():
+    z, ids_shuffle = encode()
+    ids_restore = torch.argsort(ids_shuffle, 1)
     y = torch.cat([dec_embed(z), mask_token.expand(batch, n - keep, dd)], 1)
     y = torch.gather(y, 1, ids_restore[..., None].expand(-1, -1, dd)) + dpos
     out = pred(dec_norm(dec(y)))
@@ -190,11 +194,8 @@ def bench_mae(batch, steps, mask_ratio=0.6, distill=False):
 
   def sdmae_step():
     nonlocal center
-    t = patch(x).flatten(2).transpose(1, 2) + pos
-    ids_shuffle = torch.argsort(torch.rand(batch, n), 1)
+    z, ids_shuffle = encode()
     ids_vis, ids_mask = ids_shuffle[:, :keep], ids_shuffle[:, keep:]
-    vis = torch.gather(t, 1, ids_vis[..., None].expand(-1, -1, d))
-    z = enc_norm(enc(vis))
     student = enc_head(z).mean(1)
     take = lambda a, ids: torch.gather(a.expand(batch, -1, -1), 1, ids[..., None].expand(-1, -1, a.shape[-1]))
     y = torch.cat([dec_embed(z) + take(dpos, ids_vis), mask_token + take(dpos, ids_mask)], 1)
