@@ -4,7 +4,8 @@ compilation cache shared by this run's xdist workers and the CLI subprocesses th
 Most end-to-end tests build a fresh trainer, whose jitted step is a new closure each time: the in-memory
 cache misses on it, the persistent one (keyed on the lowered program) does not. The directory is made
 fresh per run (the controller creates it before the workers start, and they and their subprocesses
-inherit the variables), so no test reads a compilation from an earlier run or another checkout.
+inherit the variables), so no test reads a compilation from an earlier run or another checkout. A
+``JAX_COMPILATION_CACHE_DIR`` set by the caller is used as it is and kept.
 """
 
 import os
