@@ -252,11 +252,11 @@ def main(argv) -> int:
     res = run(cfg, FLAGS.num_images, FLAGS.size, FLAGS.seed, progress=True, conditions=tuple(FLAGS.conditions))
     md = (f"{FLAGS.num_images} synthetic {FLAGS.size}x{FLAGS.size} H-DAB images per condition, seed {FLAGS.seed}. "
           + head + table(res))
-    os.makedirs(out, exist_ok=True)
-    sep = true_separation(FLAGS.num_images, FLAGS.size, tuple(FLAGS.conditions), FLAGS.seed)
-    with open(os.path.join(out, "per_image.csv"), "w") as f:
-      f.write(per_image_csv(res, sep))
+    per_image = per_image_csv(res, true_separation(FLAGS.num_images, FLAGS.size, tuple(FLAGS.conditions), FLAGS.seed))
   os.makedirs(out, exist_ok=True)
+  if not FLAGS.deepliif:
+    with open(os.path.join(out, "per_image.csv"), "w") as f:
+      f.write(per_image)
   with open(os.path.join(out, "table.md"), "w") as f:
     f.write(md + "\n")
   print(md)
