@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from common import runtime
+from common import config as config_lib, runtime
 from common.logging import Progress
 from pgdips import losses, physics
 from pgdips.models import SkipNet
@@ -36,6 +36,7 @@ class StainResult:
   history: np.ndarray | None = None
   nets: object = None         # PGDIPS: the concentration networks' parameters (a pytree)
   net_concentrations: np.ndarray | None = None  # PGDIPS: the networks' maps (= concentrations with readout="net")
+  start: str | None = None    # PGDIPS: the init_stains this fit started from (with restarts: the one kept)
 
 
 def dihedral(x, a, square: bool = True):
@@ -334,6 +335,9 @@ def solve_batch(cfg, tiles: np.ndarray, seed: int = 0, fixed: dict | None = None
   neighbouring tiles should start from the same function of a slide-wide noise field); ``init_nets``:
   start every tile's concentration networks from these weights (a result's ``nets``)."""
   tiles = np.asarray(tiles)
+  if tuple(cfg.restarts) and fixed is None:
+    return _best_of_starts(cfg, tiles, seed=seed, chunk=chunk, progress=progress, noise=noise,
+                           same_init=same_init, init_nets=init_nets)
   b = len(tiles)
   nd = jax.device_count()
   if jax.process_count() == 1 and b % nd:
@@ -384,7 +388,23 @@ def solve_batch(cfg, tiles: np.ndarray, seed: int = 0, fixed: dict | None = None
   out = jax.device_get(finish(carry, x_dev))
   hist = np.concatenate(jax.device_get(hists), axis=1)  # (B, steps, 3)
   return [StainResult(concentrations=out["concentrations"][i], net_concentrations=out["net_concentrations"][i],
-                      stains=out["stains"][i],
+                      stains=out["stains"][i], start=str(cfg.init_stains),
                       recon=np.round(out["recon"][i]).astype(np.uint8), m=out["m"][i],
                       background=out["background"][i], history=hist[i],
                       nets=jax.tree.map(lambda v: v[i], out["nets"])) for i in range(b)]
+
+
+def final_loss(cfg, result: StainResult) -> float:
+  """The fit's objective at its end: the total loss averaged over the last ``cfg.restart_window``
+  iterations (the per-step loss is noisy: the networks' inputs are perturbed every step)."""
+  return float(np.mean(result.history[-max(1, int(cfg.restart_window)):, 0]))
+
+
+def _best_of_starts(cfg, tiles, **kw) -> list[StainResult]:
+  """``cfg.restarts``: every tile fitted from ``cfg.init_stains`` and from each start in ``restarts``;
+  per tile, the fit with the lowest :func:`final_loss` is kept (the colour-anchoring term is over by
+  then, so the losses of different starts compare the same objective)."""
+  fits = []
+  for start in (cfg.init_stains,) + tuple(cfg.restarts):
+    fits.append(solve_batch(config_lib.replaced(cfg, {"init_stains": start, "restarts": ()}), tiles, **kw))
+  return [min(cands, key=lambda r: final_loss(cfg, r)) for cands in zip(*fits)]

@@ -58,6 +58,10 @@ def get_config(arg=None):
   c.inverse_min_angle = 7.5
   c.inverse_solver = "clip"     # least squares clipped at 0, as the baselines | "nnls": exact non-negative LS
   c.init_stains = "ruifrok"     # start/anchor of S: "ruifrok" | "code" | "macenko" (per tile)
+  # further starts: every tile is also fitted from each of these and the fit with the lowest final loss
+  # (mean total loss over the last restart_window iterations) is kept; () = one start (paper and code)
+  c.restarts = ()
+  c.restart_window = 50
   c.b_range = (0.1, 1.0)        # B = lo + (hi - lo) sigmoid; the code (0.05, 0.95)
   c.num_steps = 6000            # Adam iterations (the official code)
   c.net = ml_collections.ConfigDict(dict(

@@ -316,13 +316,12 @@ def test_evaluate_cli_writes_the_table(tmp_path):
   assert md.count("| PGDIPS |") == 1 and md.count("| Macenko |") == 2 and "5 iterations" in md
   assert "10-25 degrees" in md and md.count("Wilcoxon") == 1
   import csv
+  from pgdips import baselines, evaluate
   rows = list(csv.DictReader(open(tmp_path / "per_image.csv")))
-  from pgdips import evaluate
   assert len(rows) == 5 * 4 and {r["method"] for r in rows} == {"PGDIPS", "Macenko", "Ruifrok", "Vahadane"}
   items = evaluate.benchmark_set(5, 32, "hard", 0)
   mac = [r for r in rows if r["method"] == "Macenko"]  # the baseline rescored independently of the CLI
   for r, (img, c, s) in zip(mac, items):
-    from pgdips import baselines
     est = baselines.all_baselines(img, evaluate.STAINS, 255.0, 10.0)["Macenko"].concentrations
     np.testing.assert_allclose(float(r["pcc_dab"]), np.corrcoef(est[..., 1].ravel(), c[..., 1].ravel())[0, 1], rtol=1e-4)
     sep = np.degrees(np.arccos(np.clip(s[0] @ s[1], -1, 1)))
