@@ -13,6 +13,8 @@ Choices the paper leaves open, each a config value (this project's default | the
   net.concat_norm  False | True: BatchNorm after the upsample/skip concatenation at every level
   net.align_corners False (half-pixel bilinear) | True (nn.Upsample(align_corners=True))
   smb_param, augment, loss.recon: see their comments.
+  restarts         () (neither the paper nor the code): extra starts per tile, the lowest final loss kept;
+                   ("ruifrok",) with ``cpu`` doubles the time and was not better on every seed (README, pgdips)
 Choices that follow the code by default (the paper is silent): the input perturbation ramps
 0 -> 0.009 over the first 1000 iterations, then drops to ``net.perturb_after`` = 0.001; with 3 stains the
 exclusion terms of the pairs are summed (``loss.exclusion_pairs="sum"``; "mean" averages) and
