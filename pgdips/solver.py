@@ -333,7 +333,9 @@ def solve_batch(cfg, tiles: np.ndarray, seed: int = 0, fixed: dict | None = None
   ``noise`` ``(B, N, H, W, C)``: the networks' inputs per tile (default: drawn per tile from ``seed``);
   ``same_init``: every tile's networks start from the same weights (the whole-slide tiling, where
   neighbouring tiles should start from the same function of a slide-wide noise field); ``init_nets``:
-  start every tile's concentration networks from these weights (a result's ``nets``)."""
+  start every tile's concentration networks from these weights (a result's ``nets``). With
+  ``cfg.restarts`` (and S fitted, no ``fixed``), every start is solved in turn and each tile keeps its
+  lowest-loss fit (:func:`final_loss`)."""
   tiles = np.asarray(tiles)
   if tuple(cfg.restarts) and fixed is None:
     return _best_of_starts(cfg, tiles, seed=seed, chunk=chunk, progress=progress, noise=noise,
