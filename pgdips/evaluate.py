@@ -28,6 +28,8 @@ co-registered crops of it) is deconvolved and scored against the hematoxylin-onl
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 
 import numpy as np
@@ -84,9 +86,10 @@ def angle_deg(a, b) -> np.ndarray:
 
 
 def score(result, c_true, s_true) -> dict:
-  """PCC, SSIM and angle per stain, and ``true_separation`` (degrees between the two true stains: the
-  tile's conditioning, which no method controls)."""
-  out = {"true_separation": float(angle_deg(s_true[0], s_true[1]))}
+  """PCC, SSIM and angle per stain, ``true_separation`` (degrees between the two true stains: the
+  tile's conditioning, which no method controls) and ``fit_separation`` (between the method's two)."""
+  out = {"true_separation": float(angle_deg(s_true[0], s_true[1])),
+         "fit_separation": float(angle_deg(result.stains[0], result.stains[1]))}
   for i, name in enumerate(STAINS):
     est, true = result.concentrations[..., i], c_true[..., i]
     out[f"pcc_{name}"] = float(metrics.pcc(est.ravel(), true.ravel()))
@@ -116,14 +119,17 @@ def run(cfg, num_images: int = 12, size: int = 64, seed: int = 0, progress: bool
 
 def per_image_csv(res) -> str:
   """One row per (condition, image, method) with every score and the tile's true stain separation, for
-  diagnosing which tiles fail."""
+  diagnosing which tiles fail. Written with ``csv`` so that method names with commas are quoted."""
   keys = [f"{k}_{n}" for n in STAINS for k in ("pcc", "ssim", "angle")]
-  rows = ["condition,image,method,true_separation_deg," + ",".join(keys)]
+  buf = io.StringIO()
+  w = csv.writer(buf, lineterminator="\n")
+  w.writerow(["condition", "image", "method", "true_separation_deg", "fit_separation_deg", *keys])
   for cond, per in res.items():
     for method, scores in per.items():
       for i, sc in enumerate(scores):
-        rows.append(f"{cond},{i},{method},{sc['true_separation']:.2f}," + ",".join(f"{sc[k]:.6g}" for k in keys))
-  return "\n".join(rows) + "\n"
+        w.writerow([cond, i, method, f"{sc['true_separation']:.2f}", f"{sc['fit_separation']:.2f}",
+                    *(f"{sc[k]:.6g}" for k in keys)])
+  return buf.getvalue()
 
 
 def _cell(v, k):

@@ -82,6 +82,10 @@ def check_config(cfg) -> None:
        f"loss.anchor_reduce={cfg.loss.anchor_reduce!r} is unknown; use 'mean' or 'sum' (the code)"),
       (cfg.loss.exclusion_pairs in ("sum", "mean"),
        f"loss.exclusion_pairs={cfg.loss.exclusion_pairs!r} is unknown; use 'sum' (the code) or 'mean'"),
+      (int(cfg.loss.repulsion_stains) >= 2, f"loss.repulsion_stains={cfg.loss.repulsion_stains} must be >= 2"),
+      (float(cfg.loss.separation_weight) >= 0 and float(cfg.loss.separation_frac) > 0,
+       f"loss.separation_weight={cfg.loss.separation_weight} must be >= 0 and loss.separation_frac="
+       f"{cfg.loss.separation_frac} > 0"),
       (cfg.readout in ("net", "inverse"), f"readout={cfg.readout!r} is unknown; use 'net' (the paper) or 'inverse'"),
       (cfg.inverse_solver in ("clip", "nnls"),
        f"inverse_solver={cfg.inverse_solver!r} is unknown; use 'clip' (least squares clipped at 0) or 'nnls'"),

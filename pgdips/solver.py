@@ -224,8 +224,10 @@ class Solver:
     excl = losses.exclusion_loss_multi(c / cfg.max_concentration, reduce=l.exclusion_pairs)
     total = l.alpha * rec + l.beta * excl
     if not self.fixed:
-      if self.n >= 3 and l.repulsion:  # the code's 3-stain term pushing the stain vectors apart
+      if self.n >= l.repulsion_stains and l.repulsion:  # the code's term pushing the stain vectors apart
         total = total - l.repulsion * losses.stain_repulsion(s_pre)
+      if l.separation_weight:
+        total = total + l.separation_weight * losses.separation_hinge(s, anchor, l.separation_frac)
       total = total + jnp.where(step < l.anchor_steps, l.anchor_weight, 0.0) * losses.anchor_loss(
           s_pre, anchor, b_trans, m, l.anchor_reduce)
     return total, (rec, excl)

@@ -80,7 +80,10 @@ def get_config(arg=None):
       anchor_weight=1.0,
       anchor_reduce="mean",     # the code: "sum"
       exclusion_pairs="sum",    # 3 stains: the pairs' exclusion terms summed (code) | "mean"
-      repulsion=0.01))          # 3 stains: - repulsion * pairwise L1 of S (code); 0 turns it off
+      repulsion=0.01,           # - repulsion * pairwise L1 of S (code); 0 turns it off ...
+      repulsion_stains=3,       # ... applied with at least this many stains (the code: 3)
+      separation_weight=0.0,    # + weight * sum over pairs of max(0, frac * start angle - angle), radians;
+      separation_frac=1.0))     # 0: off (the paper and the code)
   c.optim = ml_collections.ConfigDict(dict(lr=5e-4, smb_lr_scale=1.0))  # scale: lr of S, M, B relative to the nets
   c.tile = 512                  # whole-slide-size images: tiles of this size ...
   c.overlap = 32                # ... overlapping by this many pixels, blended linearly

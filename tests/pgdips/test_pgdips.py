@@ -137,6 +137,20 @@ def test_three_stain_exclusion_is_the_sum_of_pairs_and_repulsion_is_pairwise_l1(
   np.testing.assert_allclose(float(losses.stain_repulsion(s)), want, rtol=1e-6)
 
 
+def test_separation_hinge_penalises_only_pairs_closer_than_their_start():
+  rng = np.random.default_rng(5)
+  for _ in range(5):
+    s, start = rng.random((3, 3)) + 0.05, rng.random((3, 3)) + 0.05
+    frac = rng.uniform(0.5, 1.5)
+    want = 0.0
+    for i, j in ((0, 1), (0, 2), (1, 2)):  # plain NumPy, degrees converted to radians
+      deg = lambda a, b: np.degrees(np.arccos(a @ b / np.linalg.norm(a) / np.linalg.norm(b)))
+      want += max(0.0, np.radians(frac * deg(start[i], start[j]) - deg(s[i], s[j])))
+    np.testing.assert_allclose(float(losses.separation_hinge(s, start, frac)), want, rtol=1e-4, atol=1e-6)
+  wide = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+  assert float(losses.separation_hinge(wide, np.array([[1.0, 0.1, 0.0], [0.1, 1.0, 0.0]]))) == 0.0
+
+
 def test_anchor_loss_sum_is_the_codes_separate_mses():
   rng = np.random.default_rng(3)
   s, a, b, m = rng.random((2, 3)), rng.random((2, 3)), rng.random(3), rng.random(2) + 0.5

@@ -322,9 +322,22 @@ def test_evaluate_cli_writes_the_table(tmp_path):
   items = evaluate.benchmark_set(5, 32, "hard", 0)
   mac = [r for r in rows if r["method"] == "Macenko"]  # the baseline rescored independently of the CLI
   for r, (img, c, s) in zip(mac, items):
-    est = baselines.all_baselines(img, evaluate.STAINS, 255.0, 10.0)["Macenko"].concentrations
+    m = baselines.all_baselines(img, evaluate.STAINS, 255.0, 10.0)["Macenko"]
+    est = m.concentrations
     np.testing.assert_allclose(float(r["pcc_dab"]), np.corrcoef(est[..., 1].ravel(), c[..., 1].ravel())[0, 1], rtol=1e-4)
-    sep = np.degrees(np.arccos(np.clip(s[0] @ s[1], -1, 1)))
-    np.testing.assert_allclose(float(r["true_separation_deg"]), sep, atol=0.01)
+    deg = lambda a, b: np.degrees(np.arccos(np.clip(a @ b / np.linalg.norm(a) / np.linalg.norm(b), -1, 1)))
+    np.testing.assert_allclose(float(r["true_separation_deg"]), deg(s[0], s[1]), atol=0.01)
+    np.testing.assert_allclose(float(r["fit_separation_deg"]), deg(m.stains[0], m.stains[1]), atol=0.01)
   one_line_error(run_cli("pgdips.evaluate", f"--out={tmp_path}", f"--config={CFG}:hdab,smoke", "--config.nope=1"),
                  "nope")
+
+
+def test_per_image_csv_quotes_method_names_with_commas():
+  import csv
+  import io
+  from pgdips import evaluate
+  sc = {"true_separation": 12.345, "fit_separation": 3.0, **{f"{k}_{n}": 0.5 for n in evaluate.STAINS for k in ("pcc", "ssim", "angle")}}
+  text = evaluate.per_image_csv({"hard": {evaluate.NET_ROW: [sc, sc], "Macenko": [sc]}})
+  rows = list(csv.reader(io.StringIO(text)))
+  assert all(len(r) == len(rows[0]) == 11 for r in rows), rows
+  assert [r[2] for r in rows[1:]] == [evaluate.NET_ROW, evaluate.NET_ROW, "Macenko"] and rows[1][3] == "12.35"
