@@ -140,6 +140,51 @@ def profile(path, size, steps):
       secs.append((time.perf_counter() - t0) / steps)
     r = ref[f"out{ch}"]
     print(f"| {ch} output channel(s) | {r:.4f} | {secs[0]:.4f} | {r / secs[0]:.2f} | {secs[1]:.4f} | {r / secs[1]:.2f} |")
+  _five_networks(size, steps, z, conv or None)
+
+
+def _timed(f, state, steps):
+  for _ in range(2):
+    state = f(state)
+  jax.block_until_ready(state)
+  t0 = time.perf_counter()
+  for _ in range(steps):
+    state = f(state)
+  jax.block_until_ready(state)
+  return (time.perf_counter() - t0) / steps
+
+
+def _five_networks(size, steps, z, conv):
+  """Whether joining the five networks in one step costs more than the networks: the five networks'
+  forward + backward + Adam as five programs and as one, and medjax's whole ``smb_param="net"`` step."""
+  import optax
+  from common import config as config_lib
+  from pgdips import solver
+  from pgdips.models import SkipNet
+  nets = [SkipNet(out_channels=ch) for ch in (1, 1, 3, 3, 3)]
+  tx = optax.adam(5e-4)
+
+  def program(idx):
+    def call(state):
+      p, o = state
+      g = jax.grad(lambda q: sum(nets[i].apply(qi, z).mean() for i, qi in zip(idx, q)))(p)
+      u, o = tx.update(g, o, p)
+      return optax.apply_updates(p, u), o
+    params = [nets[i].init(jax.random.PRNGKey(i), z) for i in idx]
+    return jax.jit(call, compiler_options=conv), (params, tx.init(params))
+
+  apart = sum(_timed(*program([i]), steps) for i in range(5))
+  joined = _timed(*program(range(5)), steps)
+  cfg = config_lib.load_config(os.path.join(_common.ROOT, "configs/pgdips/he.py:hdab"), {"smb_param": "net"})
+  tile = jax.numpy.asarray(_tile(size), jax.numpy.float32)
+  sol = solver.Solver(cfg, (size, size), False)
+  step = jax.jit(sol.step, compiler_options=conv)
+  whole = _timed(lambda c: step(c, tile)[0], jax.jit(sol.init)(tile, jax.random.PRNGKey(0)), steps)
+  print(f"\n| {size}x{size}, medjax, the 5 networks (2 x 1 + 3 x 3 output channels) | s per iteration |")
+  print("|---|---|")
+  print(f"| five programs, one per network, summed | {apart:.4f} |")
+  print(f"| one program with the five networks | {joined:.4f} |")
+  print(f"| the whole smb_param=net step (losses, S/B read-out, Adam) | {whole:.4f} |")
 
 
 def main(argv):

@@ -15,6 +15,10 @@ Choices the paper leaves open, each a config value (this project's default | the
   smb_param, augment, loss.recon: see their comments.
   restarts         () (neither the paper nor the code): extra starts per tile, the lowest final loss kept;
                    ("ruifrok",) with ``cpu`` doubles the time and was not better on every seed (README, pgdips)
+  loss.separation_weight 0.0 (neither the paper nor the code): weight of a hinge that penalises every stain
+                   pair whose angle falls below ``separation_frac`` times its angle at the start (radians;
+                   ``losses.separation_hinge``), against the exclusion term pulling close pairs together
+  loss.repulsion_stains 3 (the code applies its repulsion term only with 3 stains); 2 applies it to 2 stains
 Choices that follow the code by default (the paper is silent): the input perturbation ramps
 0 -> 0.009 over the first 1000 iterations, then drops to ``net.perturb_after`` = 0.001; with 3 stains the
 exclusion terms of the pairs are summed (``loss.exclusion_pairs="sum"``; "mean" averages) and
