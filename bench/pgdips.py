@@ -128,16 +128,7 @@ def profile(path, size, steps):
 
     secs = []
     for opts in (None, conv or None):
-      f = jax.jit(call, compiler_options=opts)
-      st = state
-      for _ in range(3):
-        st = f(st)
-      jax.block_until_ready(st)
-      t0 = time.perf_counter()
-      for _ in range(steps):
-        st = f(st)
-      jax.block_until_ready(st)
-      secs.append((time.perf_counter() - t0) / steps)
+      secs.append(_timed(jax.jit(call, compiler_options=opts), state, steps))
     r = ref[f"out{ch}"]
     print(f"| {ch} output channel(s) | {r:.4f} | {secs[0]:.4f} | {r / secs[0]:.2f} | {secs[1]:.4f} | {r / secs[1]:.2f} |")
   _five_networks(size, steps, z, conv or None)
