@@ -100,8 +100,6 @@ def profile(path, size, steps):
   official code's own network (PyTorch), with 1 output channel (concentration) and 3 (stain,
   background); the 5-network step is about 2 of the first and 3 of the second."""
   import jax.numpy as jnp
-  import optax
-  from pgdips.models import SkipNet
   out = subprocess.run([_common.TORCH_PY, os.path.join(_common.ROOT, "bench", "_pgdips_official.py"), path, "--nets",
                         str(size), str(steps)], capture_output=True, text=True)
   if out.returncode:
@@ -115,20 +113,7 @@ def profile(path, size, steps):
   print("|---|---|---|---|---|---|")
   z = jnp.asarray(np.random.default_rng(0).uniform(-0.005, 0.005, (size, size, 3)), jnp.float32)
   for ch in (1, 3):
-    net = SkipNet(out_channels=ch)
-    params = net.init(jax.random.PRNGKey(0), z)
-    tx = optax.adam(5e-4)
-    state = (params, tx.init(params))
-
-    def call(state):
-      p, o = state
-      g = jax.grad(lambda q: net.apply(q, z).mean())(p)
-      u, o = tx.update(g, o, p)
-      return optax.apply_updates(p, u), o
-
-    secs = []
-    for opts in (None, conv or None):
-      secs.append(_timed(jax.jit(call, compiler_options=opts), state, steps))
+    secs = [_timed(*_nets_program((ch,), z, opts), steps) for opts in (None, conv or None)]
     r = ref[f"out{ch}"]
     print(f"| {ch} output channel(s) | {r:.4f} | {secs[0]:.4f} | {r / secs[0]:.2f} | {secs[1]:.4f} | {r / secs[1]:.2f} |")
   _five_networks(size, steps, z, conv or None)
@@ -145,27 +130,32 @@ def _timed(f, state, steps):
   return (time.perf_counter() - t0) / steps
 
 
+def _nets_program(channels, z, conv):
+  """-> (jitted forward + backward + Adam of one paper SkipNet per entry of ``channels`` (its output
+  channels) in one program, its initial state)."""
+  import optax
+  from pgdips.models import SkipNet
+  nets = [SkipNet(out_channels=ch) for ch in channels]
+  tx = optax.adam(5e-4)
+
+  def call(state):
+    p, o = state
+    g = jax.grad(lambda q: sum(net.apply(qi, z).mean() for net, qi in zip(nets, q)))(p)
+    u, o = tx.update(g, o, p)
+    return optax.apply_updates(p, u), o
+
+  params = [net.init(jax.random.PRNGKey(i), z) for i, net in enumerate(nets)]
+  return jax.jit(call, compiler_options=conv), (params, tx.init(params))
+
+
 def _five_networks(size, steps, z, conv):
   """Whether joining the five networks in one step costs more than the networks: the five networks'
   forward + backward + Adam as five programs and as one, and medjax's whole ``smb_param="net"`` step."""
-  import optax
   from common import config as config_lib
   from pgdips import solver
-  from pgdips.models import SkipNet
-  nets = [SkipNet(out_channels=ch) for ch in (1, 1, 3, 3, 3)]
-  tx = optax.adam(5e-4)
-
-  def program(idx):
-    def call(state):
-      p, o = state
-      g = jax.grad(lambda q: sum(nets[i].apply(qi, z).mean() for i, qi in zip(idx, q)))(p)
-      u, o = tx.update(g, o, p)
-      return optax.apply_updates(p, u), o
-    params = [nets[i].init(jax.random.PRNGKey(i), z) for i in idx]
-    return jax.jit(call, compiler_options=conv), (params, tx.init(params))
-
-  apart = sum(_timed(*program([i]), steps) for i in range(5))
-  joined = _timed(*program(range(5)), steps)
+  five = (1, 1, 3, 3, 3)
+  apart = sum(_timed(*_nets_program((ch,), z, conv), steps) for ch in five)
+  joined = _timed(*_nets_program(five, z, conv), steps)
   cfg = config_lib.load_config(os.path.join(_common.ROOT, "configs/pgdips/he.py:hdab"), {"smb_param": "net"})
   tile = jax.numpy.asarray(_tile(size), jax.numpy.float32)
   sol = solver.Solver(cfg, (size, size), False)
