@@ -4,6 +4,7 @@ vectors (the paper's Table 1 layout), and real DeepLIIF sets (the paper's Table 
   python -m pgdips.evaluate [--out=DIR] [--conditions=hard,near] [--num_images=12] [--size=64] [--seed=0]
                             [--config=configs/pgdips/he.py:hdab,cpu] [--config.num_steps=...]
   python -m pgdips.evaluate --deepliif=PATH [--crops=8] [--crop_size=128] [--whole] ...
+  python -m pgdips.evaluate --pool=RUN1,RUN2,... [--close_deg=20] --out=DIR   # earlier runs' per_image.csv
 
 Synthetic images: H-DAB concentration maps from crops of scikit-image's immunohistochemistry image,
 rendered by the forward model. Every image draws its own true vectors, each turned away from Ruifrok's
@@ -29,13 +30,14 @@ co-registered crops of it) is deconvolved and scored against the hematoxylin-onl
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import os
 
 import numpy as np
 from absl import flags
 
-from common import cli, metrics
+from common import cli, config as config_lib, metrics
 from common.data import sources
 from common.errors import UserError
 from pgdips import baselines, deepliif, physics, pipeline, solver, synthetic
@@ -49,15 +51,37 @@ CONDITIONS = {
 }
 METHODS = ("Ruifrok", "Macenko", "Vahadane", "PGDIPS")
 NET_ROW = "PGDIPS, net C"  # with readout="inverse": the same fit's network maps, for comparison
+# with inverse_min_separation > 0: the same fit inverted as it is, the networks' maps below 7.5 degrees
+UNSPREAD_ROW = "PGDIPS, unspread"
+UNSPREAD = {"inverse_min_separation": 0.0, "inverse_min_angle": 7.5}
 
 
 def _methods(cfg):
-  return METHODS + ((NET_ROW,) if cfg.readout == "inverse" else ())
+  inv = cfg.readout == "inverse"
+  return METHODS + ((NET_ROW,) if inv else ()) + ((UNSPREAD_ROW,) if inv and float(cfg.inverse_min_separation) else ())
 
 
 def _net_c(r):
-  import dataclasses
   return dataclasses.replace(r, concentrations=r.net_concentrations)
+
+
+def _unspread(cfg, img, r):
+  """The fit ``r`` read out with :data:`UNSPREAD`: eq. 2 inverted with the fitted S, M, B as they are,
+  or the networks' maps where S is closer than 7.5 degrees."""
+  alt = config_lib.replaced(cfg, UNSPREAD)
+  s = r.stains if r.fitted_stains is None else r.fitted_stains
+  if not solver.invertible(alt, s):
+    return dataclasses.replace(_net_c(r), stains=s)
+  return pipeline.invert(alt, img, {"stains": s, "m": r.m, "background": r.background})
+
+
+def _pgdips_rows(cfg, per, img, r, scorer):
+  """Appends the fit ``r``'s scores to the PGDIPS row and to the alternative read-outs' rows."""
+  per["PGDIPS"].append(scorer(r))
+  if NET_ROW in per:
+    per[NET_ROW].append(scorer(_net_c(r)))
+  if UNSPREAD_ROW in per:
+    per[UNSPREAD_ROW].append(scorer(_unspread(cfg, img, r)))
 
 
 def benchmark_set(num_images: int, size: int, condition: str, seed: int = 0):
@@ -87,9 +111,12 @@ def angle_deg(a, b) -> np.ndarray:
 
 def score(result, c_true, s_true) -> dict:
   """PCC, SSIM and angle per stain, ``true_separation`` (degrees between the two true stains: the
-  tile's conditioning, which no method controls) and ``fit_separation`` (between the method's two)."""
+  tile's conditioning, which no method controls) and ``fit_separation`` (between the method's two, as
+  fitted: before PGDIPS's read-out floor, ``inverse_min_separation``). The angles are the result's
+  ``stains``, the vectors its concentrations belong to."""
+  fit = result.stains if result.fitted_stains is None else result.fitted_stains
   out = {"true_separation": float(angle_deg(s_true[0], s_true[1])),
-         "fit_separation": float(angle_deg(result.stains[0], result.stains[1]))}
+         "fit_separation": float(angle_deg(fit[0], fit[1]))}
   for i, name in enumerate(STAINS):
     est, true = result.concentrations[..., i], c_true[..., i]
     out[f"pcc_{name}"] = float(metrics.pcc(est.ravel(), true.ravel()))
@@ -108,11 +135,9 @@ def run(cfg, num_images: int = 12, size: int = 64, seed: int = 0, progress: bool
     for img, c, s in items:
       for name, r in baselines.all_baselines(img, STAINS, cfg.i0, cfg.log_base).items():
         per[name].append(score(r, c, s))
-    for r, (_, c, s) in zip(solver.solve_batch(cfg, np.stack([it[0] for it in items]), seed=seed,
-                                               chunk=int(cfg.progress_chunk), progress=progress), items):
-      per["PGDIPS"].append(score(r, c, s))
-      if NET_ROW in per:
-        per[NET_ROW].append(score(_net_c(r), c, s))
+    for r, (img, c, s) in zip(solver.solve_batch(cfg, np.stack([it[0] for it in items]), seed=seed,
+                                                 chunk=int(cfg.progress_chunk), progress=progress), items):
+      _pgdips_rows(cfg, per, img, r, lambda q: score(q, c, s))
     res[cond] = per
   return res
 
@@ -130,6 +155,46 @@ def per_image_csv(res) -> str:
         w.writerow([cond, i, method, f"{sc['true_separation']:.2f}", f"{sc['fit_separation']:.2f}",
                     *(f"{sc[k]:.6g}" for k in keys)])
   return buf.getvalue()
+
+
+def read_per_image(path) -> dict:
+  """:func:`per_image_csv`'s file back as ``{condition: {method: [score dict per image]}}``."""
+  keys = [f"{k}_{n}" for n in STAINS for k in ("pcc", "ssim", "angle")]
+  res: dict = {}
+  with open(path, newline="") as f:
+    for row in csv.DictReader(f):
+      sc = {"true_separation": float(row["true_separation_deg"]), "fit_separation": float(row["fit_separation_deg"]),
+            **{k: float(row[k]) for k in keys}}
+      res.setdefault(row["condition"], {}).setdefault(row["method"], []).append(sc)
+  return res
+
+
+def pool(results) -> dict:
+  """Several runs' ``{condition: {method: [scores]}}`` joined image by image (each run's images in order)."""
+  out: dict = {}
+  for res in results:
+    for cond, per in res.items():
+      for method, scores in per.items():
+        out.setdefault(cond, {}).setdefault(method, []).extend(scores)
+  return out
+
+
+def split_table(res, close_deg: float) -> str:
+  """Per condition, the tiles whose two true stains are under ``close_deg`` degrees apart and the others:
+  mean ± std PCC per method and PGDIPS minus each method, paired."""
+  keys = [f"pcc_{n}" for n in STAINS]
+  cols = [(k, f"PCC {k[4:]}") for k in keys]
+  lines = []
+  for cond, per in res.items():
+    sep = np.array([s["true_separation"] for s in per["PGDIPS"]])
+    for name, mask in ((f"true stains < {close_deg:g} degrees apart", sep < close_deg),
+                       (f"true stains >= {close_deg:g} degrees apart", sep >= close_deg)):
+      sub = {m: [s for s, keep in zip(scores, mask) if keep] for m, scores in per.items()}
+      if not sub["PGDIPS"]:
+        continue
+      lines += [f"{cond}, {int(mask.sum())} tiles with {name}", ""] + method_table(sub, cols) + [""]
+      lines += paired_table(sub, keys) + [""]
+  return "\n".join(lines)
 
 
 def _cell(v, k):
@@ -189,11 +254,9 @@ def run_deepliif(cfg, paths, n_crops: int = 8, crop_size: int = 128, whole: bool
       for c, t in zip(cs, truths):
         for name, r in baselines.all_baselines(c["ihc"], STAINS, cfg.i0, cfg.log_base).items():
           out["crops"][name].append(deepliif.score(r, t))
-      for r, t in zip(solver.solve_batch(cfg, np.stack([c["ihc"] for c in cs]), seed=seed,
-                                         chunk=int(cfg.progress_chunk), progress=progress), truths):
-        out["crops"]["PGDIPS"].append(deepliif.score(r, t))
-        if NET_ROW in out["crops"]:
-          out["crops"][NET_ROW].append(deepliif.score(_net_c(r), t))
+      for r, c, t in zip(solver.solve_batch(cfg, np.stack([c["ihc"] for c in cs]), seed=seed,
+                                            chunk=int(cfg.progress_chunk), progress=progress), cs, truths):
+        _pgdips_rows(cfg, out["crops"], c["ihc"], r, lambda q: deepliif.score(q, t))
     if whole:
       t = deepliif.ground_truth(panels, cfg.i0, cfg.log_base)
       for name, r in baselines.all_baselines(panels["ihc"], STAINS, cfg.i0, cfg.log_base).items():
@@ -227,6 +290,9 @@ def _define_flags():
   flags.DEFINE_integer("crops", 8, "DeepLIIF: crops per set (0: none)", lower_bound=0)
   flags.DEFINE_integer("crop_size", 128, "DeepLIIF: crop size", lower_bound=pipeline.MIN_SIZE)
   flags.DEFINE_bool("whole", False, "DeepLIIF: also solve every whole IHC panel")
+  flags.DEFINE_list("pool", None, "folders of earlier synthetic runs (their per_image.csv): pool their images "
+                    "into one table, split by the tiles' true stain separation, instead of solving")
+  flags.DEFINE_float("close_deg", 20.0, "--pool: the true stain separation that splits the tiles", lower_bound=0)
 
 
 def main(argv) -> int:
@@ -239,6 +305,19 @@ def main(argv) -> int:
   head = (f"PGDIPS: {cfg.num_steps} iterations, lr {cfg.optim.lr}, nets {tuple(cfg.net.channels)}, start {cfg.init_stains}"
           + (f" (also {', '.join(cfg.restarts)}; per tile the lowest final loss kept)" if tuple(cfg.restarts) else "") + ", "
           f"C read out by {cfg.readout!r}.\n\n")
+  if FLAGS.pool:
+    files = [os.path.join(d, "per_image.csv") for d in FLAGS.pool]
+    missing = [f for f in files if not os.path.isfile(f)]
+    if missing:
+      raise UserError(f"--pool: {missing[0]} not found; give folders written by a synthetic pgdips.evaluate run")
+    res = pool(read_per_image(f) for f in files)
+    md = (f"{len(files)} runs pooled ({', '.join(FLAGS.pool)}).\n\n" + table(res) + "\n"
+          + split_table(res, FLAGS.close_deg))
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "table.md"), "w") as f:
+      f.write(md + "\n")
+    print(md)
+    return 0
   if FLAGS.deepliif:
     paths = deepliif.find_sets(FLAGS.deepliif)
     for p in paths:

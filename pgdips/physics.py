@@ -13,7 +13,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["optical_density", "transmittance_od", "to_rgb", "compose", "unmix", "RUIFROK", "default_stains"]
+__all__ = ["optical_density", "transmittance_od", "to_rgb", "compose", "unmix", "spread_stains", "RUIFROK", "default_stains"]
 
 # Ruifrok & Johnston (2001) OD vectors (rows), as in scikit-image's rgb_from_* matrices
 RUIFROK = {
@@ -91,3 +91,31 @@ def unmix(od, rows, method: str = "clip", xp=jnp):
       best_c = xp.where(ok[..., None], full, best_c)
       best_r = xp.where(ok, r, best_r)
   return best_c
+
+
+def spread_stains(stains, min_deg: float, xp=jnp):
+  """Unit stain rows ``(N, 3)`` in which every pair closer than ``min_deg`` degrees is turned apart,
+  symmetrically about its bisector and within the plane the two span, to exactly ``min_deg`` (pairs
+  already apart are unchanged; with 3+ stains the pairs are visited in order). The read-out's floor on
+  the conditioning of the inversion: two unit stains theta apart invert with condition number
+  cot(theta / 2), 5.7 at 20 degrees. Collinear pairs are spread in the plane of the pair and the
+  channel axis least aligned with them. ``min_deg`` 0: the rows normalized, nothing else."""
+  s = stains / xp.linalg.norm(stains, axis=-1, keepdims=True)
+  if min_deg <= 0:
+    return s
+  half = np.radians(float(min_deg)) / 2
+  rows = [s[i] for i in range(s.shape[0])]
+  for i in range(len(rows)):
+    for j in range(i + 1, len(rows)):
+      a, b = rows[i], rows[j]
+      mid = a + b
+      mid = mid / xp.maximum(xp.linalg.norm(mid), 1e-12)
+      d = a - b  # orthogonal to a + b for unit a, b
+      axis = xp.asarray(np.eye(3, dtype=np.float32))[xp.argmin(xp.abs(mid))]
+      fallback = axis - (axis @ mid) * mid  # a collinear pair: any direction orthogonal to it
+      nd = xp.linalg.norm(d)
+      d = xp.where(nd > 1e-7, d / xp.maximum(nd, 1e-12), fallback / xp.linalg.norm(fallback))
+      close = a @ b > np.cos(2 * half)
+      rows[i] = xp.where(close, np.cos(half) * mid + np.sin(half) * d, a)
+      rows[j] = xp.where(close, np.cos(half) * mid - np.sin(half) * d, b)
+  return xp.stack(rows)

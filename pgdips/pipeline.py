@@ -89,6 +89,8 @@ def check_config(cfg) -> None:
       (cfg.readout in ("net", "inverse"), f"readout={cfg.readout!r} is unknown; use 'net' (the paper) or 'inverse'"),
       (cfg.inverse_solver in ("clip", "nnls"),
        f"inverse_solver={cfg.inverse_solver!r} is unknown; use 'clip' (least squares clipped at 0) or 'nnls'"),
+      (0 <= float(cfg.inverse_min_separation) < 90,
+       f"inverse_min_separation={cfg.inverse_min_separation} must be in [0, 90) degrees (0: invert the fit as it is)"),
       (0 <= float(cfg.inverse_min_angle) < 90,
        f"inverse_min_angle={cfg.inverse_min_angle} must be in [0, 90) degrees (0: never fall back)"),
       (len(cfg.net.skips) == len(cfg.net.channels),
@@ -297,9 +299,11 @@ def invert(cfg, img, fixed) -> StainResult:
   ``readout="inverse"`` concentrations of a whole image, which need no tiles and so have no seams."""
   b_od = np.asarray(physics.transmittance_od(np.asarray(fixed["background"], np.float32), cfg.log_base), np.float64)
   s, m = np.asarray(fixed["stains"], np.float64), np.asarray(fixed["m"], np.float64)
-  c = physics.unmix(baselines.od_np(img, cfg.i0, cfg.log_base) - b_od, m[:, None] * s, cfg.inverse_solver, xp=np)
-  return StainResult(concentrations=c.astype(np.float32), stains=s.astype(np.float32),
-                     recon=recolor(cfg, c, s, m, fixed["background"]), m=m.astype(np.float32),
+  s_read = physics.spread_stains(s, float(cfg.inverse_min_separation), xp=np)  # as solver.Solver.finish
+  c = physics.unmix(baselines.od_np(img, cfg.i0, cfg.log_base) - b_od, m[:, None] * s_read, cfg.inverse_solver, xp=np)
+  return StainResult(concentrations=c.astype(np.float32), stains=s_read.astype(np.float32),
+                     fitted_stains=s.astype(np.float32),
+                     recon=recolor(cfg, c, s_read, m, fixed["background"]), m=m.astype(np.float32),
                      background=np.asarray(fixed["background"], np.float32))
 
 

@@ -37,6 +37,7 @@ class StainResult:
   nets: object = None         # PGDIPS: the concentration networks' parameters (a pytree)
   net_concentrations: np.ndarray | None = None  # PGDIPS: the networks' maps (= concentrations with readout="net")
   start: str | None = None    # PGDIPS: the init_stains this fit started from (with restarts: the one kept)
+  fitted_stains: np.ndarray | None = None  # PGDIPS: S as fitted (``stains``: the read-out's, inverse_min_separation)
 
 
 def dihedral(x, a, square: bool = True):
@@ -253,8 +254,12 @@ class Solver:
     per-pixel least-squares inversion of eq. 2 with the fitted S, M and B, clipped at 0 (or exact NNLS,
     ``inverse_solver="nnls"``), as the
     fixed-vector baselines read theirs out (the networks and their priors then serve to find S, M and B;
-    ``net_concentrations`` keeps the networks' maps), unless S is near-collinear (:func:`invertible`),
-    where C stays the networks' maps."""
+    ``net_concentrations`` keeps the networks' maps). Stain pairs fitted closer than
+    ``inverse_min_separation`` degrees are inverted turned apart to that angle
+    (:func:`physics.spread_stains`: the inversion's condition number stays below cot(theta / 2)), and the
+    result's ``stains`` are those rows (C, S, M, B stay one model; ``fit_stains`` is S as fitted). With
+    ``inverse_min_angle`` > 0, C is the
+    networks' maps where the fitted S is closer than that (:func:`invertible`)."""
     cfg, p = self.cfg, self._with_fixed(carry["params"], carry)
     c_net = self._concentrations(p, carry["z0"]) * cfg.max_concentration
     _, s, m, b_trans = self._unpack(p, carry["z0"])
@@ -262,15 +267,16 @@ class Solver:
     if cfg.readout == "net":
       c = c_net
     elif cfg.readout == "inverse":
-      rows = m[:, None] * s                                       # (N, 3): D - B = C rows
+      s_read = physics.spread_stains(s, float(cfg.inverse_min_separation))
       d = physics.optical_density(rgb, cfg.i0, cfg.log_base) - b_od
-      c = physics.unmix(d, rows, cfg.inverse_solver)
+      c = physics.unmix(d, m[:, None] * s_read, cfg.inverse_solver)  # rows M_n S_n: D - B = C rows
       c = jnp.where(invertible(cfg, s), c, c_net)  # near-collinear S: the inversion amplifies noise
     else:
       raise ValueError(f"readout={cfg.readout!r} is unknown; use 'net' (the paper) or 'inverse'")
-    recon = physics.to_rgb(physics.compose(c, s, m, b_od), cfg.i0, cfg.log_base)
-    return {"concentrations": c, "net_concentrations": c_net, "stains": s, "m": m, "background": b_trans,
-            "recon": recon}
+    s_out = s if cfg.readout == "net" else jnp.where(invertible(cfg, s), s_read, s)
+    recon = physics.to_rgb(physics.compose(c, s_out, m, b_od), cfg.i0, cfg.log_base)
+    return {"concentrations": c, "net_concentrations": c_net, "stains": s_out, "fit_stains": s, "m": m,
+            "background": b_trans, "recon": recon}
 
   def solve(self, rgb, key, fixed: dict | None = None):
     carry, hist = self.run(self.init(rgb, key, fixed), rgb, self.cfg.num_steps)
@@ -392,7 +398,7 @@ def solve_batch(cfg, tiles: np.ndarray, seed: int = 0, fixed: dict | None = None
   out = jax.device_get(finish(carry, x_dev))
   hist = np.concatenate(jax.device_get(hists), axis=1)  # (B, steps, 3)
   return [StainResult(concentrations=out["concentrations"][i], net_concentrations=out["net_concentrations"][i],
-                      stains=out["stains"][i], start=str(cfg.init_stains),
+                      stains=out["stains"][i], fitted_stains=out["fit_stains"][i], start=str(cfg.init_stains),
                       recon=np.round(out["recon"][i]).astype(np.uint8), m=out["m"][i],
                       background=out["background"][i], history=hist[i],
                       nets=jax.tree.map(lambda v: v[i], out["nets"])) for i in range(b)]

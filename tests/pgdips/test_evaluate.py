@@ -118,3 +118,66 @@ def test_deepliif_cli(tmp_path):
   Image.fromarray(np.zeros((16, 40, 3), np.uint8)).save(tmp_path / "narrow.png")
   one_line_error(run_cli("pgdips.evaluate", f"--deepliif={tmp_path / 'narrow.png'}", f"--out={tmp_path / 'o3'}"),
                  "six square RGB panels")
+
+
+def test_unspread_row_inverts_the_fit_as_it_is():
+  """The 'PGDIPS, unspread' read-out of a fit: the clipped least-squares inversion of D - B with rows
+  M_n S_n of the fit itself (NumPy, by hand) where its stains are 7.5+ degrees apart, else the networks'
+  maps; the evaluation lists the row only with readout='inverse' and a separation floor."""
+  from common import config as config_lib
+  from pgdips import evaluate, physics
+  from pgdips.solver import StainResult
+  cfg = config_lib.load_config(CFG + ":hdab,cpu")
+  assert evaluate.UNSPREAD_ROW in evaluate._methods(cfg)
+  assert evaluate.UNSPREAD_ROW not in evaluate._methods(config_lib.replaced(cfg, {"inverse_min_separation": 0.0}))
+  assert evaluate.UNSPREAD_ROW not in evaluate._methods(config_lib.replaced(cfg, {"readout": "net"}))
+  rng = np.random.default_rng(0)
+  img = rng.integers(60, 250, (8, 8, 3)).astype(np.uint8)
+  m, bg, net = np.array([0.9, 1.2]), np.array([0.95, 0.9, 0.97]), rng.random((8, 8, 2)).astype(np.float32)
+  for deg in (12.0, 5.0):
+    t = np.radians(deg)
+    a = np.array([0.65, 0.70, 0.29]) / np.linalg.norm([0.65, 0.70, 0.29])
+    w = np.cross(a, [0.0, 0.0, 1.0])
+    s = np.stack([a, np.cos(t) * a + np.sin(t) * w / np.linalg.norm(w)])
+    r = StainResult(concentrations=net, stains=s, recon=img, m=m, background=bg, net_concentrations=net)
+    got = evaluate._unspread(cfg, img, r).concentrations
+    if deg < 7.5:
+      np.testing.assert_array_equal(got, net)
+      continue
+    od = -np.log10(np.maximum(img, 1) / 255.0) + np.log10(bg)
+    rows = m[:, None] * s
+    want = np.clip(np.linalg.lstsq(rows.T, od.reshape(-1, 3).T, rcond=None)[0].T, 0, None).reshape(8, 8, 2)
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+    assert physics.spread_stains(s, 20.0, xp=np)[0] @ s[0] < 0.999  # the default read-out would differ
+
+
+def test_pool_joins_runs_and_splits_by_true_separation(tmp_path):
+  """--pool: two runs' per_image.csv read back and joined; the pooled paired p-value is scipy's Wilcoxon
+  on the concatenated per-tile differences, and the split counts the tiles on each side of --close_deg."""
+  rng = np.random.default_rng(3)
+  runs, diffs, seps = [], [], []
+  for r in range(2):
+    res = {"hard": {}}
+    sep = rng.uniform(5, 60, 7)
+    for m in ("Ruifrok", "PGDIPS"):
+      res["hard"][m] = [{"true_separation": float(s), "fit_separation": 30.0,
+                         **{f"{k}_{n}": float(rng.uniform(0.5, 1)) for n in evaluate.STAINS for k in ("pcc", "ssim", "angle")}}
+                        for s in sep]
+    diffs += [a["pcc_hematoxylin"] - b["pcc_hematoxylin"] for a, b in zip(res["hard"]["PGDIPS"], res["hard"]["Ruifrok"])]
+    seps += [round(float(s), 2) for s in sep]
+    d = tmp_path / f"run{r}"
+    d.mkdir()
+    (d / "per_image.csv").write_text(evaluate.per_image_csv(res))
+    runs.append(str(d))
+  back = evaluate.pool(evaluate.read_per_image(os.path.join(d, "per_image.csv")) for d in runs)
+  assert len(back["hard"]["PGDIPS"]) == 14
+  proc = run_cli("pgdips.evaluate", f"--pool={','.join(runs)}", "--close_deg=20", f"--out={tmp_path / 'out'}")
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  md = (tmp_path / "out" / "table.md").read_text()
+  p = stats.wilcoxon(np.round(diffs, 6)).pvalue
+  row = next(line for line in md.splitlines() if line.startswith("| Ruifrok | +"))
+  assert format(p, ".2g") == row.split("|")[3].strip()
+  n_close = sum(s < 20 for s in seps)
+  assert f"{n_close} tiles with true stains < 20 degrees apart" in md
+  assert f"{14 - n_close} tiles with true stains >= 20 degrees apart" in md
+  one_line_error(run_cli("pgdips.evaluate", f"--pool={tmp_path / 'nothing'}", f"--out={tmp_path / 'o'}"), "per_image.csv")

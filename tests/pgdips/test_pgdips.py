@@ -234,21 +234,74 @@ def test_inverse_readout_inverts_the_fitted_model(n_stains):
   np.testing.assert_allclose(np.asarray(out_net["concentrations"]), np.asarray(out["net_concentrations"]), rtol=1e-6)
   with pytest.raises(ValueError, match="readout"):
     solver.Solver(config_lib.replaced(cfg, {"readout": "lstsq"}), (16, 16)).finish(carry, rgb)
-  if n_stains == 2:  # near-collinear fitted S (3 degrees apart, under inverse_min_angle): the networks' maps
+  if n_stains == 2:  # a near-collinear fit (3 degrees apart)
     a = s_true[0] / np.linalg.norm(s_true[0])
     u = np.cross(a, [0.0, 0.0, 1.0])
     b = np.cos(np.radians(3)) * a + np.sin(np.radians(3)) * u / np.linalg.norm(u)
     close = 0.9 * np.stack([a, b]) / np.stack([a, b]).max(axis=1, keepdims=True)
     carry["params"]["s_raw"] = solver._logit((jnp.asarray(close, jnp.float32) - 0.05) / 0.9)
+    # the default: inverted with the pair turned apart to 20 degrees about its bisector (Rodrigues, by hand)
     out = jax.jit(sv.finish, compiler_options=fast)(carry, rgb)
+    fit = np.asarray(out["fit_stains"], np.float64)
+    half = (20.0 - np.degrees(np.arccos(fit[0] @ fit[1]))) / 2
+    read = np.stack([_rotate(fit[0], fit[0], fit[1], -half), _rotate(fit[1], fit[0], fit[1], half)])
+    np.testing.assert_allclose(np.asarray(out["stains"]), read, atol=1e-5)  # the model that C belongs to
+    od = -np.log10(rgb / 255.0) + np.log10(np.asarray(out["background"], np.float64))
+    rows = np.asarray(out["m"], np.float64)[:, None] * read
+    want = np.clip(np.linalg.lstsq(rows.T, od.reshape(-1, 3).T, rcond=None)[0].T, 0, None).reshape(16, 16, 2)
+    np.testing.assert_allclose(np.asarray(out["concentrations"]), want, atol=2e-3)
+    # inverse_min_angle 7.5 without the spread: the networks' maps
+    old = solver.Solver(config_lib.replaced(cfg, {"inverse_min_separation": 0.0, "inverse_min_angle": 7.5}), (16, 16))
+    out = jax.jit(old.finish, compiler_options=fast)(carry, rgb)
     np.testing.assert_array_equal(np.asarray(out["concentrations"]), np.asarray(out["net_concentrations"]))
+
+
+def _rotate(v, a, b, deg):
+  """``v`` turned by ``deg`` degrees about the normal of the plane of ``a`` and ``b`` (Rodrigues' formula;
+  positive turns ``a`` towards ``b``)."""
+  k = np.cross(a, b)
+  k = k / np.linalg.norm(k)
+  t = np.radians(deg)
+  return v * np.cos(t) + np.cross(k, v) * np.sin(t) + k * (k @ v) * (1 - np.cos(t))
+
+
+@pytest.mark.parametrize("deg", [0.0, 3.0, 12.0, 19.9, 20.0, 25.0, 60.0])
+def test_spread_stains_turns_close_pairs_apart_in_their_plane(deg):
+  """A pair ``deg`` apart, floor 20: below it each vector is turned (20 - deg) / 2 away from the other about
+  their plane's normal, by Rodrigues' formula; at or above it the pair is unchanged. A collinear pair ends
+  20 degrees apart about its common direction. A third stain far from both stays as it is; numpy and
+  jax.numpy agree."""
+  rng = np.random.default_rng(int(deg * 10))
+  a = np.abs(rng.normal(size=3)) + 0.2
+  a /= np.linalg.norm(a)
+  w = np.cross(a, rng.normal(size=3))
+  w /= np.linalg.norm(w)
+  t = np.radians(deg)
+  b = np.cos(t) * a + np.sin(t) * w
+  third = np.cross(a, w)
+  s = np.stack([2.0 * a, 0.5 * b, third])  # rows need not be unit
+  got = physics.spread_stains(s, 20.0, xp=np)
+  got_j = np.asarray(physics.spread_stains(jnp.asarray(s, jnp.float32), 20.0))
+  np.testing.assert_allclose(got_j, got, atol=1e-5)
+  np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1.0, rtol=1e-9)
+  np.testing.assert_allclose(got[2], third, atol=1e-9)
+  if deg == 0.0:
+    assert np.degrees(np.arccos(got[0] @ got[1])) == pytest.approx(20.0, abs=1e-6)
+    np.testing.assert_allclose((got[0] + got[1]) / np.linalg.norm(got[0] + got[1]), a, atol=1e-9)
+  elif deg < 20.0:
+    half = (20.0 - deg) / 2
+    np.testing.assert_allclose(got[0], _rotate(a, a, b, -half), atol=1e-9)
+    np.testing.assert_allclose(got[1], _rotate(b, a, b, half), atol=1e-9)
+  else:
+    np.testing.assert_allclose(got[:2], np.stack([a, b]), atol=1e-9)
+  np.testing.assert_allclose(physics.spread_stains(s, 0.0, xp=np), s / np.linalg.norm(s, axis=1, keepdims=True))
 
 
 @pytest.mark.parametrize("deg", [2.0, 7.0, 8.0, 30.0])
 def test_invertible_needs_every_pair_of_stains_apart(deg):
   """Two unit stains theta apart: condition number cot(theta / 2); invertible iff theta >= 7.5 degrees.
   Three stains 8+ degrees apart pairwise but nearly coplanar (condition number far above 15) invert."""
-  cfg = config_lib.load_config(ROOT + "/configs/pgdips/he.py:hdab")
+  cfg = config_lib.load_config(ROOT + "/configs/pgdips/he.py:hdab", {"inverse_min_angle": 7.5})
   t = np.radians(deg)
   s = np.array([[1.0, 0.0, 0.0], [np.cos(t), np.sin(t), 0.0]])
   assert np.linalg.cond(s) == pytest.approx(1 / np.tan(t / 2), rel=1e-6)

@@ -36,7 +36,7 @@ def test_bad_inputs_are_one_line_errors():
     pipeline.deconvolve(cfg, np.full((32, 32, 3), 255, np.uint8))
   tissue = np.full((40, 40, 3), 120, np.uint8)  # larger than the tile: the tiled path
   for key, bad in (("tile_noise", "global"), ("tile_init", "warm"), ("num_steps", 0), ("tile", 0), ("tile", 2),
-                   ("batch_tiles", 0), ("optim.lr", -1.0)):
+                   ("batch_tiles", 0), ("optim.lr", -1.0), ("inverse_min_separation", 95.0)):
     with pytest.raises(config_lib.ConfigError, match=key):  # before any tile is solved
       pipeline.deconvolve(config_lib.replaced(cfg, {"tile": 32, "overlap": 8, key: bad}), tissue)
   with pytest.raises(InputError, match="at least 8x8"):  # a 1x1 image used to train on a NaN loss
