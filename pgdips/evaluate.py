@@ -50,6 +50,7 @@ CONDITIONS = {
     "ideal": dict(angle=(10.0, 25.0), noise_std=1.0),
 }
 METHODS = ("Ruifrok", "Macenko", "Vahadane", "PGDIPS")
+SCORE_KEYS = tuple(f"{k}_{n}" for n in STAINS for k in ("pcc", "ssim", "angle"))  # per_image.csv's columns
 NET_ROW = "PGDIPS, net C"  # with readout="inverse": the same fit's network maps, for comparison
 # with inverse_min_separation > 0: the same fit inverted as it is, the networks' maps below 7.5 degrees
 UNSPREAD_ROW = "PGDIPS, unspread"
@@ -65,11 +66,16 @@ def _net_c(r):
   return dataclasses.replace(r, concentrations=r.net_concentrations)
 
 
+def _fitted(r):
+  """A result's stains as fitted (PGDIPS with a read-out floor keeps them apart from ``stains``)."""
+  return r.stains if r.fitted_stains is None else r.fitted_stains
+
+
 def _unspread(cfg, img, r):
   """The fit ``r`` read out with :data:`UNSPREAD`: eq. 2 inverted with the fitted S, M, B as they are,
   or the networks' maps where S is closer than 7.5 degrees."""
   alt = config_lib.replaced(cfg, UNSPREAD)
-  s = r.stains if r.fitted_stains is None else r.fitted_stains
+  s = _fitted(r)
   if not solver.invertible(alt, s):
     return dataclasses.replace(_net_c(r), stains=s)
   return pipeline.invert(alt, img, {"stains": s, "m": r.m, "background": r.background})
@@ -114,7 +120,7 @@ def score(result, c_true, s_true) -> dict:
   tile's conditioning, which no method controls) and ``fit_separation`` (between the method's two, as
   fitted: before PGDIPS's read-out floor, ``inverse_min_separation``). The angles are the result's
   ``stains``, the vectors its concentrations belong to."""
-  fit = result.stains if result.fitted_stains is None else result.fitted_stains
+  fit = _fitted(result)
   out = {"true_separation": float(angle_deg(s_true[0], s_true[1])),
          "fit_separation": float(angle_deg(fit[0], fit[1]))}
   for i, name in enumerate(STAINS):
@@ -145,26 +151,24 @@ def run(cfg, num_images: int = 12, size: int = 64, seed: int = 0, progress: bool
 def per_image_csv(res) -> str:
   """One row per (condition, image, method) with every score and the tile's true stain separation, for
   diagnosing which tiles fail. Written with ``csv`` so that method names with commas are quoted."""
-  keys = [f"{k}_{n}" for n in STAINS for k in ("pcc", "ssim", "angle")]
   buf = io.StringIO()
   w = csv.writer(buf, lineterminator="\n")
-  w.writerow(["condition", "image", "method", "true_separation_deg", "fit_separation_deg", *keys])
+  w.writerow(["condition", "image", "method", "true_separation_deg", "fit_separation_deg", *SCORE_KEYS])
   for cond, per in res.items():
     for method, scores in per.items():
       for i, sc in enumerate(scores):
         w.writerow([cond, i, method, f"{sc['true_separation']:.2f}", f"{sc['fit_separation']:.2f}",
-                    *(f"{sc[k]:.6g}" for k in keys)])
+                    *(f"{sc[k]:.6g}" for k in SCORE_KEYS)])
   return buf.getvalue()
 
 
 def read_per_image(path) -> dict:
   """:func:`per_image_csv`'s file back as ``{condition: {method: [score dict per image]}}``."""
-  keys = [f"{k}_{n}" for n in STAINS for k in ("pcc", "ssim", "angle")]
   res: dict = {}
   with open(path, newline="") as f:
     for row in csv.DictReader(f):
       sc = {"true_separation": float(row["true_separation_deg"]), "fit_separation": float(row["fit_separation_deg"]),
-            **{k: float(row[k]) for k in keys}}
+            **{k: float(row[k]) for k in SCORE_KEYS}}
       res.setdefault(row["condition"], {}).setdefault(row["method"], []).append(sc)
   return res
 

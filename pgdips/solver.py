@@ -257,7 +257,7 @@ class Solver:
     ``net_concentrations`` keeps the networks' maps). Stain pairs fitted closer than
     ``inverse_min_separation`` degrees are inverted turned apart to that angle
     (:func:`physics.spread_stains`: the inversion's condition number stays below cot(theta / 2)), and the
-    result's ``stains`` are those rows (C, S, M, B stay one model; ``fit_stains`` is S as fitted). With
+    result's ``stains`` are those rows (C, S, M, B stay one model; ``fitted_stains`` is S as fitted). With
     ``inverse_min_angle`` > 0, C is the
     networks' maps where the fitted S is closer than that (:func:`invertible`)."""
     cfg, p = self.cfg, self._with_fixed(carry["params"], carry)
@@ -265,17 +265,17 @@ class Solver:
     _, s, m, b_trans = self._unpack(p, carry["z0"])
     b_od = physics.transmittance_od(b_trans, cfg.log_base)
     if cfg.readout == "net":
-      c = c_net
+      c, s_out = c_net, s
     elif cfg.readout == "inverse":
       s_read = physics.spread_stains(s, float(cfg.inverse_min_separation))
       d = physics.optical_density(rgb, cfg.i0, cfg.log_base) - b_od
       c = physics.unmix(d, m[:, None] * s_read, cfg.inverse_solver)  # rows M_n S_n: D - B = C rows
-      c = jnp.where(invertible(cfg, s), c, c_net)  # near-collinear S: the inversion amplifies noise
+      ok = invertible(cfg, s)  # False: near-collinear S, which the inversion would amplify noise with
+      c, s_out = jnp.where(ok, c, c_net), jnp.where(ok, s_read, s)
     else:
       raise ValueError(f"readout={cfg.readout!r} is unknown; use 'net' (the paper) or 'inverse'")
-    s_out = s if cfg.readout == "net" else jnp.where(invertible(cfg, s), s_read, s)
     recon = physics.to_rgb(physics.compose(c, s_out, m, b_od), cfg.i0, cfg.log_base)
-    return {"concentrations": c, "net_concentrations": c_net, "stains": s_out, "fit_stains": s, "m": m,
+    return {"concentrations": c, "net_concentrations": c_net, "stains": s_out, "fitted_stains": s, "m": m,
             "background": b_trans, "recon": recon}
 
   def solve(self, rgb, key, fixed: dict | None = None):
@@ -398,7 +398,7 @@ def solve_batch(cfg, tiles: np.ndarray, seed: int = 0, fixed: dict | None = None
   out = jax.device_get(finish(carry, x_dev))
   hist = np.concatenate(jax.device_get(hists), axis=1)  # (B, steps, 3)
   return [StainResult(concentrations=out["concentrations"][i], net_concentrations=out["net_concentrations"][i],
-                      stains=out["stains"][i], fitted_stains=out["fit_stains"][i], start=str(cfg.init_stains),
+                      stains=out["stains"][i], fitted_stains=out["fitted_stains"][i], start=str(cfg.init_stains),
                       recon=np.round(out["recon"][i]).astype(np.uint8), m=out["m"][i],
                       background=out["background"][i], history=hist[i],
                       nets=jax.tree.map(lambda v: v[i], out["nets"])) for i in range(b)]

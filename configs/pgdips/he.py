@@ -67,7 +67,7 @@ def get_config(arg=None):
   # seeds 0-8 with Macenko's vectors, checked on unseen seeds with PGDIPS's (README, pgdips)
   c.inverse_min_separation = 20.0
   # "inverse" falls back to the networks' maps where two fitted stains are closer than this many
-  # degrees; 0: never (7.5 was the rule before inverse_min_separation)
+  # degrees; 0: never (7.5 with inverse_min_separation 0: pgdips.evaluate's "PGDIPS, unspread" row)
   c.inverse_min_angle = 0.0
   c.inverse_solver = "clip"     # least squares clipped at 0, as the baselines | "nnls": exact non-negative LS
   c.init_stains = "ruifrok"     # start/anchor of S: "ruifrok" | "code" | "macenko" (per tile)

@@ -242,7 +242,7 @@ def test_inverse_readout_inverts_the_fitted_model(n_stains):
     carry["params"]["s_raw"] = solver._logit((jnp.asarray(close, jnp.float32) - 0.05) / 0.9)
     # the default: inverted with the pair turned apart to 20 degrees about its bisector (Rodrigues, by hand)
     out = jax.jit(sv.finish, compiler_options=fast)(carry, rgb)
-    fit = np.asarray(out["fit_stains"], np.float64)
+    fit = np.asarray(out["fitted_stains"], np.float64)
     half = (20.0 - np.degrees(np.arccos(fit[0] @ fit[1]))) / 2
     read = np.stack([_rotate(fit[0], fit[0], fit[1], -half), _rotate(fit[1], fit[0], fit[1], half)])
     np.testing.assert_allclose(np.asarray(out["stains"]), read, atol=1e-5)  # the model that C belongs to
