@@ -16,6 +16,7 @@ import warnings
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
+from pgdips import physics
 from pgdips.solver import StainResult
 
 __all__ = ["ruifrok", "macenko", "vahadane", "all_baselines", "od_np", "lstsq_concentrations"]
@@ -53,16 +54,10 @@ def ruifrok(rgb, stains=None, i0=255.0, log_base=10) -> StainResult:
 
 
 def _order_like(stains, reference):
-  """Order estimated stain rows to best match reference rows (the permutation with the largest summed
-  cosine)."""
+  """Order estimated stain rows to best match reference rows (:func:`physics.match_order`)."""
   if reference is None:
     return stains
-  import itertools
-  ref = np.asarray(reference, np.float64)
-  ref = ref / np.linalg.norm(ref, axis=1, keepdims=True)
-  sim = stains @ ref.T
-  best = max(itertools.permutations(range(len(stains))), key=lambda p: sum(sim[p[i], i] for i in range(len(p))))
-  return stains[list(best)]
+  return stains[physics.match_order(stains, np.asarray(reference, np.float64), xp=np)]
 
 
 def macenko(rgb, beta: float = 0.15, alpha: float = 1.0, i0=255.0, log_base=10, reference=None) -> StainResult:

@@ -55,11 +55,14 @@ NET_ROW = "PGDIPS, net C"  # with readout="inverse": the same fit's network maps
 # with inverse_min_separation > 0: the same fit inverted as it is, the networks' maps below 7.5 degrees
 UNSPREAD_ROW = "PGDIPS, unspread"
 UNSPREAD = {"inverse_min_separation": 0.0, "inverse_min_angle": 7.5}
+# with relabel_fit: the same fit read out under the names its stains had during the fit
+UNLABELLED_ROW = "PGDIPS, not relabelled"
 
 
 def _methods(cfg):
   inv = cfg.readout == "inverse"
-  return METHODS + ((NET_ROW,) if inv else ()) + ((UNSPREAD_ROW,) if inv and float(cfg.inverse_min_separation) else ())
+  return (METHODS + ((NET_ROW,) if inv else ()) + ((UNSPREAD_ROW,) if inv and float(cfg.inverse_min_separation) else ())
+          + ((UNLABELLED_ROW,) if inv and cfg.relabel_fit else ()))
 
 
 def _net_c(r):
@@ -81,6 +84,20 @@ def _unspread(cfg, img, r):
   return pipeline.invert(alt, img, {"stains": s, "m": r.m, "background": r.background})
 
 
+def relabelled(r) -> bool:
+  """Whether ``relabel_fit`` renamed this fit's stains."""
+  return r.order is not None and not np.array_equal(r.order, np.arange(len(r.order)))
+
+
+def _unlabelled(cfg, img, r):
+  """The fit ``r`` read out with its stains under the names they had during the fit (``relabel_fit``
+  undone): ``r`` itself where the fit kept its order."""
+  if not relabelled(r):
+    return r
+  back = np.argsort(r.order)  # fitted_stains[back] = the fit's own rows
+  return pipeline.invert(cfg, img, {"stains": _fitted(r)[back], "m": r.m[back], "background": r.background})
+
+
 def _pgdips_rows(cfg, per, img, r, scorer):
   """Appends the fit ``r``'s scores to the PGDIPS row and to the alternative read-outs' rows."""
   per["PGDIPS"].append(scorer(r))
@@ -88,6 +105,8 @@ def _pgdips_rows(cfg, per, img, r, scorer):
     per[NET_ROW].append(scorer(_net_c(r)))
   if UNSPREAD_ROW in per:
     per[UNSPREAD_ROW].append(scorer(_unspread(cfg, img, r)))
+  if UNLABELLED_ROW in per:
+    per[UNLABELLED_ROW].append(scorer(_unlabelled(cfg, img, r)))
 
 
 def benchmark_set(num_images: int, size: int, condition: str, seed: int = 0):
@@ -122,7 +141,7 @@ def score(result, c_true, s_true) -> dict:
   ``stains``, the vectors its concentrations belong to."""
   fit = _fitted(result)
   out = {"true_separation": float(angle_deg(s_true[0], s_true[1])),
-         "fit_separation": float(angle_deg(fit[0], fit[1]))}
+         "fit_separation": float(angle_deg(fit[0], fit[1])), "relabelled": float(relabelled(result))}
   for i, name in enumerate(STAINS):
     est, true = result.concentrations[..., i], c_true[..., i]
     out[f"pcc_{name}"] = float(metrics.pcc(est.ravel(), true.ravel()))
@@ -153,11 +172,11 @@ def per_image_csv(res) -> str:
   diagnosing which tiles fail. Written with ``csv`` so that method names with commas are quoted."""
   buf = io.StringIO()
   w = csv.writer(buf, lineterminator="\n")
-  w.writerow(["condition", "image", "method", "true_separation_deg", "fit_separation_deg", *SCORE_KEYS])
+  w.writerow(["condition", "image", "method", "true_separation_deg", "fit_separation_deg", "relabelled", *SCORE_KEYS])
   for cond, per in res.items():
     for method, scores in per.items():
       for i, sc in enumerate(scores):
-        w.writerow([cond, i, method, f"{sc['true_separation']:.2f}", f"{sc['fit_separation']:.2f}",
+        w.writerow([cond, i, method, f"{sc['true_separation']:.2f}", f"{sc['fit_separation']:.2f}", int(sc.get("relabelled", 0)),
                     *(f"{sc[k]:.6g}" for k in SCORE_KEYS)])
   return buf.getvalue()
 
@@ -168,6 +187,7 @@ def read_per_image(path) -> dict:
   with open(path, newline="") as f:
     for row in csv.DictReader(f):
       sc = {"true_separation": float(row["true_separation_deg"]), "fit_separation": float(row["fit_separation_deg"]),
+            "relabelled": float(row.get("relabelled") or 0),
             **{k: float(row[k]) for k in SCORE_KEYS}}
       res.setdefault(row["condition"], {}).setdefault(row["method"], []).append(sc)
   return res

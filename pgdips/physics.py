@@ -13,7 +13,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["optical_density", "transmittance_od", "to_rgb", "compose", "unmix", "spread_stains", "RUIFROK", "default_stains"]
+__all__ = ["optical_density", "transmittance_od", "to_rgb", "compose", "unmix", "spread_stains", "match_order", "RUIFROK", "default_stains"]
 
 # Ruifrok & Johnston (2001) OD vectors (rows), as in scikit-image's rgb_from_* matrices
 RUIFROK = {
@@ -119,3 +119,21 @@ def spread_stains(stains, min_deg: float, xp=jnp):
       rows[i] = xp.where(close, np.cos(half) * mid + np.sin(half) * d, a)
       rows[j] = xp.where(close, np.cos(half) * mid - np.sin(half) * d, b)
   return xp.stack(rows)
+
+
+def match_order(stains, reference, xp=jnp):
+  """The permutation ``p`` (an int array ``(N,)``) for which ``stains[p]`` best matches ``reference``
+  row by row: the largest summed cosine over all N! orderings (N <= 4), ties to the first in
+  lexicographic order (the identity). Stain identity for methods whose estimate has no labels of its
+  own: Macenko's and Vahadane's vectors ordered like the defaults, and PGDIPS's fit ordered like its
+  start (``relabel_fit``: a pair that crossed during the fit, each ending nearer the other's start,
+  gets its names back)."""
+  import itertools
+  n = stains.shape[0]
+  if n > 4:
+    raise ValueError(f"match_order enumerates the {n}! orderings of the stains; use at most 4")
+  unit = lambda v: v / xp.maximum(xp.linalg.norm(v, axis=-1, keepdims=True), 1e-12)
+  sim = unit(stains) @ unit(reference).T  # sim[i, j]: stain i against reference row j
+  perms = np.asarray(list(itertools.permutations(range(n))), np.int32)
+  score = xp.stack([sum(sim[int(q[j]), j] for j in range(n)) for q in perms])
+  return xp.asarray(perms)[xp.argmax(score)]

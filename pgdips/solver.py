@@ -38,6 +38,7 @@ class StainResult:
   net_concentrations: np.ndarray | None = None  # PGDIPS: the networks' maps (= concentrations with readout="net")
   start: str | None = None    # PGDIPS: the init_stains this fit started from (with restarts: the one kept)
   fitted_stains: np.ndarray | None = None  # PGDIPS: S as fitted (``stains``: the read-out's, inverse_min_separation)
+  order: np.ndarray | None = None  # PGDIPS: fitted_stains = the fit's own rows in this order (relabel_fit)
 
 
 def dihedral(x, a, square: bool = True):
@@ -259,10 +260,16 @@ class Solver:
     (:func:`physics.spread_stains`: the inversion's condition number stays below cot(theta / 2)), and the
     result's ``stains`` are those rows (C, S, M, B stay one model; ``fitted_stains`` is S as fitted). With
     ``inverse_min_angle`` > 0, C is the
-    networks' maps where the fitted S is closer than that (:func:`invertible`)."""
+    networks' maps where the fitted S is closer than that (:func:`invertible`). With ``relabel_fit``, S (and
+    M and the networks' maps with it) is first reordered to best match the starting vectors
+    (:func:`physics.match_order`): two stains whose vectors crossed during the fit get their names back."""
     cfg, p = self.cfg, self._with_fixed(carry["params"], carry)
     c_net = self._concentrations(p, carry["z0"]) * cfg.max_concentration
     _, s, m, b_trans = self._unpack(p, carry["z0"])
+    order = jnp.arange(self.n)
+    if cfg.relabel_fit and not self.fixed:  # the fitted stains named after the starts they ended nearest
+      order = physics.match_order(s, carry["anchor"])
+      s, m, c_net = s[order], m[order], c_net[..., order]
     b_od = physics.transmittance_od(b_trans, cfg.log_base)
     if cfg.readout == "net":
       c, s_out = c_net, s
@@ -275,7 +282,7 @@ class Solver:
     else:
       raise ValueError(f"readout={cfg.readout!r} is unknown; use 'net' (the paper) or 'inverse'")
     recon = physics.to_rgb(physics.compose(c, s_out, m, b_od), cfg.i0, cfg.log_base)
-    return {"concentrations": c, "net_concentrations": c_net, "stains": s_out, "fitted_stains": s, "m": m,
+    return {"concentrations": c, "net_concentrations": c_net, "stains": s_out, "fitted_stains": s, "order": order, "m": m,
             "background": b_trans, "recon": recon}
 
   def solve(self, rgb, key, fixed: dict | None = None):
@@ -398,7 +405,8 @@ def solve_batch(cfg, tiles: np.ndarray, seed: int = 0, fixed: dict | None = None
   out = jax.device_get(finish(carry, x_dev))
   hist = np.concatenate(jax.device_get(hists), axis=1)  # (B, steps, 3)
   return [StainResult(concentrations=out["concentrations"][i], net_concentrations=out["net_concentrations"][i],
-                      stains=out["stains"][i], fitted_stains=out["fitted_stains"][i], start=str(cfg.init_stains),
+                      stains=out["stains"][i], fitted_stains=out["fitted_stains"][i], order=out["order"][i],
+                      start=str(cfg.init_stains),
                       recon=np.round(out["recon"][i]).astype(np.uint8), m=out["m"][i],
                       background=out["background"][i], history=hist[i],
                       nets=jax.tree.map(lambda v: v[i], out["nets"])) for i in range(b)]

@@ -234,6 +234,15 @@ def test_inverse_readout_inverts_the_fitted_model(n_stains):
   np.testing.assert_allclose(np.asarray(out_net["concentrations"]), np.asarray(out["net_concentrations"]), rtol=1e-6)
   with pytest.raises(ValueError, match="readout"):
     solver.Solver(config_lib.replaced(cfg, {"readout": "lstsq"}), (16, 16)).finish(carry, rgb)
+  # relabel_fit: started from the stains in another order, the fit is renamed after those starts
+  perm = np.roll(np.arange(n_stains), 1)
+  rel = solver.Solver(config_lib.replaced(cfg, {"relabel_fit": True}), (16, 16))
+  out_r = jax.jit(rel.finish, compiler_options=fast)({**carry, "anchor": jnp.asarray(s_true[perm])}, rgb)
+  np.testing.assert_allclose(np.asarray(out_r["stains"]), s_true[perm], atol=1e-4)
+  np.testing.assert_allclose(np.asarray(out_r["m"]), m_true[perm], rtol=1e-5)
+  np.testing.assert_allclose(np.asarray(out_r["concentrations"]), c_true[..., perm], atol=2e-3)
+  np.testing.assert_allclose(np.asarray(out_r["net_concentrations"]), np.asarray(out["net_concentrations"])[..., perm],
+                             rtol=1e-6)
   if n_stains == 2:  # a near-collinear fit (3 degrees apart)
     a = s_true[0] / np.linalg.norm(s_true[0])
     u = np.cross(a, [0.0, 0.0, 1.0])
@@ -254,6 +263,26 @@ def test_inverse_readout_inverts_the_fitted_model(n_stains):
     old = solver.Solver(config_lib.replaced(cfg, {"inverse_min_separation": 0.0, "inverse_min_angle": 7.5}), (16, 16))
     out = jax.jit(old.finish, compiler_options=fast)(carry, rgb)
     np.testing.assert_array_equal(np.asarray(out["concentrations"]), np.asarray(out["net_concentrations"]))
+
+
+@pytest.mark.parametrize("n", [2, 3, 4])
+def test_match_order_is_the_best_assignment(n):
+  """The ordering of the estimated rows with the largest summed cosine to the reference rows equals
+  scipy's optimal assignment on the cosine matrix; numpy and jax.numpy agree; the baselines' ordering
+  uses it."""
+  from scipy.optimize import linear_sum_assignment
+  rng = np.random.default_rng(n)
+  for _ in range(20):
+    est, ref = np.abs(rng.normal(size=(n, 3))) * rng.uniform(0.2, 3, (n, 1)), np.abs(rng.normal(size=(n, 3)))
+    cos = (est / np.linalg.norm(est, axis=1, keepdims=True)) @ (ref / np.linalg.norm(ref, axis=1, keepdims=True)).T
+    rows, cols = linear_sum_assignment(-cos)  # est row rows[k] goes to reference row cols[k]
+    want = np.empty(n, int)
+    want[cols] = rows
+    np.testing.assert_array_equal(physics.match_order(est, ref, xp=np), want)
+    np.testing.assert_array_equal(np.asarray(physics.match_order(jnp.asarray(est, jnp.float32), jnp.asarray(ref))), want)
+    np.testing.assert_array_equal(baselines._order_like(est, ref), est[want])
+  with pytest.raises(ValueError, match="at most 4"):
+    physics.match_order(np.ones((5, 3)), np.ones((5, 3)), xp=np)
 
 
 def _rotate(v, a, b, deg):
