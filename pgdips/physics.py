@@ -13,7 +13,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["optical_density", "transmittance_od", "to_rgb", "compose", "unmix", "spread_stains", "match_order", "RUIFROK", "default_stains"]
+__all__ = ["optical_density", "transmittance_od", "to_rgb", "compose", "unmix", "spread_stains", "match_order", "invert_model", "RUIFROK", "default_stains"]
 
 # Ruifrok & Johnston (2001) OD vectors (rows), as in scikit-image's rgb_from_* matrices
 RUIFROK = {
@@ -137,3 +137,11 @@ def match_order(stains, reference, xp=jnp):
   perms = np.asarray(list(itertools.permutations(range(n))), np.int32)
   score = xp.stack([sum(sim[int(q[j]), j] for j in range(n)) for q in perms])
   return xp.asarray(perms)[xp.argmax(score)]
+
+
+def invert_model(od_net, stains, m, min_separation: float = 0.0, method: str = "clip", xp=jnp):
+  """Eq. 2 inverted per pixel: ``od_net`` ``(..., 3)`` is D - B, the model rows are M_n S_n with the unit
+  stains turned apart to ``min_separation`` degrees first (:func:`spread_stains`) -> (C ``(..., N)``, the
+  stain rows C belongs to ``(N, 3)``). PGDIPS's ``readout="inverse"``, per tile and for a whole image."""
+  s_read = spread_stains(stains, float(min_separation), xp=xp)
+  return unmix(od_net, m[:, None] * s_read, method, xp=xp), s_read

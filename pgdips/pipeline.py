@@ -299,8 +299,8 @@ def invert(cfg, img, fixed) -> StainResult:
   ``readout="inverse"`` concentrations of a whole image, which need no tiles and so have no seams."""
   b_od = np.asarray(physics.transmittance_od(np.asarray(fixed["background"], np.float32), cfg.log_base), np.float64)
   s, m = np.asarray(fixed["stains"], np.float64), np.asarray(fixed["m"], np.float64)
-  s_read = physics.spread_stains(s, float(cfg.inverse_min_separation), xp=np)  # as solver.Solver.finish
-  c = physics.unmix(baselines.od_np(img, cfg.i0, cfg.log_base) - b_od, m[:, None] * s_read, cfg.inverse_solver, xp=np)
+  c, s_read = physics.invert_model(baselines.od_np(img, cfg.i0, cfg.log_base) - b_od, s, m, cfg.inverse_min_separation,
+                                   cfg.inverse_solver, xp=np)  # as solver.Solver.finish
   return StainResult(concentrations=c.astype(np.float32), stains=s_read.astype(np.float32),
                      fitted_stains=s.astype(np.float32),
                      recon=recolor(cfg, c, s_read, m, fixed["background"]), m=m.astype(np.float32),

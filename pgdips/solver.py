@@ -274,9 +274,8 @@ class Solver:
     if cfg.readout == "net":
       c, s_out = c_net, s
     elif cfg.readout == "inverse":
-      s_read = physics.spread_stains(s, float(cfg.inverse_min_separation))
       d = physics.optical_density(rgb, cfg.i0, cfg.log_base) - b_od
-      c = physics.unmix(d, m[:, None] * s_read, cfg.inverse_solver)  # rows M_n S_n: D - B = C rows
+      c, s_read = physics.invert_model(d, s, m, cfg.inverse_min_separation, cfg.inverse_solver)
       ok = invertible(cfg, s)  # False: near-collinear S, which the inversion would amplify noise with
       c, s_out = jnp.where(ok, c, c_net), jnp.where(ok, s_read, s)
     else:
