@@ -339,5 +339,5 @@ def test_per_image_csv_quotes_method_names_with_commas():
   sc = {"true_separation": 12.345, "fit_separation": 3.0, **{f"{k}_{n}": 0.5 for n in evaluate.STAINS for k in ("pcc", "ssim", "angle")}}
   text = evaluate.per_image_csv({"hard": {evaluate.NET_ROW: [sc, sc], "Macenko": [sc]}})
   rows = list(csv.reader(io.StringIO(text)))
-  assert all(len(r) == len(rows[0]) == 11 for r in rows), rows
+  assert all(len(r) == len(rows[0]) == 12 for r in rows), rows
   assert [r[2] for r in rows[1:]] == [evaluate.NET_ROW, evaluate.NET_ROW, "Macenko"] and rows[1][3] == "12.35"
