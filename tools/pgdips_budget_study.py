@@ -18,9 +18,8 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
-from scipy.stats import wilcoxon  # noqa: E402
 
-from common import cli  # noqa: E402
+from common import cli, metrics  # noqa: E402
 from pgdips import baselines, evaluate, physics, solver as solver_lib  # noqa: E402
 
 flags.DEFINE_integer("seed", 18, "benchmark seed (the tiles and the networks' keys, as pgdips.evaluate)")
@@ -65,8 +64,8 @@ def main(argv):
     d = pcc - mac
     cells = []
     for j in range(2):
-      p = wilcoxon(d[:, j]).pvalue if np.any(d[:, j]) else 1.0
-      cells += [f"{d[:, j].mean():+.4f}", f"{p:.2g}", f"{int((d[:, j] > 0).sum())}/{len(d)}"]
+      t = metrics.paired_difference(d[:, j])
+      cells += [f"{t['mean']:+.4f}", f"{t['p']:.2g}", f"{t['won']}/{t['n']}"]
     print(f"| {i} | {pcc[:, 0].mean():.4f} | {pcc[:, 1].mean():.4f} | " + " | ".join(cells) + " |", flush=True)
 
 
