@@ -338,7 +338,7 @@ def _programs(cfg, shape, fixed: bool, mesh):
 
 def solve_batch(cfg, tiles: np.ndarray, seed: int = 0, fixed: dict | None = None, chunk: int = 0,
                 progress: bool = False, noise: np.ndarray | None = None, same_init: bool = False,
-                init_nets=None) -> list[StainResult]:
+                init_nets=None, readouts=(), on_readout=None) -> list[StainResult]:
   """Solves ``(B, H, W, 3)`` tiles at once: vmapped over tiles, the batch split over the mesh's devices
   (B is padded to a multiple of the device count on multi-host runs; on one host a batch that does not
   divide the device count runs on the largest device subset that it divides). With ``progress``, a
@@ -349,8 +349,19 @@ def solve_batch(cfg, tiles: np.ndarray, seed: int = 0, fixed: dict | None = None
   neighbouring tiles should start from the same function of a slide-wide noise field); ``init_nets``:
   start every tile's concentration networks from these weights (a result's ``nets``). With
   ``cfg.restarts`` (and S fitted, no ``fixed``), every start is solved in turn and each tile keeps its
-  lowest-loss fit (:func:`final_loss`)."""
+  lowest-loss fit (:func:`final_loss`).
+
+  ``readouts`` (iteration counts below ``num_steps``) with ``on_readout(step, results)``: the fit is also
+  read out (:meth:`Solver.finish`) after each of those iterations and handed over as the list of
+  :class:`StainResult` it would return had ``num_steps`` been that count (no schedule depends on
+  ``num_steps``), history up to there included: one fit scored at several budgets."""
   tiles = np.asarray(tiles)
+  marks = sorted({int(r) for r in readouts if 0 < int(r) < int(cfg.num_steps)})
+  if marks and on_readout is None:
+    raise ValueError("readouts needs on_readout(step, results), the function that receives each read-out")
+  if marks and tuple(cfg.restarts) and fixed is None:
+    raise ValueError("readouts cannot be combined with restarts (the kept start is chosen at the end); "
+                     "set --config.restarts='()'")
   if tuple(cfg.restarts) and fixed is None:
     return _best_of_starts(cfg, tiles, seed=seed, chunk=chunk, progress=progress, noise=noise,
                            same_init=same_init, init_nets=init_nets)
@@ -386,23 +397,31 @@ def solve_batch(cfg, tiles: np.ndarray, seed: int = 0, fixed: dict | None = None
   carry = init(x_dev, jax.device_put(keys, sharding), fixed_in, noise, init_nets,
                jax.device_put(np.ascontiguousarray(anchors, np.float32), sharding))
   bar = Progress(total, len(x), enabled=progress)
-  hists, done = [], 0
+  hists = []
+  read = lambda: _results(cfg, jax.device_get(finish(carry, x_dev)), np.concatenate(jax.device_get(hists), axis=1), b)
   if runtime.host_step_loop():  # CPU: one jitted step per iteration (see Solver.run)
     for i in range(total):
       carry, h = step(carry, x_dev)
       hists.append(h[:, None])
       if progress and ((i + 1) % chunk == 0 or i + 1 == total):
         bar.update(i + 1, {"loss": float(np.mean(np.asarray(h)[:, 0]))})
-  else:  # GPU/TPU: ``chunk`` iterations per dispatch, scanned on the device
-    while done < total:
-      n = min(chunk, total - done)
-      carry, h = scan(n)(carry, x_dev)
+      if marks and i + 1 == marks[0]:
+        on_readout(marks.pop(0), read())
+  else:  # GPU/TPU: ``chunk`` iterations per dispatch (split at the read-outs), scanned on the device
+    done = 0
+    for end in sorted(set(range(chunk, total, chunk)) | set(marks) | {total}):
+      carry, h = scan(end - done)(carry, x_dev)
       hists.append(h)
-      done += n
-      if progress:
+      done = end
+      if progress and (end % chunk == 0 or end == total):
         bar.update(done, {"loss": float(jnp.mean(h[:, -1, 0]))})  # one scalar to the host; the history stays
-  out = jax.device_get(finish(carry, x_dev))
-  hist = np.concatenate(jax.device_get(hists), axis=1)  # (B, steps, 3)
+      if marks and end == marks[0]:
+        on_readout(marks.pop(0), read())
+  return read()
+
+
+def _results(cfg, out: dict, hist: np.ndarray, b: int) -> list[StainResult]:
+  """The first ``b`` tiles of a batched :meth:`Solver.finish` (host arrays) and history ``(B, steps, 3)``."""
   return [StainResult(concentrations=out["concentrations"][i], net_concentrations=out["net_concentrations"][i],
                       stains=out["stains"][i], fitted_stains=out["fitted_stains"][i], order=out["order"][i],
                       start=str(cfg.init_stains),

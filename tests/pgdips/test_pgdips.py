@@ -126,6 +126,32 @@ def test_scanned_chunks_equal_the_host_step_loop(monkeypatch):
   np.testing.assert_allclose(scanned.concentrations, loop.concentrations, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("platform", ["cpu", "accelerator"])
+def test_readouts_equal_fits_of_that_many_iterations(monkeypatch, platform):
+  """``solve_batch(readouts=..., on_readout=...)`` hands over, after each listed iteration, what a fit of
+  that many iterations returns, on both step paths (the accelerator's scans split at the read-outs)."""
+  from common import runtime
+  if platform == "accelerator":
+    monkeypatch.setenv("MEDJAX_PLATFORM", "accelerator")
+  assert runtime.host_step_loop() == (platform == "cpu")
+  cfg = config_lib.load_config(f"{ROOT}/configs/pgdips/he.py:hdab,smoke", {"num_steps": 5})
+  c, s = synthetic.ihc_ground_truth(16, (16, 16))
+  tiles = np.stack([synthetic.synthesize(c, s)] * 2)
+  got = {}
+  final = solver.solve_batch(cfg, tiles, seed=1, chunk=4, readouts=(3, 1, 9), on_readout=got.__setitem__)
+  assert sorted(got) == [1, 3]  # 9 is past the end: the final result is the return value
+  monkeypatch.delenv("MEDJAX_PLATFORM", raising=False)  # the references: fits on the CPU path
+  for n, res in [*got.items(), (5, final)]:
+    short = solver.solve_batch(config_lib.replaced(cfg, {"num_steps": n}), tiles, seed=1)
+    for r, q in zip(res, short):
+      assert r.history.shape == q.history.shape == (n, 3)
+      np.testing.assert_allclose(r.history, q.history, rtol=1e-4, atol=1e-6)
+      np.testing.assert_allclose(r.concentrations, q.concentrations, rtol=1e-4, atol=1e-5)
+      np.testing.assert_allclose(r.stains, q.stains, rtol=1e-5, atol=1e-6)
+  with pytest.raises(ValueError, match="on_readout"):
+    solver.solve_batch(cfg, tiles, readouts=(2,))
+
+
 def test_three_stain_exclusion_is_the_sum_of_pairs_and_repulsion_is_pairwise_l1():
   rng = np.random.default_rng(2)
   c = rng.random((16, 18, 3))
