@@ -44,7 +44,15 @@ def save_panels(path: str, panels: Sequence[tuple[str, np.ndarray]], ncols: int 
   if suptitle:
     fig.suptitle(suptitle)
   fig.tight_layout()
-  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-  fig.savefig(path, dpi=100)
-  plt.close(fig)
+  return save_figure(fig, path, dpi=100)
+
+
+def save_figure(fig, path: str, dpi: int = 100) -> str:
+  """Saves a matplotlib figure atomically (:func:`common.files.atomic_path`) and closes it."""
+  from common.files import atomic_path
+  try:
+    with atomic_path(path) as tmp:
+      fig.savefig(tmp, dpi=dpi)
+  finally:
+    plt.close(fig)
   return path

@@ -121,6 +121,7 @@ def plot(results: list[dict], title: str, path: str) -> str:
   import matplotlib
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
+  from common import plotting
   panels = [("step_time_ms", "step time (ms)"), ("examples_per_sec", "examples / s"), ("mfu", "MFU"),
             ("compiled_peak_mb_per_device", "compiled step memory / device (MB)")]
   fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6))
@@ -140,9 +141,7 @@ def plot(results: list[dict], title: str, path: str) -> str:
   axes[0].legend(fontsize=7)
   fig.suptitle(f"scaling: {title}", fontsize=9)
   fig.tight_layout()
-  fig.savefig(path, dpi=100)
-  plt.close(fig)
-  return path
+  return plotting.save_figure(fig, path, dpi=100)
 
 
 def _define_flags():

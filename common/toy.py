@@ -63,6 +63,7 @@ def make_task(cfg) -> trainer.Task:
 
   def figures(state, workdir, step):
     import matplotlib.pyplot as plt
+    from common import plotting
     pred = np.asarray(predict(state.params, test_x))
     fig, ax = plt.subplots(figsize=(4, 4))
     ax.scatter(test_y[:, 0], pred[:, 0], s=6)
@@ -71,10 +72,7 @@ def make_task(cfg) -> trainer.Task:
     ax.set_ylabel("prediction")
     ax.set_title(f"toy regression, step {step}")
     path = os.path.join(workdir, "figures", f"toy_{step:06d}.png")
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
-    return [path]
+    return [plotting.save_figure(fig, path, dpi=80)]
 
   return trainer.Task(init=init, loss=loss, train_data=train_data, evaluate=evaluate, figures=figures)
 

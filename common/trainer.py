@@ -130,13 +130,16 @@ def _due(step: int, every: int, total: int) -> bool:
 def _check_workdir_config(workdir: str, current: dict, allowed) -> None:
   """A workdir belongs to one run: refuse a config that differs from the one it was started with."""
   path = os.path.join(workdir, "config.json")
-  if not os.path.exists(path):
-    return
   try:
     with open(path) as f:
       saved = json.load(f)
   except (OSError, json.JSONDecodeError):
-    return  # a config.json cut by a crash before the first step: nothing to protect yet
+    saved = None
+  if not isinstance(saved, dict) or not saved:
+    # config.json missing, empty or cut: the checkpoints' own record of the config they were trained with
+    saved = ckpt_lib.saved_config(os.path.join(workdir, "checkpoints"))
+    if not saved:
+      return  # no checkpoint either: nothing to protect yet
   # ``distributed`` says how a run is launched (process ids differ per process), not what it computes.
   keys = config_lib.diff(saved, current, allowed=("distributed", *allowed))
   if keys:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import socket
 import sys
-import tempfile
 
 from common.errors import UserError
+from common.files import write_json_atomic  # noqa: F401  (re-exported)
 
 __all__ = ["Lock", "write_json_atomic"]
 
@@ -64,17 +63,3 @@ class Lock:
     fcntl.flock(self._fd, fcntl.LOCK_UN)
     os.close(self._fd)
     self._fd = None
-
-
-def write_json_atomic(path: str, obj) -> None:
-  """Writes JSON to a temporary file in the same folder, then renames it over ``path``."""
-  folder = os.path.dirname(os.path.abspath(path))
-  fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp_", suffix=".json")
-  try:
-    with os.fdopen(fd, "w") as f:
-      json.dump(obj, f, indent=1)
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.remove(tmp)
-    raise

@@ -17,7 +17,7 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
 from pgdips import physics
-from pgdips.solver import StainResult
+from pgdips.result import StainResult
 
 __all__ = ["ruifrok", "macenko", "vahadane", "all_baselines", "od_np", "lstsq_concentrations"]
 
@@ -39,11 +39,11 @@ def lstsq_concentrations(od, stains):
   return np.clip(c.T, 0, None).reshape(od.shape[:2] + (stains.shape[0],))
 
 
-def _result(od, stains, i0, log_base):
+def _result(od, stains, i0, log_base, ambiguous=False):
   stains = stains / np.linalg.norm(stains, axis=1, keepdims=True)
   c = lstsq_concentrations(od, stains)
   return StainResult(concentrations=c.astype(np.float32), stains=stains.astype(np.float32),
-                     recon=_to_rgb(c @ stains, i0, log_base))
+                     recon=_to_rgb(c @ stains, i0, log_base), names_ambiguous=bool(ambiguous))
 
 
 def ruifrok(rgb, stains=None, i0=255.0, log_base=10) -> StainResult:
@@ -53,11 +53,13 @@ def ruifrok(rgb, stains=None, i0=255.0, log_base=10) -> StainResult:
   return _result(od_np(rgb, i0, log_base), s, i0, log_base)
 
 
-def _order_like(stains, reference):
-  """Order estimated stain rows to best match reference rows (:func:`physics.match_order`)."""
+def _named(stains, reference):
+  """Estimated stain rows named after the known colours ``reference`` (:func:`physics.name_stains`)
+  -> (rows in reference order, ambiguous)."""
   if reference is None:
-    return stains
-  return stains[physics.match_order(stains, np.asarray(reference, np.float64), xp=np)]
+    return stains, False
+  perm, ambiguous = physics.name_stains(stains, np.asarray(reference, np.float64), xp=np)
+  return stains[perm], bool(ambiguous)
 
 
 def macenko(rgb, beta: float = 0.15, alpha: float = 1.0, i0=255.0, log_base=10, reference=None) -> StainResult:
@@ -75,7 +77,7 @@ def macenko(rgb, beta: float = 0.15, alpha: float = 1.0, i0=255.0, log_base=10, 
   v2 = plane @ np.array([np.cos(hi), np.sin(hi)])
   v1, v2 = (v1 if v1.sum() > 0 else -v1), (v2 if v2.sum() > 0 else -v2)
   stains = np.stack([v1, v2] if v1[0] > v2[0] else [v2, v1])  # hematoxylin (more red OD) first
-  return _result(od, _order_like(np.abs(stains), reference), i0, log_base)
+  return _result(od, *_named(np.abs(stains), reference), i0, log_base)
 
 
 def vahadane(rgb, lam_dict: float = 0.1, lam_code: float = 0.01, luminosity: float = 0.8, i0=255.0,
@@ -99,14 +101,14 @@ def vahadane(rgb, lam_dict: float = 0.1, lam_code: float = 0.01, luminosity: flo
   stains = dl.components_
   stains = stains / np.maximum(np.linalg.norm(stains, axis=1, keepdims=True), 1e-8)
   stains = stains[np.argsort(-stains[:, 0])]  # hematoxylin first
-  stains = _order_like(stains, reference)
+  stains, ambiguous = _named(stains, reference)
   from sklearn.decomposition import sparse_encode
   with warnings.catch_warnings():
     warnings.simplefilter("ignore", ConvergenceWarning)
     c = sparse_encode(od.reshape(-1, 3), stains, algorithm="lasso_cd", alpha=lam_code, positive=True)
   c = c.reshape(od.shape[:2] + (k,))
   return StainResult(concentrations=c.astype(np.float32), stains=stains.astype(np.float32),
-                     recon=_to_rgb(c @ stains, i0, log_base))
+                     recon=_to_rgb(c @ stains, i0, log_base), names_ambiguous=ambiguous)
 
 
 def all_baselines(rgb, stains, i0: float = 255.0, log_base: int = 10) -> dict:

@@ -55,14 +55,11 @@ NET_ROW = "PGDIPS, net C"  # with readout="inverse": the same fit's network maps
 # with inverse_min_separation > 0: the same fit inverted as it is, the networks' maps below 7.5 degrees
 UNSPREAD_ROW = "PGDIPS, unspread"
 UNSPREAD = {"inverse_min_separation": 0.0, "inverse_min_angle": 7.5}
-# with relabel_fit: the same fit read out under the names its stains had during the fit
-UNLABELLED_ROW = "PGDIPS, not relabelled"
 
 
 def _methods(cfg):
   inv = cfg.readout == "inverse"
-  return (METHODS + ((NET_ROW,) if inv else ()) + ((UNSPREAD_ROW,) if inv and float(cfg.inverse_min_separation) else ())
-          + ((UNLABELLED_ROW,) if inv and cfg.relabel_fit else ()))
+  return METHODS + ((NET_ROW,) if inv else ()) + ((UNSPREAD_ROW,) if inv and float(cfg.inverse_min_separation) else ())
 
 
 def _net_c(r):
@@ -85,17 +82,9 @@ def _unspread(cfg, img, r):
 
 
 def relabelled(r) -> bool:
-  """Whether ``relabel_fit`` renamed this fit's stains."""
+  """Whether a fit's stains are named in another order than its networks fitted them
+  (:func:`physics.name_stains`)."""
   return r.order is not None and not np.array_equal(r.order, np.arange(len(r.order)))
-
-
-def _unlabelled(cfg, img, r):
-  """The fit ``r`` read out with its stains under the names they had during the fit (``relabel_fit``
-  undone): ``r`` itself where the fit kept its order."""
-  if not relabelled(r):
-    return r
-  back = np.argsort(r.order)  # fitted_stains[back] = the fit's own rows
-  return pipeline.invert(cfg, img, {"stains": _fitted(r)[back], "m": r.m[back], "background": r.background})
 
 
 def _pgdips_rows(cfg, per, img, r, scorer):
@@ -105,8 +94,6 @@ def _pgdips_rows(cfg, per, img, r, scorer):
     per[NET_ROW].append(scorer(_net_c(r)))
   if UNSPREAD_ROW in per:
     per[UNSPREAD_ROW].append(scorer(_unspread(cfg, img, r)))
-  if UNLABELLED_ROW in per:
-    per[UNLABELLED_ROW].append(scorer(_unlabelled(cfg, img, r)))
 
 
 def benchmark_set(num_images: int, size: int, condition: str, seed: int = 0):

@@ -45,8 +45,11 @@ def main(argv) -> int:
   inputs = [argv[2]] + ([FLAGS.reference] if cmd == "normalize" else [])
   images = [report.read_rgb(p) for p in inputs]  # every input read and checked before any solve
   for p, img in zip(inputs, images):
-    pipeline.check_rgb(img, p)
-  sources.check_outputs([os.path.join(out, "result.npz")], inputs)
+    pipeline.check_rgb(img, p, float(cfg.i0))
+  names = (report.output_names(cfg) if cmd == "deconvolve" else
+           ["normalized.png", "normalization.png", *report.output_names(cfg, "source_"),
+            *report.output_names(cfg, "reference_")])
+  sources.check_outputs([os.path.join(out, n) for n in names], inputs)
   if cmd == "deconvolve":
     r = pipeline.deconvolve(cfg, images[0], progress=True)
     fig = report.write_outputs(cfg, pipeline.check_rgb(images[0]), r, out)

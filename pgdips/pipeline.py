@@ -23,14 +23,17 @@ from common.errors import InputError
 from common.logging import Progress
 from pgdips import baselines, physics
 from pgdips import solver
-from pgdips.solver import StainResult, solve_batch
+from pgdips.result import StainResult
+from pgdips.solver import solve_batch
 
 __all__ = ["Tiles", "check_rgb", "tile_positions", "blend_weights", "solve_tiles", "stitch_tiles",
            "overlap_disagreement", "deconvolve", "normalize", "recolor"]
 
 
-def check_rgb(img, name: str = "image") -> np.ndarray:
-  """An 8-bit RGB brightfield image as float32 in [0, 255], or a one-line InputError saying what is wrong."""
+def check_rgb(img, name: str = "image", i0: float = 255.0) -> np.ndarray:
+  """An 8-bit RGB brightfield image as float32 in [0, 255], or a one-line InputError saying what is wrong.
+  A float image holds intensities in [0, ``i0``] (the config's I0, 255 by default, as 8-bit values): one
+  in [0, 1] would put every pixel at the same optical density, so it is refused unless ``i0`` is 1."""
   a = np.asarray(img)
   if a.ndim == 2 or (a.ndim == 3 and a.shape[-1] == 1):
     raise InputError(f"{name} is grayscale {a.shape}; stain deconvolution needs an RGB brightfield image")
@@ -50,7 +53,13 @@ def check_rgb(img, name: str = "image") -> np.ndarray:
     if not np.all(np.isfinite(a)):
       raise InputError(f"{name} contains NaN or infinite values")
     if a.min() < 0:
-      raise InputError(f"{name} has negative intensities (min {a.min():.3g}); expected [0, 255]")
+      raise InputError(f"{name} has negative intensities (min {a.min():.3g}); expected [0, {i0:g}]")
+    if a.max() > i0:
+      raise InputError(f"{name} has intensities up to {a.max():.4g}, above I0 = {i0:g}; scale it to [0, {i0:g}] "
+                       "or set --config.i0 to its white level")
+    if a.max() <= 1.0 < i0:
+      raise InputError(f"{name} is a float image in [0, 1]; PGDIPS reads intensities in [0, {i0:g}] "
+                       f"(--config.i0): multiply it by {i0:g}, or pass --config.i0=1")
   return a.astype(np.float32)
 
 
@@ -198,7 +207,7 @@ def solve_tiles(cfg, img, *, seed: int = 0, progress: bool = False, estimate_onl
   stain vectors, spectral factors and background come first from the ``cfg.estimate_tiles`` tissue-richest
   tiles and are then held fixed for every tile (``cfg.tile_steps`` iterations each)."""
   check_config(cfg)
-  rgb = check_rgb(img)
+  rgb = check_rgb(img, i0=float(cfg.i0))
   _check_size(rgb)
   _check_tissue(rgb, cfg)
   t = int(cfg.tile)
@@ -312,7 +321,7 @@ def deconvolve(cfg, img, *, seed: int = 0, progress: bool = False) -> StainResul
   :func:`solve_tiles` then :func:`stitch_tiles`; with ``readout="inverse"`` and ``share_smb`` only the
   estimation tiles are solved and the whole image is inverted with their S, M, B (:func:`invert`)."""
   check_config(cfg)
-  rgb = check_rgb(img)
+  rgb = check_rgb(img, i0=float(cfg.i0))
   _check_size(rgb)
   h, w = rgb.shape[:2]
   t = int(cfg.tile)

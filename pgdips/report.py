@@ -7,9 +7,10 @@ import os
 import numpy as np
 
 from common import data, plotting
+from common.files import atomic_path
 from pgdips import pipeline
 
-__all__ = ["read_rgb", "fmt", "figure", "write_outputs", "save_png"]
+__all__ = ["read_rgb", "fmt", "figure", "output_names", "write_outputs", "save_png"]
 
 
 def read_rgb(path: str) -> np.ndarray:
@@ -26,7 +27,8 @@ def fmt(v) -> list:
 
 def save_png(path, img):
   from PIL import Image
-  Image.fromarray(np.asarray(img)).save(path)
+  with atomic_path(path) as tmp:
+    Image.fromarray(np.asarray(img)).save(tmp, format="PNG")
 
 
 def figure(cfg, rgb, r, path, title="PGDIPS"):
@@ -50,15 +52,21 @@ def figure(cfg, rgb, r, path, title="PGDIPS"):
   return plotting.save_panels(path, panels, ncols=4, size=3.2, suptitle=title)
 
 
+def output_names(cfg, prefix: str = "") -> list[str]:
+  """The files :func:`write_outputs` writes (checked against the inputs before any work)."""
+  names = [f"{prefix}result.npz", f"{prefix}reconstruction.png", f"{prefix}figure.png"]
+  return names + [f"{prefix}{k}" for n in cfg.stains for k in (f"C_{n}.png", f"{n}_only.png")]
+
+
 def write_outputs(cfg, rgb, r, out, prefix=""):
   os.makedirs(out, exist_ok=True)
-  np.savez(os.path.join(out, f"{prefix}result.npz"), C=r.concentrations, S=r.stains, M=r.m, B=r.background,
-           stains=np.array(cfg.stains))
+  with atomic_path(os.path.join(out, f"{prefix}result.npz")) as tmp:
+    np.savez(tmp, C=r.concentrations, S=r.stains, M=r.m, B=r.background, stains=np.array(cfg.stains))
   for i, name in enumerate(cfg.stains):
     c = r.concentrations[..., i]
     save_png(os.path.join(out, f"{prefix}C_{name}.png"),
-              np.round(255 * np.clip(c / max(float(np.percentile(c, 99.5)), 1e-6), 0, 1)).astype(np.uint8))
+             np.round(255 * np.clip(c / max(float(np.percentile(c, 99.5)), 1e-6), 0, 1)).astype(np.uint8))
     save_png(os.path.join(out, f"{prefix}{name}_only.png"), pipeline.recolor(cfg, r.concentrations, r.stains, r.m,
-                                                                              r.background, i))
+                                                                             r.background, i))
   save_png(os.path.join(out, f"{prefix}reconstruction.png"), r.recon)
   return figure(cfg, rgb, r, os.path.join(out, f"{prefix}figure.png"))

@@ -9,7 +9,6 @@ runtime's ('data',) mesh (:func:`solve_batch`).
 
 from __future__ import annotations
 
-import dataclasses
 import json
 
 import jax
@@ -21,24 +20,9 @@ from common import config as config_lib, runtime
 from common.logging import Progress
 from pgdips import losses, physics
 from pgdips.models import SkipNet
+from pgdips.result import StainResult
 
 __all__ = ["StainResult", "Solver", "dihedral", "make_solver", "solve_batch", "initial_stains", "macenko_anchors"]
-
-
-@dataclasses.dataclass
-class StainResult:
-  """What every deconvolution method returns (PGDIPS and the baselines)."""
-  concentrations: np.ndarray  # (H, W, N) in optical-density units per unit stain vector
-  stains: np.ndarray          # (N, 3) unit OD vectors
-  recon: np.ndarray           # (H, W, 3) uint8 reconstruction
-  m: np.ndarray | None = None  # (N,) spectral correction factors
-  background: np.ndarray | None = None  # (3,) background transmittance B in (0, 1]
-  history: np.ndarray | None = None
-  nets: object = None         # PGDIPS: the concentration networks' parameters (a pytree)
-  net_concentrations: np.ndarray | None = None  # PGDIPS: the networks' maps (= concentrations with readout="net")
-  start: str | None = None    # PGDIPS: the init_stains this fit started from (with restarts: the one kept)
-  fitted_stains: np.ndarray | None = None  # PGDIPS: S as fitted (``stains``: the read-out's, inverse_min_separation)
-  order: np.ndarray | None = None  # PGDIPS: fitted_stains = the fit's own rows in this order (relabel_fit)
 
 
 def dihedral(x, a, square: bool = True):
@@ -134,6 +118,7 @@ class Solver:
     net_kw = dict(concat_norm=bool(cfg.net.concat_norm), align_corners=bool(cfg.net.align_corners))
     self.net = SkipNet(tuple(cfg.net.channels), tuple(cfg.net.skips), cfg.net.kernel, 1, **net_kw)
     self.default = jnp.asarray(initial_stains(cfg))
+    self.reference = jnp.asarray(physics.default_stains(cfg.stains))  # what the fitted stains are named after
     self.b_lo, self.b_hi = (float(v) for v in cfg.b_range)
     self.fixed = bool(fixed)
     if cfg.smb_param not in ("direct", "net"):
@@ -260,15 +245,16 @@ class Solver:
     (:func:`physics.spread_stains`: the inversion's condition number stays below cot(theta / 2)), and the
     result's ``stains`` are those rows (C, S, M, B stay one model; ``fitted_stains`` is S as fitted). With
     ``inverse_min_angle`` > 0, C is the
-    networks' maps where the fitted S is closer than that (:func:`invertible`). With ``relabel_fit``, S (and
-    M and the networks' maps with it) is first reordered to best match the starting vectors
-    (:func:`physics.match_order`): two stains whose vectors crossed during the fit get their names back."""
+    networks' maps where the fitted S is closer than that (:func:`invertible`). A fitted S is first named
+    after the known colours of ``cfg.stains`` (:func:`physics.name_stains`, nearest first; M and the
+    networks' maps follow): the stain fitted at hematoxylin's colour is called hematoxylin whatever
+    network or start it came from (``order``; ``ambiguous``: two fitted stains about equally near one)."""
     cfg, p = self.cfg, self._with_fixed(carry["params"], carry)
     c_net = self._concentrations(p, carry["z0"]) * cfg.max_concentration
     _, s, m, b_trans = self._unpack(p, carry["z0"])
-    order = jnp.arange(self.n)
-    if cfg.relabel_fit and not self.fixed:  # the fitted stains named after the starts they ended nearest
-      order = physics.match_order(s, carry["anchor"])
+    order, ambiguous = jnp.arange(self.n), jnp.zeros((), bool)
+    if not self.fixed:  # the fitted stains named after the known colours they are nearest
+      order, ambiguous = physics.name_stains(s, self.reference)
       s, m, c_net = s[order], m[order], c_net[..., order]
     b_od = physics.transmittance_od(b_trans, cfg.log_base)
     if cfg.readout == "net":
@@ -281,7 +267,8 @@ class Solver:
     else:
       raise ValueError(f"readout={cfg.readout!r} is unknown; use 'net' (the paper) or 'inverse'")
     recon = physics.to_rgb(physics.compose(c, s_out, m, b_od), cfg.i0, cfg.log_base)
-    return {"concentrations": c, "net_concentrations": c_net, "stains": s_out, "fitted_stains": s, "order": order, "m": m,
+    return {"concentrations": c, "net_concentrations": c_net, "stains": s_out, "fitted_stains": s, "order": order,
+            "ambiguous": ambiguous, "m": m,
             "background": b_trans, "recon": recon}
 
   def solve(self, rgb, key, fixed: dict | None = None):
@@ -321,7 +308,7 @@ def _programs(cfg, shape, fixed: bool, mesh):
     conv = runtime.conv_compiler_options()
     step = jax.jit(jax.shard_map(jax.vmap(solver.step), mesh=mesh, in_specs=spec, out_specs=spec),
                    donate_argnums=0, compiler_options=conv or None)
-    finish = jax.jit(jax.shard_map(jax.vmap(lambda c, x: {**solver.finish(c, x), "nets": c["params"]["nets"]}),
+    finish = jax.jit(jax.shard_map(jax.vmap(lambda c, x: _with_nets(solver.finish(c, x), c["params"]["nets"])),
                                    mesh=mesh, in_specs=spec, out_specs=spec), compiler_options=once)
     # accelerators (runtime.host_step_loop() False): n steps as one lax.scan per call, compiled per n
     scans = {}
@@ -334,6 +321,12 @@ def _programs(cfg, shape, fixed: bool, mesh):
 
     _PROGRAMS[key] = (init, step, finish, scan)
   return _PROGRAMS[key]
+
+
+def _with_nets(out: dict, nets) -> dict:
+  """:meth:`Solver.finish`'s output with the concentration networks' parameters in its stain order."""
+  stacked = jax.tree.map(lambda *v: jnp.stack(v), *nets)
+  return {**out, "nets": tuple(jax.tree.map(lambda v, k=k: v[out["order"][k]], stacked) for k in range(len(nets)))}
 
 
 def solve_batch(cfg, tiles: np.ndarray, seed: int = 0, fixed: dict | None = None, chunk: int = 0,
@@ -424,6 +417,7 @@ def _results(cfg, out: dict, hist: np.ndarray, b: int) -> list[StainResult]:
   """The first ``b`` tiles of a batched :meth:`Solver.finish` (host arrays) and history ``(B, steps, 3)``."""
   return [StainResult(concentrations=out["concentrations"][i], net_concentrations=out["net_concentrations"][i],
                       stains=out["stains"][i], fitted_stains=out["fitted_stains"][i], order=out["order"][i],
+                      names_ambiguous=bool(out["ambiguous"][i]),
                       start=str(cfg.init_stains),
                       recon=np.round(out["recon"][i]).astype(np.uint8), m=out["m"][i],
                       background=out["background"][i], history=hist[i],

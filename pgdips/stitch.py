@@ -32,7 +32,7 @@ from common import cli, config as config_lib, metrics, plotting
 from common.data import sources
 from common.errors import UserError
 from pgdips import evaluate, pipeline, synthetic
-from pgdips.solver import StainResult
+from pgdips.result import StainResult
 
 # the stitching benchmark's rendering: saturation, DAB scatter, uneven background, noise
 CONDITION = dict(saturation=1.5, m=(1.0, 1.25), background=0.08, noise_std=2.0)

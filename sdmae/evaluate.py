@@ -100,6 +100,7 @@ def mask_ratio_plot(results, path) -> str | None:
   import matplotlib
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
+  from common import plotting
   fig, ax = plt.subplots(figsize=(5, 3.6))
   for (protocol, row, ds), v in sorted(pts.items()):
     by = defaultdict(list)
@@ -113,9 +114,7 @@ def mask_ratio_plot(results, path) -> str | None:
   ax.grid(alpha=0.3)
   ax.legend(fontsize=7)
   fig.tight_layout()
-  fig.savefig(path, dpi=100)
-  plt.close(fig)
-  return path
+  return plotting.save_figure(fig, path, dpi=100)
 
 
 def reconstructions(pretrain: dict, path: str, n: int = 8) -> str | None:

@@ -29,6 +29,20 @@ from common.errors import UserError
 METHODS = ("otsu", "iterative", "minimum_error", "local", "adaptive_otsu", "kmeans", "thin", "thicken")
 
 
+def check_image(img: np.ndarray, name: str) -> np.ndarray:
+  """8- or 16-bit integers, or floats in [0, 1] (scikit-image's convention); anything else is refused in
+  one line (a float image in 0-255 would wrap around when converted to 8 bits)."""
+  if img.dtype.kind == "f":
+    lo, hi = float(img.min()), float(img.max())
+    if lo < 0 or hi > 1:
+      raise UserError(f"image {name!r} is float with values in [{lo:.4g}, {hi:.4g}]; segclassic reads float images "
+                      "in [0, 1] (scikit-image's convention): divide by 255 (or the maximum) or save it as 8-bit")
+  elif img.dtype not in (np.uint8, np.uint16, np.bool_):
+    raise UserError(f"image {name!r} has pixel type {img.dtype}; segclassic reads 8/16-bit integer or float "
+                    "[0, 1] images: convert it (e.g. to uint16) first")
+  return img
+
+
 def _gray(img: np.ndarray) -> np.ndarray:
   if img.ndim == 3:
     from skimage.color import rgb2gray
@@ -65,13 +79,19 @@ def segment(img: np.ndarray, method: str, *, k: int = 3, features: str = "color"
 
 def write_outputs(img: np.ndarray, seg: np.ndarray, out: str, name: str) -> list[str]:
   from PIL import Image
+  from common.files import atomic_path
   os.makedirs(out, exist_ok=True)
   mask_path = os.path.join(out, f"{name}_mask.png")
   if seg.dtype == bool:
-    Image.fromarray(seg.astype(np.uint8) * 255).save(mask_path)
+    mask = seg.astype(np.uint8) * 255
+  elif int(seg.max(initial=0)) > 255:  # more than 256 labels: a 16-bit PNG
+    mask = seg.astype(np.uint16)
   else:
-    Image.fromarray(seg.astype(np.uint8)).save(mask_path)
+    mask = seg.astype(np.uint8)
+  with atomic_path(mask_path) as tmp:
+    Image.fromarray(mask).save(tmp, format="PNG")
   import matplotlib.pyplot as plt
+  from common import plotting
   fig, ax = plt.subplots(1, 2, figsize=(8, 4))
   ax[0].imshow(img, cmap="gray")
   ax[0].set_title(name)
@@ -83,15 +103,14 @@ def write_outputs(img: np.ndarray, seg: np.ndarray, out: str, name: str) -> list
     a.axis("off")
   fig.tight_layout()
   overlay = os.path.join(out, f"{name}_overlay.png")
-  fig.savefig(overlay, dpi=90)
-  plt.close(fig)
-  return [mask_path, overlay]
+  return [mask_path, plotting.save_figure(fig, overlay, dpi=90)]
 
 
 def _define_flags():
   flags.DEFINE_string("out", None, "output folder (required)", required=True)
   flags.DEFINE_enum("method", "otsu", METHODS, "segmentation method")
-  flags.DEFINE_integer("k", 3, "k-means: number of clusters", lower_bound=1)
+  flags.DEFINE_integer("k", 3, "k-means: number of clusters (labels above 255 are written as a 16-bit PNG)",
+                       lower_bound=1, upper_bound=65536)
   flags.DEFINE_enum("features", "color", ("color", "color+position"), "k-means features")
   flags.DEFINE_enum("kmeans_init", "kmeans++", ("kmeans++", "random"), "k-means start: k-means++ (several "
                     "starts) or the lecture's random centres, iterated until no centre changes")
@@ -114,7 +133,7 @@ def main(argv) -> int:
     raise UserError(f"--block_size={FLAGS.block_size} must be odd")
   if images:
     names = sources.unique_stems(images)
-    items = [(n, sources.read_image(p)) for n, p in zip(names, images)]  # all read before any work
+    items = [(n, check_image(sources.read_image(p), p)) for n, p in zip(names, images)]  # all read before any work
   else:
     items = [(n, sources.bundled_gray(n)) for n in ("camera", "coins", "page", "text")]
   outs = [os.path.join(out, f"{n}_{FLAGS.method}_{kind}.png") for n, _ in items for kind in ("mask", "overlay")]

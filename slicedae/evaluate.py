@@ -248,6 +248,7 @@ def curves(runs: dict[str, list[dict]], path: str) -> str:
   import matplotlib
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
+  from common import plotting
   keys = [k for _, k in ROWS if any(k in r for run in runs.values() for r in run["rows"])]
   null = _reference(runs)["null"]
   fig, axes = plt.subplots(1, len(keys), figsize=(4.2 * len(keys), 3.6), squeeze=False)
@@ -270,10 +271,7 @@ def curves(runs: dict[str, list[dict]], path: str) -> str:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
   fig.tight_layout()
-  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-  fig.savefig(path, dpi=90)
-  plt.close(fig)
-  return path
+  return plotting.save_figure(fig, path, dpi=90)
 
 
 def _define_flags():

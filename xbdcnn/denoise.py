@@ -10,6 +10,7 @@ import numpy as np
 from common import checkpoint
 from common.data import sources
 from common.errors import UserError
+from common.files import atomic_path
 
 __all__ = ["load_denoiser", "denoise_file"]
 
@@ -46,11 +47,11 @@ def denoise_file(image: str, workdir: str, out: str, tile: int = 512) -> str:
   y = denoise_image(load_denoiser(workdir), x, tile=tile)
   if scale is not None:
     y = np.clip(np.round(y * scale), 0, scale).astype(raw.dtype)
-  os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-  if out.lower().endswith((".tif", ".tiff")):
-    import tifffile
-    tifffile.imwrite(out, y)
-  else:
-    from PIL import Image
-    Image.fromarray(y).save(out)
+  with atomic_path(out) as tmp:
+    if out.lower().endswith((".tif", ".tiff")):
+      import tifffile
+      tifffile.imwrite(tmp, y)
+    else:
+      from PIL import Image
+      Image.fromarray(y).save(tmp, format="PNG")
   return out

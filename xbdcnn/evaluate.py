@@ -27,6 +27,7 @@ from absl import flags
 from common import checkpoint, cli, metrics, plotting
 from common.data import sources
 from common.errors import UserError
+from common.files import write_text_atomic
 from xbdcnn import noise, task
 
 ETAS, SIGMAS = (0.4, 0.6, 0.8), (5.0, 10.0, 15.0)
@@ -246,10 +247,12 @@ def evaluate(workdirs: dict, cfg, out: str, size: int | None = 128, num_patches:
   lines += grid + [""] + notes
   os.makedirs(out, exist_ok=True)
   ncols = 1 + sum(n in methods for n in ("BM3D", kinds.get("dncnn"), kinds.get("xbdcnn")))
-  fig = plotting.save_panels(os.path.join(out, "fig2_comparison.png"), fig_panels, ncols=ncols, size=2.6)
-  with open(os.path.join(out, "tables.md"), "w") as fh:
-    fh.write("\n".join(lines) + "\n")
+  fig = plotting.save_panels(os.path.join(out, OUTPUTS[0]), fig_panels, ncols=ncols, size=2.6)
+  write_text_atomic(os.path.join(out, OUTPUTS[1]), "\n".join(lines) + "\n")
   return lines + ["", f"![Fig. 2 comparison]({fig})"]
+
+
+OUTPUTS = ("fig2_comparison.png", "tables.md")  # what evaluate writes into --out
 
 
 def _define_flags():
@@ -284,7 +287,9 @@ def main(argv) -> int:
     raise UserError(f"--size={size}: give a multiple of 4 of at least 16 (the U-Net downsamples by 4)")
   images = read_images(FLAGS.images) if FLAGS.images else None
   names = sources.unique_stems(FLAGS.images) if FLAGS.images else None
-  lines = evaluate(resolved, FLAGS.config, sources.check_out_dir(FLAGS.out), size, FLAGS.num_patches,
+  out = sources.check_out_dir(FLAGS.out)
+  sources.check_outputs([os.path.join(out, n) for n in OUTPUTS], FLAGS.images or ())
+  lines = evaluate(resolved, FLAGS.config, out, size, FLAGS.num_patches,
                    tuple(FLAGS.classical), FLAGS.grid_images, images, names)
   print("\n".join(lines))
   return 0

@@ -54,6 +54,7 @@ def curves(rows: dict[str, list[dict]], lines: dict[str, tuple[float, float]], p
   import matplotlib
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
+  from common import plotting
   fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
   styles = {"bm3d": ("k", "--"), "nlm": ("tab:gray", ":"), "tv": ("tab:brown", "-."), "noisy": ("tab:red", (0, (1, 3)))}
   for ax, (i, key) in zip(axes, enumerate(("eval/val_psnr", "eval/val_ssim"))):
@@ -70,10 +71,7 @@ def curves(rows: dict[str, list[dict]], lines: dict[str, tuple[float, float]], p
     ax.grid(alpha=0.3)
   axes[0].legend(fontsize=7, loc="lower right")
   fig.tight_layout()
-  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-  fig.savefig(path, dpi=100)
-  plt.close(fig)
-  return path
+  return plotting.save_figure(fig, path, dpi=100)
 
 
 def run_study(out: str, variants=VARIANTS, overrides: dict | None = None, verbose: bool = True,

@@ -12,10 +12,11 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from common.errors import InputError, UserError
+from common.files import check_out_dir, check_outputs  # noqa: F401  (re-exported: the CLIs' checks)
 
 __all__ = ["DatasetNotFoundError", "ArraySource", "ImageFolderSource", "H5Source", "ProceduralSource",
            "tfds_source", "bundled_gray", "bundled_rgb", "digits", "read_image",
-           "UnreadableImageError", "unique_stems", "check_outputs"]
+           "UnreadableImageError", "unique_stems", "check_outputs", "check_out_dir"]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 
@@ -293,36 +294,3 @@ def unique_stems(paths: Sequence[str]) -> list[str]:
     for i in dup:
       depth[i] += 1
   return [f"{os.path.splitext(os.path.basename(p))[0]}_{i}" for i, p in enumerate(paths)]
-
-
-def check_outputs(outputs: Sequence[str], inputs: Sequence[str] = ()) -> None:
-  """Before any work: output paths are distinct, never an input, and their folders are writable."""
-  ins = {os.path.realpath(p) for p in inputs if not p.startswith("bundled:")}
-  seen = set()
-  for out in outputs:
-    real = os.path.realpath(out)
-    if real in ins:
-      raise UserError(f"output {out!r} is also an input; choose another --out so the input is not overwritten")
-    if real in seen:
-      raise UserError(f"two outputs would be written to {out!r}; give the inputs distinct names")
-    seen.add(real)
-    if os.path.isdir(real):
-      raise UserError(f"output {out!r} is a directory; give a file name")
-    folder = os.path.dirname(real) or "."
-    probe = folder
-    while not os.path.exists(probe):
-      probe = os.path.dirname(probe)
-    if not os.path.isdir(probe) or not os.access(probe, os.W_OK):
-      raise UserError(f"cannot write {out!r}: {probe!r} is not a writable folder")
-
-
-def check_out_dir(out: str) -> str:
-  """An output folder that exists or can be made, and is writable (checked before any work)."""
-  if os.path.exists(out) and not os.path.isdir(out):
-    raise UserError(f"--out={out!r} is a file; give a folder")
-  probe = os.path.abspath(out)
-  while not os.path.exists(probe):
-    probe = os.path.dirname(probe)
-  if not os.access(probe, os.W_OK):
-    raise UserError(f"cannot write under --out={out!r}: {probe!r} is not writable")
-  return out

@@ -21,9 +21,6 @@ Choices the paper leaves open, each a config value (this project's default | the
   loss.repulsion_stains 3 (the code applies its repulsion term only with 3 stains); 2 applies it to 2 stains
   inverse_min_separation 20.0 (neither the paper nor the code; ``readout="inverse"`` only): stain pairs fitted
                    closer than this many degrees are inverted turned apart to it (0: the fit as it is)
-  relabel_fit      False (neither the paper nor the code; True with ``cpu``): the fitted stains renamed after the
-                   starting vectors they end nearest (``physics.match_order``), so that a pair that crossed
-                   during the fit gets its names back
 Choices that follow the code by default (the paper is silent): the input perturbation ramps
 0 -> 0.009 over the first 1000 iterations, then drops to ``net.perturb_after`` = 0.001; with 3 stains the
 exclusion terms of the pairs are summed (``loss.exclusion_pairs="sum"``; "mean" averages) and
@@ -31,9 +28,8 @@ exclusion terms of the pairs are summed (``loss.exclusion_pairs="sum"``; "mean" 
 ``cpu``: a run that fits a CPU session (3-level 16-32-64 nets with 3x3 kernels, lr 1e-2 with S, M, B at
 5x, the official code's L1 reconstruction, exclusion weight 0.01 with hdab (0.03 with he), 400 iterations (see below), colour anchoring for
 the first 100), started and anchored at each tile's Macenko vectors (``init_stains="macenko"``), C read
-out by inverting eq. 2 with the fitted S, M, B (``readout="inverse"``; the fitted stains named after the
-starts they end nearest, ``relabel_fit``; pairs fitted closer than 20 degrees turned apart to 20,
-``inverse_min_separation``): at this budget the small nets' maps are smoother than the tissue (hard ground-truth set, 8 tiles of 64x64: concentration PCC H / DAB
+out by inverting eq. 2 with the fitted S, M, B (``readout="inverse"``; pairs fitted closer than 20 degrees
+turned apart to 20, ``inverse_min_separation``): at this budget the small nets' maps are smoother than the tissue (hard ground-truth set, 8 tiles of 64x64: concentration PCC H / DAB
 0.957 / 0.957 from the nets, 0.983 / 0.979 inverted, from the same fits, at 1000 iterations), and a tiled
 image then needs only its estimation tiles solved. On a 32x32 synthetic H-DAB tile whose true stains are
 ~10 degrees off the Ruifrok vectors (tests/pgdips/test_pipeline.py, ``make_solver``, which starts from
@@ -76,10 +72,6 @@ def get_config(arg=None):
   # "inverse" falls back to the networks' maps where two fitted stains are closer than this many
   # degrees; 0: never (7.5 with inverse_min_separation 0: pgdips.evaluate's "PGDIPS, unspread" row)
   c.inverse_min_angle = 0.0
-  # the fitted stains reordered to best match their starting vectors (physics.match_order): a pair whose
-  # vectors crossed during the fit, each ending nearer the other's start, gets its names back (neither
-  # the paper nor the code: False)
-  c.relabel_fit = False
   c.inverse_solver = "clip"     # least squares clipped at 0, as the baselines | "nnls": exact non-negative LS
   c.init_stains = "ruifrok"     # start/anchor of S: "ruifrok" | "code" | "macenko" (per tile)
   # further starts: every tile is also fitted from each of these and the fit with the lowest final loss
@@ -135,7 +127,7 @@ def get_config(arg=None):
     c.loss.recon, c.loss.beta = "l1_ref", 0.01 if a.stains == "hdab" else 0.03
     c.net.channels, c.net.skips, c.net.kernel = (16, 32, 64), (0, 4, 4), 3
     c.loss.anchor_steps = 100
-    c.init_stains, c.readout, c.relabel_fit = "macenko", "inverse", True
+    c.init_stains, c.readout = "macenko", "inverse"
     c.tile, c.overlap, c.progress_chunk = 64, 16, 250
   if a.wsi:  # the stitched whole-slide demo on a CPU (python -m pgdips.stitch): smaller nets
     c.net.channels, c.net.skips = (8, 16, 32), (0, 4, 4)

@@ -96,7 +96,7 @@ def test_read_image_alpha_and_nan(tmp_path):
 def test_output_names_are_unique_and_never_an_input(tmp_path):
   assert sources.unique_stems(["a/x.png", "b/x.png", "c/y.tif"]) == ["a_x", "b_x", "y"]
   assert sources.unique_stems(["r/a/x.png", "s/a/x.png"]) == ["r_a_x", "s_a_x"]
-  with pytest.raises(UserError, match="also an input"):
+  with pytest.raises(UserError, match="is the input"):
     sources.check_outputs([str(tmp_path / "in.png")], [str(tmp_path / "in.png")])
   with pytest.raises(UserError, match="two outputs"):
     sources.check_outputs([str(tmp_path / "o.png"), str(tmp_path / "o.png")])
@@ -142,3 +142,53 @@ def test_missing_dataset_and_full_disk_are_one_line(tmp_path):
   wrapped = RuntimeError("tensorstore: Error writing local file: [OS error 28: No space left on device]\n" * 50)
   assert cli.describe(wrapped).startswith("disk full")
   assert cli.describe(ZeroDivisionError("bug")) is None  # a bug keeps its traceback
+
+
+def test_an_output_that_is_a_link_to_an_input_is_the_input(tmp_path):
+  """By identity (device and inode), not by name: a hard link and a symlink to an input are refused."""
+  (tmp_path / "in.png").write_bytes(b"x")
+  os.link(tmp_path / "in.png", tmp_path / "hard.png")
+  os.symlink(tmp_path / "in.png", tmp_path / "soft.png")
+  for out in ("hard.png", "soft.png"):
+    with pytest.raises(UserError, match="is the input"):
+      sources.check_outputs([str(tmp_path / out)], [str(tmp_path / "in.png")])
+  sources.check_outputs([str(tmp_path / "new.png")], [str(tmp_path / "in.png")])
+
+
+def test_atomic_path_leaves_the_old_file_or_nothing(tmp_path):
+  """A writer that fails half-way leaves the previous file intact and no temporary beside it; a finished
+  one replaces it with mode 0666 less the umask (not mkstemp's 0600)."""
+  from common import files
+  path = tmp_path / "out.npz"
+  path.write_bytes(b"old")
+  with pytest.raises(OSError):
+    with files.atomic_path(str(path)) as tmp:
+      assert tmp.endswith(".npz") and os.path.dirname(tmp) == str(tmp_path)
+      open(tmp, "wb").write(b"half")
+      raise OSError(28, "No space left on device")
+  assert path.read_bytes() == b"old" and os.listdir(tmp_path) == ["out.npz"]
+  with files.atomic_path(str(path)) as tmp:
+    np.savez(tmp, a=np.arange(3))
+  np.testing.assert_array_equal(np.load(path)["a"], np.arange(3))
+  mask = os.umask(0)
+  os.umask(mask)
+  files.write_json_atomic(str(tmp_path / "c.json"), {"a": 1})
+  assert os.stat(tmp_path / "c.json").st_mode & 0o777 == 0o666 & ~mask
+
+
+def test_pgdips_never_writes_over_its_input(tmp_path):
+  """deconvolve d/figure.png --out=d and normalize d/normalized.png --out=d would replace the input with an
+  output of the same name: refused in one line before any solve, the input unchanged."""
+  from PIL import Image
+  rgb = np.random.default_rng(0).integers(40, 250, (16, 16, 3)).astype(np.uint8)
+  for name in ("figure.png", "normalized.png", "C_eosin.png"):
+    Image.fromarray(rgb).save(tmp_path / name)
+  before = {n: (tmp_path / n).read_bytes() for n in ("figure.png", "normalized.png", "C_eosin.png")}
+  one_line_error(run_cli("pgdips.main", "deconvolve", str(tmp_path / "figure.png"), f"--out={tmp_path}",
+                         f"--config={ROOT}/configs/pgdips/he.py:smoke"), "is the input")
+  one_line_error(run_cli("pgdips.main", "deconvolve", str(tmp_path / "C_eosin.png"), f"--out={tmp_path}",
+                         f"--config={ROOT}/configs/pgdips/he.py:smoke"), "is the input")
+  one_line_error(run_cli("pgdips.main", "normalize", str(tmp_path / "figure.png"),
+                         f"--reference={tmp_path / 'normalized.png'}", f"--out={tmp_path}",
+                         f"--config={ROOT}/configs/pgdips/he.py:smoke"), "is the input")
+  assert {n: (tmp_path / n).read_bytes() for n in before} == before

@@ -126,7 +126,7 @@ def test_unspread_row_inverts_the_fit_as_it_is():
   maps; the evaluation lists the row only with readout='inverse' and a separation floor."""
   from common import config as config_lib
   from pgdips import evaluate, physics
-  from pgdips.solver import StainResult
+  from pgdips.result import StainResult
   cfg = config_lib.load_config(CFG + ":hdab,cpu")
   assert evaluate.UNSPREAD_ROW in evaluate._methods(cfg)
   assert evaluate.UNSPREAD_ROW not in evaluate._methods(config_lib.replaced(cfg, {"inverse_min_separation": 0.0}))
@@ -149,35 +149,6 @@ def test_unspread_row_inverts_the_fit_as_it_is():
     want = np.clip(np.linalg.lstsq(rows.T, od.reshape(-1, 3).T, rcond=None)[0].T, 0, None).reshape(8, 8, 2)
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
     assert physics.spread_stains(s, 20.0, xp=np)[0] @ s[0] < 0.999  # the default read-out would differ
-
-
-def test_not_relabelled_row_undoes_the_renaming():
-  """'PGDIPS, not relabelled': a fit that relabel_fit renamed (order (1, 0)) is read out with its stains and
-  spectral factors back in the fit's own order (the clipped inversion of D - B, NumPy by hand, with the
-  20-degree floor a no-op on this 30-degree pair), so H and DAB trade maps; an unrenamed fit is its own row."""
-  from common import config as config_lib
-  from pgdips import evaluate
-  from pgdips.solver import StainResult
-  cfg = config_lib.load_config(CFG + ":hdab,cpu")
-  assert evaluate.UNLABELLED_ROW in evaluate._methods(cfg)
-  assert evaluate.UNLABELLED_ROW not in evaluate._methods(config_lib.replaced(cfg, {"relabel_fit": False}))
-  rng = np.random.default_rng(1)
-  img = rng.integers(60, 250, (8, 8, 3)).astype(np.uint8)
-  s = np.array([[0.65, 0.70, 0.29], [0.27, 0.57, 0.78]])
-  s /= np.linalg.norm(s, axis=1, keepdims=True)
-  m, bg = np.array([0.9, 1.2]), np.array([0.95, 0.9, 0.97])
-  r = StainResult(concentrations=np.zeros((8, 8, 2)), stains=s, fitted_stains=s, recon=img, m=m, background=bg,
-                  order=np.array([1, 0]))
-  big = StainResult(concentrations=rng.random((16, 16, 2)), stains=s, recon=img, order=np.array([1, 0]))
-  assert evaluate.relabelled(r) and evaluate.score(big, rng.random((16, 16, 2)), s)["relabelled"] == 1.0
-  got = evaluate._unlabelled(cfg, img, r)
-  od = -np.log10(np.maximum(img, 1) / 255.0) + np.log10(bg)
-  rows = m[::-1, None] * s[::-1]
-  want = np.clip(np.linalg.lstsq(rows.T, od.reshape(-1, 3).T, rcond=None)[0].T, 0, None).reshape(8, 8, 2)
-  np.testing.assert_allclose(got.concentrations, want, rtol=1e-4, atol=1e-5)
-  np.testing.assert_allclose(got.stains, s[::-1], atol=1e-6)
-  same = StainResult(concentrations=np.zeros((8, 8, 2)), stains=s, recon=img, order=np.array([0, 1]))
-  assert evaluate._unlabelled(cfg, img, same) is same and not evaluate.relabelled(same)
 
 
 def test_pool_joins_runs_and_splits_by_true_separation(tmp_path):

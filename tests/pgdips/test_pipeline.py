@@ -11,7 +11,7 @@ import pytest
 from common import config as config_lib
 from common.errors import InputError
 from pgdips import pipeline, solver
-from pgdips.solver import StainResult
+from pgdips.result import StainResult
 from tests.common.helpers import ROOT, one_line_error, run_cli
 
 CFG = os.path.join(ROOT, "configs/pgdips/he.py")
@@ -342,3 +342,15 @@ def test_per_image_csv_quotes_method_names_with_commas():
   rows = list(csv.reader(io.StringIO(text)))
   assert all(len(r) == len(rows[0]) == 12 for r in rows), rows
   assert [r[2] for r in rows[1:]] == [evaluate.NET_ROW, evaluate.NET_ROW, "Macenko"] and rows[1][3] == "12.35"
+
+
+def test_float_images_are_intensities_up_to_i0():
+  """A float RGB image holds intensities in [0, I0]: one in [0, 1] (every pixel at nearly the same optical
+  density) and one above I0 are refused in one line; with --config.i0=1 the [0, 1] image is accepted."""
+  rgb = np.random.default_rng(0).integers(40, 250, (16, 16, 3)).astype(np.float32)
+  np.testing.assert_array_equal(pipeline.check_rgb(rgb), rgb)
+  with pytest.raises(ValueError, match=r"float image in \[0, 1\].*multiply it by 255"):
+    pipeline.check_rgb(rgb / 255)
+  with pytest.raises(ValueError, match="above I0 = 255"):
+    pipeline.check_rgb(rgb * 2)
+  np.testing.assert_array_equal(pipeline.check_rgb(rgb / 255, i0=1.0), rgb / 255)

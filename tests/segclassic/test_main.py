@@ -43,3 +43,31 @@ def test_cli_errors_are_one_line(tmp_path):
   (tmp_path / "empty.png").write_bytes(b"")
   one_line_error(run_cli("segclassic.main", str(tmp_path / "empty.png"), f"--out={tmp_path}"), "empty")
   assert not list((tmp_path).glob("*_mask.png"))
+
+
+def test_float_images_follow_scikit_images_convention(tmp_path):
+  """A float RGB image in [0, 1] segments as its 8-bit original does; one in 0-255 (which would wrap
+  around on conversion) and an int32 image are refused in one line, before any output is written."""
+  import tifffile
+  from skimage import data
+  rgb = data.astronaut()[::4, ::4]
+  assert seg_main.check_image(rgb.astype(np.float32) / 255, "x").dtype == np.float32
+  np.testing.assert_array_equal(seg_main.segment(seg_main.check_image(rgb / 255.0, "x"), "otsu"),
+                                seg_main.segment(rgb, "otsu"))
+  tifffile.imwrite(tmp_path / "f255.tif", rgb.astype(np.float32))
+  tifffile.imwrite(tmp_path / "i32.tif", rgb[..., 0].astype(np.int32))
+  out = tmp_path / "out"
+  one_line_error(run_cli("segclassic.main", str(tmp_path / "f255.tif"), f"--out={out}"), "[0, 1]", "divide by 255")
+  one_line_error(run_cli("segclassic.main", str(tmp_path / "i32.tif"), f"--out={out}"), "int32")
+  assert not out.exists() or not list(out.iterdir())
+
+
+def test_more_than_256_labels_are_written_in_16_bits(tmp_path):
+  """Labels 256-259 stay themselves (an 8-bit mask would wrap them to 0-3); PIL reads them back."""
+  img = np.zeros((20, 20), np.uint8)
+  seg = np.arange(400).reshape(20, 20) % 260
+  paths = seg_main.write_outputs(img, seg, str(tmp_path), "many")
+  back = np.asarray(Image.open(paths[0]))
+  np.testing.assert_array_equal(back, seg)
+  few = seg_main.write_outputs(img, seg % 7, str(tmp_path), "few")
+  assert np.asarray(Image.open(few[0])).dtype == np.uint8
