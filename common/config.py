@@ -227,6 +227,39 @@ def _norm(v):
   return v
 
 
+def _fraction(v):  # [0, 1)
+  return isinstance(v, (int, float)) and 0 <= v < 1
+
+
+def _positive_int(v):
+  return isinstance(v, int) and not isinstance(v, bool) and v >= 1
+
+
+def _range_pair(v):  # (lo, hi) with 0 <= lo <= hi
+  return isinstance(v, (list, tuple)) and len(v) == 2 and all(isinstance(x, (int, float)) for x in v) \
+      and 0 <= v[0] <= v[1] and all(math.isfinite(x) for x in v)
+
+
+# the known range of a config value, by the last part of its dotted key (checked wherever it occurs)
+RANGES = {
+    "b1": (_fraction, "in [0, 1) (Adam's first-moment decay)"),
+    "b2": (_fraction, "in [0, 1) (Adam's second-moment decay)"),
+    "momentum": (_fraction, "in [0, 1)"),
+    "eps": (lambda v: isinstance(v, (int, float)) and 0 < v < 1, "in (0, 1)"),
+    "dropout": (_fraction, "in [0, 1) (the probability of dropping a unit)"),
+    "drop_path": (_fraction, "in [0, 1)"),
+    "mask_ratio": (_fraction, "in [0, 1) (the fraction of patches masked)"),
+    "layer_decay": (lambda v: isinstance(v, (int, float)) and 0 < v <= 1, "in (0, 1]"),
+    "width": (_positive_int, "an integer >= 1"),
+    "depth": (_positive_int, "an integer >= 1"),
+    "num_examples": (_positive_int, "an integer >= 1"),
+    "widths": (lambda v: isinstance(v, (list, tuple)) and len(v) > 0 and all(_positive_int(x) for x in v),
+               "a non-empty list of integers >= 1"),
+    "eta_range": (_range_pair, "(lo, hi) with 0 <= lo <= hi (a Poisson gain)"),
+    "sigma_range": (_range_pair, "(lo, hi) with 0 <= lo <= hi (a Gaussian standard deviation)"),
+}
+
+
 def check(cfg: ml_collections.ConfigDict) -> None:
   """Fails with one line on trainer config values that cannot be right, before anything is computed."""
   def need(ok: bool, msg: str):
@@ -248,3 +281,7 @@ def check(cfg: ml_collections.ConfigDict) -> None:
     for key in ("warmup_steps", "weight_decay", "clip_norm", "min_lr"):
       if key in cfg.optim:
         need(cfg.optim[key] >= 0, f"optim.{key}={cfg.optim[key]} must be >= 0")
+  for key, value in flatten(cfg).items():
+    rule = RANGES.get(key.rsplit(".", 1)[-1])
+    if rule is not None and value is not None:
+      need(rule[0](value), f"{key}={value!r} must be {rule[1]}; set --config.{key}")

@@ -77,7 +77,8 @@ def macenko(rgb, beta: float = 0.15, alpha: float = 1.0, i0=255.0, log_base=10, 
   v2 = plane @ np.array([np.cos(hi), np.sin(hi)])
   v1, v2 = (v1 if v1.sum() > 0 else -v1), (v2 if v2.sum() > 0 else -v2)
   stains = np.stack([v1, v2] if v1[0] > v2[0] else [v2, v1])  # hematoxylin (more red OD) first
-  return _result(od, *_named(np.abs(stains), reference), i0, log_base)
+  stains, ambiguous = _named(np.abs(stains), reference)
+  return _result(od, stains, i0, log_base, ambiguous)
 
 
 def vahadane(rgb, lam_dict: float = 0.1, lam_code: float = 0.01, luminosity: float = 0.8, i0=255.0,

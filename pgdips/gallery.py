@@ -27,6 +27,7 @@ from absl import flags
 from common import cli, config as config_lib, plotting
 from common.data import sources
 from common.errors import InputError, UserError
+from common.files import write_text_atomic
 from pgdips import baselines, pipeline, report
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -92,7 +93,8 @@ def figure(cfg, name, rgb, results: dict, path: str) -> str:
     panels += [(f"{method}: {s}", pipeline.recolor(cfg, r.concentrations, r.stains, m, bg, i))
                for i, s in enumerate(cfg.stains)]
     # one line per vector: a single-line title ran off the panel
-    panels.append((f"{method}: stain colours\n" + "\n".join(f"{name} {report.fmt(v)}" for name, v in
+    amb = " (names ambiguous)" if r.names_ambiguous else ""
+    panels.append((f"{method}: stain colours{amb}\n" + "\n".join(f"{name} {report.fmt(v)}" for name, v in
                                                             zip(cfg.stains, r.stains)), _swatches(cfg, r)))
   return plotting.save_panels(path, panels, ncols=3 + len(cfg.stains), size=2.6,
                               suptitle=f"{name}: {', '.join(cfg.stains)}")
@@ -110,6 +112,9 @@ def run(cfg, out: str, names=tuple(IMAGES), crop: int = 128, data: str = DATA, p
     res = {"PGDIPS": pipeline.deconvolve(c, rgb, progress=progress)}
     secs = time.time() - t0
     res.update(baselines.all_baselines(rgb, c.stains, c.i0, c.log_base))
+    for method in ("Macenko", "Vahadane"):
+      if method in res:
+        pipeline.warn_if_names_ambiguous(c, [res[method]], f"{n} ({method})")
     figure(c, n, rgb, res, os.path.join(out, f"{n}.png"))
     for method, r in res.items():
       e = recon_errors(rgb, r.recon, c.i0, c.log_base)
@@ -120,8 +125,7 @@ def run(cfg, out: str, names=tuple(IMAGES), crop: int = 128, data: str = DATA, p
   size = f"centred {crop}x{crop} crops" if crop else "whole images"
   md = [f"Reconstruction error on the real stained images ({size}; PGDIPS {cfg.num_steps} iterations):", "",
         "| image | method | RGB RMSE | OD MAE | PGDIPS time |", "|---|---|---|---|---|", *rows, ""]
-  with open(os.path.join(out, "gallery.md"), "w") as f:
-    f.write("\n".join(md) + "\n")
+  write_text_atomic(os.path.join(out, "gallery.md"), "\n".join(md) + "\n")
   return md
 
 

@@ -26,7 +26,7 @@ from pgdips import solver
 from pgdips.result import StainResult
 from pgdips.solver import solve_batch
 
-__all__ = ["Tiles", "check_rgb", "tile_positions", "blend_weights", "solve_tiles", "stitch_tiles",
+__all__ = ["Tiles", "check_rgb", "warn_if_names_ambiguous", "tile_positions", "blend_weights", "solve_tiles", "stitch_tiles",
            "overlap_disagreement", "deconvolve", "normalize", "recolor"]
 
 
@@ -123,6 +123,18 @@ def _check_finite(r, name: str = "image"):
     raise FloatingPointError(f"PGDIPS diverged on {name} (non-finite concentrations or stain vectors); lower "
                              "--config.optim.lr")
   return r
+
+
+def warn_if_names_ambiguous(cfg, results, what: str = "the image") -> None:
+  """One line on stderr when the stain names of some result are a guess (:func:`physics.name_stains`:
+  two estimated stains about equally near one known colour)."""
+  n = sum(bool(r.names_ambiguous) for r in results)
+  if n:
+    import sys
+    where = what if len(results) == 1 else f"{n} of {len(results)} fits of {what}"
+    print(f"note: stain names ambiguous in {where}: two estimated stains are within "
+          f"{physics.NAMING_MARGIN_DEG:g} degrees of the same {'/'.join(cfg.stains)} colour; check the maps",
+          file=sys.stderr, flush=True)
 
 
 def _tissue_od(tile, cfg) -> float:
@@ -223,6 +235,7 @@ def solve_tiles(cfg, img, *, seed: int = 0, progress: bool = False, estimate_onl
   if cfg.share_smb:
     pick = tissue[np.argsort(-ods[tissue])[:int(cfg.estimate_tiles)]]
     est = solve(cfg, pick, seed=seed)
+    warn_if_names_ambiguous(cfg, est, "the estimation tiles")
     s = np.mean([e.stains for e in est], axis=0)
     fixed = {"stains": s / np.linalg.norm(s, axis=1, keepdims=True), "m": np.mean([e.m for e in est], 0),
              "background": np.mean([e.background for e in est], 0)}
@@ -337,6 +350,7 @@ def deconvolve(cfg, img, *, seed: int = 0, progress: bool = False) -> StainResul
   size = (-(-h // levels) * levels, -(-w // levels) * levels)  # one tile, padded up to the network's stride
   x = np.pad(rgb, ((0, size[0] - h), (0, size[1] - w), (0, 0)), mode="reflect")
   r = solve_batch(cfg, x[None], seed=seed, chunk=int(cfg.progress_chunk), progress=progress)[0]
+  warn_if_names_ambiguous(cfg, [r])
   r.concentrations, r.recon = r.concentrations[:h, :w], r.recon[:h, :w]
   return _check_finite(r)
 

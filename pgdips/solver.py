@@ -396,8 +396,10 @@ def solve_batch(cfg, tiles: np.ndarray, seed: int = 0, fixed: dict | None = None
     for i in range(total):
       carry, h = step(carry, x_dev)
       hists.append(h[:, None])
-      if progress and ((i + 1) % chunk == 0 or i + 1 == total):
-        bar.update(i + 1, {"loss": float(np.mean(np.asarray(h)[:, 0]))})
+      if (i + 1) % chunk == 0 or i + 1 == total:
+        _check_loss(np.asarray(h)[:, 0], i + 1, b)
+        if progress:
+          bar.update(i + 1, {"loss": float(np.mean(np.asarray(h)[:, 0]))})
       if marks and i + 1 == marks[0]:
         on_readout(marks.pop(0), read())
   else:  # GPU/TPU: ``chunk`` iterations per dispatch (split at the read-outs), scanned on the device
@@ -406,11 +408,22 @@ def solve_batch(cfg, tiles: np.ndarray, seed: int = 0, fixed: dict | None = None
       carry, h = scan(end - done)(carry, x_dev)
       hists.append(h)
       done = end
-      if progress and (end % chunk == 0 or end == total):
-        bar.update(done, {"loss": float(jnp.mean(h[:, -1, 0]))})  # one scalar to the host; the history stays
+      if end % chunk == 0 or end == total:
+        last = np.asarray(h[:, -1, 0])  # one scalar per tile to the host; the history stays
+        _check_loss(last, end, b)
+        if progress:
+          bar.update(done, {"loss": float(np.mean(last))})
       if marks and end == marks[0]:
         on_readout(marks.pop(0), read())
   return read()
+
+
+def _check_loss(loss: np.ndarray, step: int, b: int) -> None:
+  """Stops a fit whose loss is no longer finite (at the progress checks, every ``chunk`` iterations)."""
+  bad = np.flatnonzero(~np.isfinite(loss[:b]))
+  if bad.size:
+    raise FloatingPointError(f"PGDIPS diverged: the loss of tile {int(bad[0])} is {float(loss[bad[0]])} at "
+                             f"iteration {step}; lower --config.optim.lr")
 
 
 def _results(cfg, out: dict, hist: np.ndarray, b: int) -> list[StainResult]:

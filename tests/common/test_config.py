@@ -1,6 +1,7 @@
 """common.config: every config file builds; overrides are checked."""
 
 import glob
+import re
 import os
 
 import pytest
@@ -98,3 +99,19 @@ def test_replaced_copies_and_checks_keys():
   assert out.b.c == 5 and cfg.b.c == 2
   with pytest.raises(config_lib.ConfigError, match="unknown config key"):
     config_lib.replaced(cfg, {"nope": 1})
+
+
+@pytest.mark.parametrize("config,override,key", [
+    ("common/toy.py:smoke", {"optim.b1": 1.5}, "optim.b1"),
+    ("common/toy.py:smoke", {"model.dropout": 1.5}, "model.dropout"),
+    ("common/toy.py:smoke", {"model.width": 0}, "model.width"),
+    ("common/toy.py:smoke", {"data.num_examples": 0}, "data.num_examples"),
+    ("xbdcnn/bundled.py:smoke", {"noise.eta_range": (-0.4, 1.9)}, "noise.eta_range"),
+    ("xbdcnn/bundled.py:smoke", {"noise.sigma_range": (20.0, 5.0)}, "noise.sigma_range"),
+    ("sdmae/pretrain.py:embedded,smoke", {"mask_ratio": 1.5}, "mask_ratio"),
+])
+def test_values_out_of_their_known_range_are_refused_before_compiling(config, override, key):
+  cfg = config_lib.load_config(os.path.join(ROOT, "configs", config), override)
+  with pytest.raises(config_lib.ConfigError, match=rf"^{re.escape(key)}=.* must be "):
+    config_lib.check(cfg)
+  config_lib.check(config_lib.load_config(os.path.join(ROOT, "configs", config)))  # the defaults pass

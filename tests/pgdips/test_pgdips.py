@@ -443,3 +443,12 @@ def test_restarts_keep_each_tiles_lowest_final_loss():
     np.testing.assert_array_equal(r.concentrations, single[want][i].concentrations)
   with pytest.raises(config_lib.ConfigError, match="restarts"):
     pipeline.check_config(config_lib.replaced(cfg, {"restarts": ("macenko",)}))
+
+
+def test_a_diverged_fit_stops_at_the_next_check_naming_the_iteration():
+  """A loss that is not finite (here from a NaN loss weight) stops the fit at the first progress check
+  (every ``chunk`` iterations) with the tile and the iteration, instead of running every iteration on NaN."""
+  cfg = config_lib.load_config(f"{ROOT}/configs/pgdips/he.py:hdab,smoke", {"loss.alpha": float("nan")})
+  tiles = np.full((1, 16, 16, 3), 120, np.uint8)
+  with pytest.raises(FloatingPointError, match="tile 0 is nan at iteration 2"):
+    solver.solve_batch(cfg, tiles, chunk=2)
