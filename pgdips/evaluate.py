@@ -40,6 +40,7 @@ from absl import flags
 from common import cli, config as config_lib, metrics
 from common.data import sources
 from common.errors import UserError
+from common.files import write_text_atomic
 from pgdips import baselines, deepliif, physics, pipeline, solver, synthetic
 
 STAINS = ("hematoxylin", "dab")
@@ -52,14 +53,14 @@ CONDITIONS = {
 METHODS = ("Ruifrok", "Macenko", "Vahadane", "PGDIPS")
 SCORE_KEYS = tuple(f"{k}_{n}" for n in STAINS for k in ("pcc", "ssim", "angle"))  # per_image.csv's columns
 NET_ROW = "PGDIPS, net C"  # with readout="inverse": the same fit's network maps, for comparison
-# with inverse_min_separation > 0: the same fit inverted as it is, the networks' maps below 7.5 degrees
-UNSPREAD_ROW = "PGDIPS, unspread"
-UNSPREAD = {"inverse_min_separation": 0.0, "inverse_min_angle": 7.5}
+# with readout="inverse": each baseline's vectors through the same read-out (separation floor and inversion,
+# M = 1, no background) with no fit: what the read-out alone adds (the control for the fit)
+CONTROLS = {"Ruifrok + read-out": "Ruifrok", "Macenko + read-out": "Macenko"}
 
 
 def _methods(cfg):
   inv = cfg.readout == "inverse"
-  return METHODS + ((NET_ROW,) if inv else ()) + ((UNSPREAD_ROW,) if inv and float(cfg.inverse_min_separation) else ())
+  return METHODS + ((NET_ROW, *CONTROLS) if inv else ())
 
 
 def _net_c(r):
@@ -71,14 +72,11 @@ def _fitted(r):
   return r.stains if r.fitted_stains is None else r.fitted_stains
 
 
-def _unspread(cfg, img, r):
-  """The fit ``r`` read out with :data:`UNSPREAD`: eq. 2 inverted with the fitted S, M, B as they are,
-  or the networks' maps where S is closer than 7.5 degrees."""
-  alt = config_lib.replaced(cfg, UNSPREAD)
-  s = _fitted(r)
-  if not solver.invertible(alt, s):
-    return dataclasses.replace(_net_c(r), stains=s)
-  return pipeline.invert(alt, img, {"stains": s, "m": r.m, "background": r.background})
+def readout_control(cfg, img, stains):
+  """``stains`` (a baseline's) read out as the preset reads PGDIPS's fit, with no fit: eq. 2 inverted
+  with the pairs closer than ``inverse_min_separation`` turned apart, M = 1 and no background."""
+  n = len(stains)
+  return pipeline.invert(cfg, img, {"stains": stains, "m": np.ones(n, np.float32), "background": np.ones(3, np.float32)})
 
 
 def relabelled(r) -> bool:
@@ -87,13 +85,21 @@ def relabelled(r) -> bool:
   return r.order is not None and not np.array_equal(r.order, np.arange(len(r.order)))
 
 
+def _baseline_rows(cfg, per, img, scorer):
+  """Appends each baseline's scores on ``img``, and its read-out control where ``per`` has that row."""
+  results = baselines.all_baselines(img, STAINS, cfg.i0, cfg.log_base)
+  for name, r in results.items():
+    per[name].append(scorer(r))
+  for row, base in CONTROLS.items():
+    if row in per:
+      per[row].append(scorer(readout_control(cfg, img, results[base].stains)))
+
+
 def _pgdips_rows(cfg, per, img, r, scorer):
   """Appends the fit ``r``'s scores to the PGDIPS row and to the alternative read-outs' rows."""
   per["PGDIPS"].append(scorer(r))
   if NET_ROW in per:
     per[NET_ROW].append(scorer(_net_c(r)))
-  if UNSPREAD_ROW in per:
-    per[UNSPREAD_ROW].append(scorer(_unspread(cfg, img, r)))
 
 
 def benchmark_set(num_images: int, size: int, condition: str, seed: int = 0):
@@ -145,8 +151,7 @@ def run(cfg, num_images: int = 12, size: int = 64, seed: int = 0, progress: bool
     items = benchmark_set(num_images, size, cond, seed)
     per = {m: [] for m in _methods(cfg)}
     for img, c, s in items:
-      for name, r in baselines.all_baselines(img, STAINS, cfg.i0, cfg.log_base).items():
-        per[name].append(score(r, c, s))
+      _baseline_rows(cfg, per, img, lambda q, c=c, s=s: score(q, c, s))
     for r, (img, c, s) in zip(solver.solve_batch(cfg, np.stack([it[0] for it in items]), seed=seed,
                                                  chunk=int(cfg.progress_chunk), progress=progress), items):
       _pgdips_rows(cfg, per, img, r, lambda q: score(q, c, s))
@@ -222,13 +227,13 @@ def method_table(per: dict, columns) -> list[str]:
   return lines
 
 
-def paired_table(per: dict, keys, reference: str = "PGDIPS") -> list[str]:
-  """PGDIPS minus each other method per image: mean ± std, Wilcoxon p (two-sided), images won (for an
-  angle, won = smaller)."""
+def paired_table(per: dict, keys, reference: str = "PGDIPS", unit: str = "images") -> list[str]:
+  """PGDIPS minus each other method per image (or per ``unit``): mean ± std, Wilcoxon p (two-sided),
+  images won (for an angle, won = smaller)."""
   n = len(per[reference])
   if n < 5:
-    return [f"(paired tests need 5 or more images; there are {n})"]
-  lines = [f"**{reference} minus each method, paired over the {n} images** (Wilcoxon signed-rank, two-sided)", "",
+    return [f"(paired tests need 5 or more {unit}; there are {n})"]
+  lines = [f"**{reference} minus each method, paired over the {n} {unit}** (Wilcoxon signed-rank, two-sided)", "",
            "| vs | " + " | ".join(f"Δ{k} | p | won" for k in keys) + " |", "|---" * (1 + 3 * len(keys)) + "|"]
   ref = {k: np.array([s[k] for s in per[reference]]) for k in keys}
   for method in per:
@@ -241,15 +246,29 @@ def paired_table(per: dict, keys, reference: str = "PGDIPS") -> list[str]:
   return lines
 
 
-def table(res) -> str:
+def table(res, unit: str = "images") -> str:
   cols = [(f"{k}_{n}", f"{k.upper() if k != 'angle' else 'angle'} {n}" + (" (deg)" if k == "angle" else ""))
           for n in STAINS for k in ("pcc", "ssim", "angle")]
   lines = []
   for cond, per in res.items():
     lo, hi = CONDITIONS[cond]["angle"]
     lines += [f"Condition: {cond} (true vectors {lo:g}-{hi:g} degrees from Ruifrok's)", ""] + method_table(per, cols)
-    lines += [""] + paired_table(per, [f"pcc_{n}" for n in STAINS] + [f"angle_{n}" for n in STAINS]) + [""]
+    lines += [""] + paired_table(per, [f"pcc_{n}" for n in STAINS] + [f"angle_{n}" for n in STAINS], unit=unit)
+    lines += [""]
   return "\n".join(lines)
+
+
+def seed_means(runs) -> dict:
+  """Runs at several seeds (each ``{condition: {method: [scores per image]}}``) -> one score dict per
+  seed (the mean over its images): the unit of replication when every seed's images are crops of the
+  same source image, which are not independent of each other."""
+  out: dict = {}
+  for res in runs:
+    for cond, per in res.items():
+      for method, scores in per.items():
+        mean = {k: float(np.mean([sc[k] for sc in scores])) for k in scores[0]}
+        out.setdefault(cond, {}).setdefault(method, []).append(mean)
+  return out
 
 
 def run_deepliif(cfg, paths, n_crops: int = 8, crop_size: int = 128, whole: bool = False, seed: int = 0,
@@ -263,8 +282,7 @@ def run_deepliif(cfg, paths, n_crops: int = 8, crop_size: int = 128, whole: bool
       cs = deepliif.crops(panels, crop_size, n_crops, seed)
       truths = [deepliif.ground_truth(c, cfg.i0, cfg.log_base) for c in cs]
       for c, t in zip(cs, truths):
-        for name, r in baselines.all_baselines(c["ihc"], STAINS, cfg.i0, cfg.log_base).items():
-          out["crops"][name].append(deepliif.score(r, t))
+        _baseline_rows(cfg, out["crops"], c["ihc"], lambda q, t=t: deepliif.score(q, t))
       for r, c, t in zip(solver.solve_batch(cfg, np.stack([c["ihc"] for c in cs]), seed=seed,
                                             chunk=int(cfg.progress_chunk), progress=progress), cs, truths):
         _pgdips_rows(cfg, out["crops"], c["ihc"], r, lambda q: deepliif.score(q, t))
@@ -296,6 +314,8 @@ def _define_flags():
   flags.DEFINE_integer("num_images", 12, "synthetic images per condition", lower_bound=1)
   flags.DEFINE_integer("size", 64, "image size in pixels", lower_bound=pipeline.MIN_SIZE)
   flags.DEFINE_integer("seed", 0, "images and PGDIPS seed")
+  flags.DEFINE_list("seeds", None, "several seeds (e.g. 25,26,27): one run each (out/seed_<s>/), then one table "
+                    "of per-seed means paired over the seeds")
   flags.DEFINE_string("deepliif", None, "a DeepLIIF set PNG (six panels side by side) or a folder of them: "
                       "the real-data protocol instead of the synthetic one")
   flags.DEFINE_integer("crops", 8, "DeepLIIF: crops per set (0: none)", lower_bound=0)
@@ -324,9 +344,7 @@ def main(argv) -> int:
     res = pool(read_per_image(f) for f in files)
     md = (f"{len(files)} runs pooled ({', '.join(FLAGS.pool)}).\n\n" + table(res) + "\n"
           + split_table(res, FLAGS.close_deg))
-    os.makedirs(out, exist_ok=True)
-    with open(os.path.join(out, "table.md"), "w") as f:
-      f.write(md + "\n")
+    write_text_atomic(os.path.join(out, "table.md"), md + "\n")
     print(md)
     return 0
   if FLAGS.deepliif:
@@ -342,16 +360,38 @@ def main(argv) -> int:
     bad = [c for c in FLAGS.conditions if c not in CONDITIONS]
     if bad:
       raise UserError(f"--conditions: {bad[0]!r} is unknown; use some of {', '.join(CONDITIONS)}")
+    if FLAGS.seeds:
+      return _run_seeds(cfg, out, [int(x) for x in FLAGS.seeds], tuple(FLAGS.conditions), head)
     res = run(cfg, FLAGS.num_images, FLAGS.size, FLAGS.seed, progress=True, conditions=tuple(FLAGS.conditions))
     md = (f"{FLAGS.num_images} synthetic {FLAGS.size}x{FLAGS.size} H-DAB images per condition, seed {FLAGS.seed}. "
           + head + table(res))
     per_image = per_image_csv(res)
-  os.makedirs(out, exist_ok=True)
   if not FLAGS.deepliif:
-    with open(os.path.join(out, "per_image.csv"), "w") as f:
-      f.write(per_image)
-  with open(os.path.join(out, "table.md"), "w") as f:
-    f.write(md + "\n")
+    write_text_atomic(os.path.join(out, "per_image.csv"), per_image)
+  write_text_atomic(os.path.join(out, "table.md"), md + "\n")
+  print(md)
+  return 0
+
+
+def _run_seeds(cfg, out: str, seeds: list[int], conditions, head: str) -> int:
+  """One synthetic run per seed, each kept in ``out/seed_<s>/`` (a rerun skips the seeds already there),
+  then the per-seed means paired over the seeds in ``out/table.md``."""
+  FLAGS = flags.FLAGS
+  runs = []
+  for sd in seeds:
+    d = os.path.join(out, f"seed_{sd}")
+    path = os.path.join(d, "per_image.csv")
+    if not os.path.isfile(path):
+      res = run(cfg, FLAGS.num_images, FLAGS.size, sd, progress=True, conditions=conditions)
+      os.makedirs(d, exist_ok=True)
+      write_text_atomic(path, per_image_csv(res))
+      print(f"seed {sd}: {path}", flush=True)
+    runs.append(read_per_image(path))
+  md = (f"{FLAGS.num_images} synthetic {FLAGS.size}x{FLAGS.size} H-DAB images per condition at each of the seeds "
+        f"{', '.join(map(str, seeds))}; every row is the mean over seeds of the per-seed mean (± std over seeds), "
+        "and the paired tests pair the per-seed means (the images of a seed are crops of one source image, so the "
+        "seed is the unit). " + head + table(seed_means(runs), unit="seeds"))
+  write_text_atomic(os.path.join(out, "table.md"), md + "\n")
   print(md)
   return 0
 

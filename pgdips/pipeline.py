@@ -100,8 +100,6 @@ def check_config(cfg) -> None:
        f"inverse_solver={cfg.inverse_solver!r} is unknown; use 'clip' (least squares clipped at 0) or 'nnls'"),
       (0 <= float(cfg.inverse_min_separation) < 90,
        f"inverse_min_separation={cfg.inverse_min_separation} must be in [0, 90) degrees (0: invert the fit as it is)"),
-      (0 <= float(cfg.inverse_min_angle) < 90,
-       f"inverse_min_angle={cfg.inverse_min_angle} must be in [0, 90) degrees (0: never fall back)"),
       (len(cfg.net.skips) == len(cfg.net.channels),
        f"net.skips has {len(cfg.net.skips)} entries for {len(cfg.net.channels)} net.channels; give one per level"),
   ]
@@ -341,9 +339,7 @@ def deconvolve(cfg, img, *, seed: int = 0, progress: bool = False) -> StainResul
   if h > t or w > t:
     if cfg.readout == "inverse" and cfg.share_smb:
       fixed = solve_tiles(cfg, rgb, seed=seed, progress=progress, estimate_only=True).fixed
-      if solver.invertible(cfg, fixed["stains"]):
-        return _check_finite(invert(cfg, rgb, fixed))
-      # near-collinear shared S: every tile's own networks give C (solver.Solver.finish falls back per tile)
+      return _check_finite(invert(cfg, rgb, fixed))
     return _check_finite(stitch_tiles(cfg, solve_tiles(cfg, rgb, seed=seed, progress=progress), (h, w)))
   _check_tissue(rgb, cfg)
   levels = 2 ** len(cfg.net.channels)

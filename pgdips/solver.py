@@ -78,24 +78,6 @@ def _logit(p):
   return jnp.log(p) - jnp.log1p(-p)
 
 
-def invertible(cfg, stains):
-  """Whether ``readout="inverse"`` may invert eq. 2 with these (N, 3) stain vectors: no two of them are
-  closer than ``cfg.inverse_min_angle`` degrees (0: always). Two collapsed vectors make the inversion
-  ill-conditioned (for two stains theta apart the condition number is cot(theta / 2): 15 at 7.6
-  degrees) and it amplifies the noise into the maps; three separated vectors in three channels invert
-  fine with the NNLS solver even when their condition number is high."""
-  limit = float(cfg.inverse_min_angle)
-  xp = jnp if isinstance(stains, jax.Array) else np
-  if limit <= 0:
-    return xp.asarray(True) if xp is jnp else True
-  u = stains / xp.linalg.norm(stains, axis=-1, keepdims=True)
-  cos = u @ u.T
-  n = stains.shape[0]
-  off = cos[np.triu_indices(n, 1)] if n > 1 else xp.zeros((1,))
-  ok = xp.all(off <= np.cos(np.radians(limit)))
-  return ok if xp is jnp else bool(ok)
-
-
 class Solver:
   """PGDIPS for images of one ``shape`` as pure functions (each vmap-able over tiles):
 
@@ -243,9 +225,7 @@ class Solver:
     ``net_concentrations`` keeps the networks' maps). Stain pairs fitted closer than
     ``inverse_min_separation`` degrees are inverted turned apart to that angle
     (:func:`physics.spread_stains`: the inversion's condition number stays below cot(theta / 2)), and the
-    result's ``stains`` are those rows (C, S, M, B stay one model; ``fitted_stains`` is S as fitted). With
-    ``inverse_min_angle`` > 0, C is the
-    networks' maps where the fitted S is closer than that (:func:`invertible`). A fitted S is first named
+    result's ``stains`` are those rows (C, S, M, B stay one model; ``fitted_stains`` is S as fitted). A fitted S is first named
     after the known colours of ``cfg.stains`` (:func:`physics.name_stains`, nearest first; M and the
     networks' maps follow): the stain fitted at hematoxylin's colour is called hematoxylin whatever
     network or start it came from (``order``; ``ambiguous``: two fitted stains about equally near one)."""
@@ -261,9 +241,7 @@ class Solver:
       c, s_out = c_net, s
     elif cfg.readout == "inverse":
       d = physics.optical_density(rgb, cfg.i0, cfg.log_base) - b_od
-      c, s_read = physics.invert_model(d, s, m, cfg.inverse_min_separation, cfg.inverse_solver)
-      ok = invertible(cfg, s)  # False: near-collinear S, which the inversion would amplify noise with
-      c, s_out = jnp.where(ok, c, c_net), jnp.where(ok, s_read, s)
+      c, s_out = physics.invert_model(d, s, m, cfg.inverse_min_separation, cfg.inverse_solver)
     else:
       raise ValueError(f"readout={cfg.readout!r} is unknown; use 'net' (the paper) or 'inverse'")
     recon = physics.to_rgb(physics.compose(c, s_out, m, b_od), cfg.i0, cfg.log_base)

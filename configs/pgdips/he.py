@@ -69,9 +69,6 @@ def get_config(arg=None):
   # <= 5.7, half the 37-39 degrees of the Ruifrok H-DAB and H-E pairs; 0: the fit as it is. Chosen on
   # seeds 0-8 with Macenko's vectors, checked on unseen seeds with PGDIPS's (README, pgdips)
   c.inverse_min_separation = 20.0
-  # "inverse" falls back to the networks' maps where two fitted stains are closer than this many
-  # degrees; 0: never (7.5 with inverse_min_separation 0: pgdips.evaluate's "PGDIPS, unspread" row)
-  c.inverse_min_angle = 0.0
   c.inverse_solver = "clip"     # least squares clipped at 0, as the baselines | "nnls": exact non-negative LS
   c.init_stains = "ruifrok"     # start/anchor of S: "ruifrok" | "code" | "macenko" (per tile)
   # further starts: every tile is also fitted from each of these and the fit with the lowest final loss

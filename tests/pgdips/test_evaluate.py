@@ -120,35 +120,30 @@ def test_deepliif_cli(tmp_path):
                  "six square RGB panels")
 
 
-def test_unspread_row_inverts_the_fit_as_it_is():
-  """The 'PGDIPS, unspread' read-out of a fit: the clipped least-squares inversion of D - B with rows
-  M_n S_n of the fit itself (NumPy, by hand) where its stains are 7.5+ degrees apart, else the networks'
-  maps; the evaluation lists the row only with readout='inverse' and a separation floor."""
+def test_readout_control_inverts_a_baselines_vectors_as_the_preset_reads_its_fit():
+  """'Macenko + read-out' and 'Ruifrok + read-out': a baseline's vectors, turned apart to the preset's
+  20-degree floor about their bisector (Rodrigues, by hand) and inverted with M = 1 and no background
+  (clipped least squares, NumPy); listed only with readout='inverse'."""
   from common import config as config_lib
-  from pgdips import evaluate, physics
-  from pgdips.result import StainResult
+  from pgdips import evaluate
   cfg = config_lib.load_config(CFG + ":hdab,cpu")
-  assert evaluate.UNSPREAD_ROW in evaluate._methods(cfg)
-  assert evaluate.UNSPREAD_ROW not in evaluate._methods(config_lib.replaced(cfg, {"inverse_min_separation": 0.0}))
-  assert evaluate.UNSPREAD_ROW not in evaluate._methods(config_lib.replaced(cfg, {"readout": "net"}))
+  assert {"Macenko + read-out", "Ruifrok + read-out"} <= set(evaluate._methods(cfg))
+  assert "Macenko + read-out" not in evaluate._methods(config_lib.replaced(cfg, {"readout": "net"}))
   rng = np.random.default_rng(0)
   img = rng.integers(60, 250, (8, 8, 3)).astype(np.uint8)
-  m, bg, net = np.array([0.9, 1.2]), np.array([0.95, 0.9, 0.97]), rng.random((8, 8, 2)).astype(np.float32)
-  for deg in (12.0, 5.0):
+  a = np.array([0.65, 0.70, 0.29]) / np.linalg.norm([0.65, 0.70, 0.29])
+  w = np.cross(a, [0.0, 0.0, 1.0])
+  w /= np.linalg.norm(w)
+  for deg in (12.0, 30.0):
     t = np.radians(deg)
-    a = np.array([0.65, 0.70, 0.29]) / np.linalg.norm([0.65, 0.70, 0.29])
-    w = np.cross(a, [0.0, 0.0, 1.0])
-    s = np.stack([a, np.cos(t) * a + np.sin(t) * w / np.linalg.norm(w)])
-    r = StainResult(concentrations=net, stains=s, recon=img, m=m, background=bg, net_concentrations=net)
-    got = evaluate._unspread(cfg, img, r).concentrations
-    if deg < 7.5:
-      np.testing.assert_array_equal(got, net)
-      continue
-    od = -np.log10(np.maximum(img, 1) / 255.0) + np.log10(bg)
-    rows = m[:, None] * s
-    want = np.clip(np.linalg.lstsq(rows.T, od.reshape(-1, 3).T, rcond=None)[0].T, 0, None).reshape(8, 8, 2)
-    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
-    assert physics.spread_stains(s, 20.0, xp=np)[0] @ s[0] < 0.999  # the default read-out would differ
+    s = np.stack([a, np.cos(t) * a + np.sin(t) * w])
+    got = evaluate.readout_control(cfg, img, s)
+    half = np.radians(max(0.0, 20.0 - deg) / 2)  # each turned by half the missing angle, away from the other
+    read = np.stack([np.cos(-half) * a + np.sin(-half) * w, np.cos(t + half) * a + np.sin(t + half) * w])
+    np.testing.assert_allclose(got.stains, read, atol=1e-6)
+    od = -np.log10(np.maximum(img, 1) / 255.0)
+    want = np.clip(np.linalg.lstsq(read.T, od.reshape(-1, 3).T, rcond=None)[0].T, 0, None).reshape(8, 8, 2)
+    np.testing.assert_allclose(got.concentrations, want, rtol=1e-4, atol=1e-5)
 
 
 def test_pool_joins_runs_and_splits_by_true_separation(tmp_path):
