@@ -334,7 +334,7 @@ def main(argv) -> int:
   pipeline.check_config(cfg)
   out = sources.check_out_dir(FLAGS.out)
   head = (f"PGDIPS: {cfg.num_steps} iterations, lr {cfg.optim.lr}, nets {tuple(cfg.net.channels)}, start {cfg.init_stains}"
-          + (f" (also {', '.join(cfg.restarts)}; per tile the lowest final loss kept)" if tuple(cfg.restarts) else "") + ", "
+ + ", "
           f"C read out by {cfg.readout!r}.\n\n")
   if FLAGS.pool:
     files = [os.path.join(d, "per_image.csv") for d in FLAGS.pool]

@@ -7,8 +7,7 @@ import itertools
 import jax
 import jax.numpy as jnp
 
-__all__ = ["exclusion_loss", "exclusion_loss_multi", "recon_loss", "stain_repulsion", "separation_hinge",
-           "anchor_loss"]
+__all__ = ["exclusion_loss", "exclusion_loss_multi", "recon_loss", "stain_repulsion", "anchor_loss"]
 
 
 def _avg_pool2(x):
@@ -49,17 +48,6 @@ def stain_repulsion(s_pre):
   normalization (the official code subtracts 0.01 times this with 3 stains, pushing them apart)."""
   n = s_pre.shape[0]
   return sum(jnp.mean(jnp.abs(s_pre[i] - s_pre[j])) for i, j in itertools.combinations(range(n), 2))
-
-
-def separation_hinge(s, start, frac: float = 1.0):
-  """Sum over stain pairs of ``max(0, frac * angle_start - angle)`` in radians: a penalty only when two
-  unit stain vectors ``s`` ``(N, 3)`` are closer than ``frac`` times the angle between their starting
-  vectors ``start`` (not in the paper or the code; see ``loss.separation_weight``)."""
-  unit = lambda v: v / jnp.linalg.norm(v, axis=-1, keepdims=True)
-  ang = lambda a, b: jnp.arccos(jnp.clip(jnp.dot(a, b), -1.0 + 1e-6, 1.0 - 1e-6))
-  s, start = unit(s), unit(start)
-  return sum(jax.nn.relu(frac * ang(start[i], start[j]) - ang(s[i], s[j]))
-             for i, j in itertools.combinations(range(s.shape[0]), 2))
 
 
 def anchor_loss(s_pre, anchor, b_trans, m, reduce: str = "mean"):

@@ -19,7 +19,6 @@ class StainResult:
   history: np.ndarray | None = None
   nets: object = None         # PGDIPS: the concentration networks' parameters (a pytree), in stain order
   net_concentrations: np.ndarray | None = None  # PGDIPS: the networks' maps (= concentrations with readout="net")
-  start: str | None = None    # PGDIPS: the init_stains this fit started from (with restarts: the one kept)
   fitted_stains: np.ndarray | None = None  # PGDIPS: S as fitted (``stains``: the read-out's, inverse_min_separation)
   order: np.ndarray | None = None  # PGDIPS: fitted_stains = the fit's own rows in this order (physics.name_stains)
   names_ambiguous: bool = False  # two estimated stains about equally near one known colour (physics.name_stains)

@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from common import config as config_lib, runtime
+from common import runtime
 from common.logging import Progress
 from pgdips import losses, physics
 from pgdips.models import SkipNet
@@ -195,8 +195,6 @@ class Solver:
     if not self.fixed:
       if self.n >= l.repulsion_stains and l.repulsion:  # the code's term pushing the stain vectors apart
         total = total - l.repulsion * losses.stain_repulsion(s_pre)
-      if l.separation_weight:
-        total = total + l.separation_weight * losses.separation_hinge(s, anchor, l.separation_frac)
       total = total + jnp.where(step < l.anchor_steps, l.anchor_weight, 0.0) * losses.anchor_loss(
           s_pre, anchor, b_trans, m, l.anchor_reduce)
     return total, (rec, excl)
@@ -309,7 +307,7 @@ def _with_nets(out: dict, nets) -> dict:
 
 def solve_batch(cfg, tiles: np.ndarray, seed: int = 0, fixed: dict | None = None, chunk: int = 0,
                 progress: bool = False, noise: np.ndarray | None = None, same_init: bool = False,
-                init_nets=None, readouts=(), on_readout=None) -> list[StainResult]:
+                init_nets=None) -> list[StainResult]:
   """Solves ``(B, H, W, 3)`` tiles at once: vmapped over tiles, the batch split over the mesh's devices
   (B is padded to a multiple of the device count on multi-host runs; on one host a batch that does not
   divide the device count runs on the largest device subset that it divides). With ``progress``, a
@@ -318,24 +316,8 @@ def solve_batch(cfg, tiles: np.ndarray, seed: int = 0, fixed: dict | None = None
   ``noise`` ``(B, N, H, W, C)``: the networks' inputs per tile (default: drawn per tile from ``seed``);
   ``same_init``: every tile's networks start from the same weights (the whole-slide tiling, where
   neighbouring tiles should start from the same function of a slide-wide noise field); ``init_nets``:
-  start every tile's concentration networks from these weights (a result's ``nets``). With
-  ``cfg.restarts`` (and S fitted, no ``fixed``), every start is solved in turn and each tile keeps its
-  lowest-loss fit (:func:`final_loss`).
-
-  ``readouts`` (iteration counts below ``num_steps``) with ``on_readout(step, results)``: the fit is also
-  read out (:meth:`Solver.finish`) after each of those iterations and handed over as the list of
-  :class:`StainResult` it would return had ``num_steps`` been that count (no schedule depends on
-  ``num_steps``), history up to there included: one fit scored at several budgets."""
+  start every tile's concentration networks from these weights (a result's ``nets``)."""
   tiles = np.asarray(tiles)
-  marks = sorted({int(r) for r in readouts if 0 < int(r) < int(cfg.num_steps)})
-  if marks and on_readout is None:
-    raise ValueError("readouts needs on_readout(step, results), the function that receives each read-out")
-  if marks and tuple(cfg.restarts) and fixed is None:
-    raise ValueError("readouts cannot be combined with restarts (the kept start is chosen at the end); "
-                     "set --config.restarts='()'")
-  if tuple(cfg.restarts) and fixed is None:
-    return _best_of_starts(cfg, tiles, seed=seed, chunk=chunk, progress=progress, noise=noise,
-                           same_init=same_init, init_nets=init_nets)
   b = len(tiles)
   nd = jax.device_count()
   if jax.process_count() == 1 and b % nd:
@@ -369,7 +351,6 @@ def solve_batch(cfg, tiles: np.ndarray, seed: int = 0, fixed: dict | None = None
                jax.device_put(np.ascontiguousarray(anchors, np.float32), sharding))
   bar = Progress(total, len(x), enabled=progress)
   hists = []
-  read = lambda: _results(cfg, jax.device_get(finish(carry, x_dev)), np.concatenate(jax.device_get(hists), axis=1), b)
   if runtime.host_step_loop():  # CPU: one jitted step per iteration (see Solver.run)
     for i in range(total):
       carry, h = step(carry, x_dev)
@@ -378,11 +359,9 @@ def solve_batch(cfg, tiles: np.ndarray, seed: int = 0, fixed: dict | None = None
         _check_loss(np.asarray(h)[:, 0], i + 1, b)
         if progress:
           bar.update(i + 1, {"loss": float(np.mean(np.asarray(h)[:, 0]))})
-      if marks and i + 1 == marks[0]:
-        on_readout(marks.pop(0), read())
-  else:  # GPU/TPU: ``chunk`` iterations per dispatch (split at the read-outs), scanned on the device
+  else:  # GPU/TPU: ``chunk`` iterations per dispatch, scanned on the device
     done = 0
-    for end in sorted(set(range(chunk, total, chunk)) | set(marks) | {total}):
+    for end in sorted(set(range(chunk, total, chunk)) | {total}):
       carry, h = scan(end - done)(carry, x_dev)
       hists.append(h)
       done = end
@@ -391,9 +370,7 @@ def solve_batch(cfg, tiles: np.ndarray, seed: int = 0, fixed: dict | None = None
         _check_loss(last, end, b)
         if progress:
           bar.update(done, {"loss": float(np.mean(last))})
-      if marks and end == marks[0]:
-        on_readout(marks.pop(0), read())
-  return read()
+  return _results(cfg, jax.device_get(finish(carry, x_dev)), np.concatenate(jax.device_get(hists), axis=1), b)
 
 
 def _check_loss(loss: np.ndarray, step: int, b: int) -> None:
@@ -409,23 +386,6 @@ def _results(cfg, out: dict, hist: np.ndarray, b: int) -> list[StainResult]:
   return [StainResult(concentrations=out["concentrations"][i], net_concentrations=out["net_concentrations"][i],
                       stains=out["stains"][i], fitted_stains=out["fitted_stains"][i], order=out["order"][i],
                       names_ambiguous=bool(out["ambiguous"][i]),
-                      start=str(cfg.init_stains),
                       recon=np.round(out["recon"][i]).astype(np.uint8), m=out["m"][i],
                       background=out["background"][i], history=hist[i],
                       nets=jax.tree.map(lambda v: v[i], out["nets"])) for i in range(b)]
-
-
-def final_loss(cfg, result: StainResult) -> float:
-  """The fit's objective at its end: the total loss averaged over the last ``cfg.restart_window``
-  iterations (the per-step loss is noisy: the networks' inputs are perturbed every step)."""
-  return float(np.mean(result.history[-max(1, int(cfg.restart_window)):, 0]))
-
-
-def _best_of_starts(cfg, tiles, **kw) -> list[StainResult]:
-  """``cfg.restarts``: every tile fitted from ``cfg.init_stains`` and from each start in ``restarts``;
-  per tile, the fit with the lowest :func:`final_loss` is kept (the colour-anchoring term is over by
-  then, so the losses of different starts compare the same objective)."""
-  fits = []
-  for start in (cfg.init_stains,) + tuple(cfg.restarts):
-    fits.append(solve_batch(config_lib.replaced(cfg, {"init_stains": start, "restarts": ()}), tiles, **kw))
-  return [min(cands, key=lambda r: final_loss(cfg, r)) for cands in zip(*fits)]

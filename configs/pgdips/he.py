@@ -13,11 +13,6 @@ Choices the paper leaves open, each a config value (this project's default | the
   net.concat_norm  False | True: BatchNorm after the upsample/skip concatenation at every level
   net.align_corners False (half-pixel bilinear) | True (nn.Upsample(align_corners=True))
   smb_param, augment, loss.recon: see their comments.
-  restarts         () (neither the paper nor the code): extra starts per tile, the lowest final loss kept;
-                   ("ruifrok",) with ``cpu`` doubles the time and was not better on every seed (README, pgdips)
-  loss.separation_weight 0.0 (neither the paper nor the code): weight of a hinge that penalises every stain
-                   pair whose angle falls below ``separation_frac`` times its angle at the start (radians;
-                   ``losses.separation_hinge``), against the exclusion term pulling close pairs together
   loss.repulsion_stains 3 (the code applies its repulsion term only with 3 stains); 2 applies it to 2 stains
   inverse_min_separation 20.0 (neither the paper nor the code; ``readout="inverse"`` only): stain pairs fitted
                    closer than this many degrees are inverted turned apart to it (0: the fit as it is)
@@ -71,10 +66,6 @@ def get_config(arg=None):
   c.inverse_min_separation = 20.0
   c.inverse_solver = "clip"     # least squares clipped at 0, as the baselines | "nnls": exact non-negative LS
   c.init_stains = "ruifrok"     # start/anchor of S: "ruifrok" | "code" | "macenko" (per tile)
-  # further starts: every tile is also fitted from each of these and the fit with the lowest final loss
-  # (mean total loss over the last restart_window iterations) is kept; () = one start (paper and code)
-  c.restarts = ()
-  c.restart_window = 50
   c.b_range = (0.1, 1.0)        # B = lo + (hi - lo) sigmoid; the code (0.05, 0.95)
   c.num_steps = 6000            # Adam iterations (the official code)
   c.net = ml_collections.ConfigDict(dict(
@@ -92,9 +83,7 @@ def get_config(arg=None):
       anchor_reduce="mean",     # the code: "sum"
       exclusion_pairs="sum",    # 3 stains: the pairs' exclusion terms summed (code) | "mean"
       repulsion=0.01,           # - repulsion * pairwise L1 of S (code); 0 turns it off ...
-      repulsion_stains=3,       # ... applied with at least this many stains (the code: 3)
-      separation_weight=0.0,    # + weight * sum over pairs of max(0, frac * start angle - angle), radians;
-      separation_frac=1.0))     # 0: off (the paper and the code)
+      repulsion_stains=3))      # ... applied with at least this many stains (the code: 3)
   c.optim = ml_collections.ConfigDict(dict(lr=5e-4, smb_lr_scale=1.0))  # scale: lr of S, M, B relative to the nets
   c.tile = 512                  # whole-slide-size images: tiles of this size ...
   c.overlap = 32                # ... overlapping by this many pixels, blended linearly

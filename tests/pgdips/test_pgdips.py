@@ -126,32 +126,6 @@ def test_scanned_chunks_equal_the_host_step_loop(monkeypatch):
   np.testing.assert_allclose(scanned.concentrations, loop.concentrations, rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize("platform", ["cpu", "accelerator"])
-def test_readouts_equal_fits_of_that_many_iterations(monkeypatch, platform):
-  """``solve_batch(readouts=..., on_readout=...)`` hands over, after each listed iteration, what a fit of
-  that many iterations returns, on both step paths (the accelerator's scans split at the read-outs)."""
-  from common import runtime
-  if platform == "accelerator":
-    monkeypatch.setenv("MEDJAX_PLATFORM", "accelerator")
-  assert runtime.host_step_loop() == (platform == "cpu")
-  cfg = config_lib.load_config(f"{ROOT}/configs/pgdips/he.py:hdab,smoke", {"num_steps": 5})
-  c, s = synthetic.ihc_ground_truth(16, (16, 16))
-  tiles = np.stack([synthetic.synthesize(c, s)] * 2)
-  got = {}
-  final = solver.solve_batch(cfg, tiles, seed=1, chunk=4, readouts=(3, 1, 9), on_readout=got.__setitem__)
-  assert sorted(got) == [1, 3]  # 9 is past the end: the final result is the return value
-  monkeypatch.delenv("MEDJAX_PLATFORM", raising=False)  # the references: fits on the CPU path
-  for n, res in [*got.items(), (5, final)]:
-    short = solver.solve_batch(config_lib.replaced(cfg, {"num_steps": n}), tiles, seed=1)
-    for r, q in zip(res, short):
-      assert r.history.shape == q.history.shape == (n, 3)
-      np.testing.assert_allclose(r.history, q.history, rtol=1e-4, atol=1e-6)
-      np.testing.assert_allclose(r.concentrations, q.concentrations, rtol=1e-4, atol=1e-5)
-      np.testing.assert_allclose(r.stains, q.stains, rtol=1e-5, atol=1e-6)
-  with pytest.raises(ValueError, match="on_readout"):
-    solver.solve_batch(cfg, tiles, readouts=(2,))
-
-
 def test_three_stain_exclusion_is_the_sum_of_pairs_and_repulsion_is_pairwise_l1():
   rng = np.random.default_rng(2)
   c = rng.random((16, 18, 3))
@@ -161,20 +135,6 @@ def test_three_stain_exclusion_is_the_sum_of_pairs_and_repulsion_is_pairwise_l1(
   s = rng.random((3, 3))
   want = sum(np.abs(s[i] - s[j]).sum() / 3 for i, j in ((0, 1), (0, 2), (1, 2)))
   np.testing.assert_allclose(float(losses.stain_repulsion(s)), want, rtol=1e-6)
-
-
-def test_separation_hinge_penalises_only_pairs_closer_than_their_start():
-  rng = np.random.default_rng(5)
-  for _ in range(5):
-    s, start = rng.random((3, 3)) + 0.05, rng.random((3, 3)) + 0.05
-    frac = rng.uniform(0.5, 1.5)
-    want = 0.0
-    for i, j in ((0, 1), (0, 2), (1, 2)):  # plain NumPy, degrees converted to radians
-      deg = lambda a, b: np.degrees(np.arccos(a @ b / np.linalg.norm(a) / np.linalg.norm(b)))
-      want += max(0.0, np.radians(frac * deg(start[i], start[j]) - deg(s[i], s[j])))
-    np.testing.assert_allclose(float(losses.separation_hinge(s, start, frac)), want, rtol=1e-4, atol=1e-6)
-  wide = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
-  assert float(losses.separation_hinge(wide, np.array([[1.0, 0.1, 0.0], [0.1, 1.0, 0.0]]))) == 0.0
 
 
 def test_anchor_loss_sum_is_the_codes_separate_mses():
@@ -407,24 +367,6 @@ def test_unmix_nnls_is_scipys_nnls_and_clip_is_clipped_least_squares(n):
   np.testing.assert_allclose(physics.unmix(od, rows, "clip", xp=np), np.clip(ls, 0, None), atol=1e-9)
   with pytest.raises(ValueError, match="inverse_solver"):
     physics.unmix(od, rows, "lasso", xp=np)
-
-
-def test_restarts_keep_each_tiles_lowest_final_loss():
-  """restarts: every tile is fitted from init_stains and from each restart; per tile the fit whose total
-  loss, averaged over the last restart_window iterations, is lowest is kept. Checked against the
-  single-start fits run separately and compared here."""
-  cfg = config_lib.load_config(f"{ROOT}/configs/pgdips/he.py:hdab,smoke",
-                               {"init_stains": "macenko", "num_steps": 8, "restart_window": 3})
-  tiles = np.stack([synthetic.synthesize(*synthetic.ihc_ground_truth(16, off)) for off in [(0, 0), (300, 100), (90, 400)]])
-  single = {st: solver.solve_batch(config_lib.replaced(cfg, {"init_stains": st}), tiles, seed=1) for st in ("macenko", "ruifrok")}
-  both = solver.solve_batch(config_lib.replaced(cfg, {"restarts": ("ruifrok",)}), tiles, seed=1)
-  for i, r in enumerate(both):
-    losses_ = {st: np.asarray(single[st][i].history)[-3:, 0].mean() for st in single}
-    want = min(losses_, key=losses_.get)
-    assert r.start == want
-    np.testing.assert_array_equal(r.concentrations, single[want][i].concentrations)
-  with pytest.raises(config_lib.ConfigError, match="restarts"):
-    pipeline.check_config(config_lib.replaced(cfg, {"restarts": ("macenko",)}))
 
 
 def test_a_diverged_fit_stops_at_the_next_check_naming_the_iteration():
