@@ -98,17 +98,21 @@ def _first_line(e: BaseException) -> str:
   return lines[0] if len(lines[0]) > 20 or len(lines) == 1 else " ".join(lines[:2])
 
 
+# outputs are renamed into place only when complete; training resumes from its last checkpoint
+_AFTER_DISK_FULL = "free space and re-run (no output was left half-written under its final name)"
+
+
 def describe(e: BaseException) -> str | None:
   """The one line for an exception that is the user's situation, or None for a bug."""
   if isinstance(e, KeyboardInterrupt):
     return "interrupted"
   if isinstance(e, OSError) and e.errno == errno.ENOSPC:
-    return f"disk full{' writing ' + str(e.filename) if e.filename else ''}; free space and re-run (a run resumes from its last checkpoint)"
+    return f"disk full{' writing ' + str(e.filename) if e.filename else ''}; {_AFTER_DISK_FULL}"
   if isinstance(e, _ONE_LINE):
     return _first_line(e)
   # orbax / tensorstore wrap a full disk in their own exception types
   if "No space left on device" in str(e) or "ENOSPC" in str(e):
-    return "disk full while writing; free space and re-run (a run resumes from its last checkpoint)"
+    return f"disk full while writing; {_AFTER_DISK_FULL}"
   return None
 
 
@@ -116,8 +120,13 @@ def _parse(argv: list[str]) -> list[str]:
   flags.DEFINE_bool("verbose", False, "show tracebacks and library INFO logs", module_name=sys.argv[0])
   if any(a in ("-h", "--help", "-help", "--helpshort", "-?") for a in argv[1:]):
     app.usage(shorthelp=True, writeto_stdout=True, exitcode=0)
+  if "--helpfull" in argv[1:]:
+    app.usage(shorthelp=False, writeto_stdout=True, exitcode=0)
   try:
-    return FLAGS(argv)
+    rest = FLAGS(argv)
+    if "config" in FLAGS and any(a.startswith("--config=") for a in argv[1:]):
+      list(FLAGS.config.keys())  # ml-collections loads the file lazily: its errors belong to the command line
+    return rest
   except Exception as e:  # noqa: BLE001  (any parse failure is the command line's fault)
     _exit_parse_error(e, argv)
 
@@ -126,7 +135,12 @@ def _exit_parse_error(e: BaseException, argv) -> None:
   if os.environ.get("MEDJAX_VERBOSE", "") not in ("", "0") or "--verbose" in argv:
     traceback.print_exc()
   msg = _first_line(e)
-  if isinstance(e, flags.UnrecognizedFlagError) and e.flagname:
+  given = next((a.split("=", 1)[1] for a in argv[1:] if a.startswith("--config=")), None)
+  if given is not None and not given.split(":")[0]:
+    msg = "--config is empty; give configs/<method>/<experiment>.py[:arg]"
+  elif given is not None and ("No such file" in str(e) or "Errno 2" in str(e)):
+    msg = f"--config: {given.split(':')[0]} does not exist; give configs/<method>/<experiment>.py[:arg]"
+  elif isinstance(e, flags.UnrecognizedFlagError) and e.flagname:
     msg = f"unknown flag --{e.flagname}{_flag_hint(e.flagname)}; see --help"
   elif isinstance(e, (KeyError, AttributeError)) and "Did you mean" in str(e):
     # ml-collections: 'num_stepz'\nDid you mean "num_steps" instead of "num_stepz"?
@@ -140,10 +154,12 @@ def _exit_parse_error(e: BaseException, argv) -> None:
 def _flag_hint(name: str) -> str:
   import difflib
   names = [f.name for f in FLAGS.get_key_flags_for_module(sys.argv[0])]
+  if name.startswith("config.") and "config" in names:
+    return " (a --config.KEY override needs --config=configs/<method>/<experiment>.py[:arg] too)"
   close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
   if name.startswith(("cofig", "conf", "cnfig")) or "." in name:
     close = close or ["config." + name.split(".", 1)[-1]]
-  return f" (did you mean --{close[0]}?)" if close else ""
+  return f" (did you mean --{close[0]}?)" if close and close[0] != name else ""
 
 
 _default_unraisable = sys.unraisablehook

@@ -39,11 +39,14 @@ class MetricWriter:
       return
     os.makedirs(workdir, exist_ok=True)
     if resume_step is not None and os.path.exists(self.path):
+      from common.files import write_text_atomic
       keep = [r for r in read_jsonl(self.path) if r.get("step", 0) <= resume_step]
-      with open(self.path, "w") as f:
-        f.writelines(json.dumps(r) + "\n" for r in keep)
+      write_text_atomic(self.path, "".join(json.dumps(r) + "\n" for r in keep))
     from tensorboardX import SummaryWriter  # imported here: only process 0 needs it
-    self._tb = SummaryWriter(os.path.join(workdir, "tb"))
+    # a resumed run's event file starts with a purge at the first step it writes: TensorBoard drops the
+    # earlier files' points from there on (written after the restored checkpoint), so none shows twice
+    purge = int(resume_step) + 1 if resume_step else None
+    self._tb = SummaryWriter(os.path.join(workdir, "tb"), purge_step=purge)
     self._file = open(self.path, "a")
 
   def write_scalars(self, step: int, scalars: Mapping[str, Any]) -> None:

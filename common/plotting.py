@@ -5,13 +5,18 @@ from __future__ import annotations
 import os
 from typing import Sequence
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+__all__ = ["image_grid", "save_panels", "save_figure", "pyplot"]
 
-__all__ = ["image_grid", "save_panels"]
+
+def pyplot():
+  """matplotlib.pyplot with the Agg backend, imported on first use (so that ``--help`` of a command that
+  draws figures neither loads matplotlib nor writes its cache)."""
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+  return plt
 
 
 def image_grid(images: np.ndarray, ncols: int, pad: int = 1, pad_value: float = 1.0) -> np.ndarray:
@@ -34,6 +39,7 @@ def save_panels(path: str, panels: Sequence[tuple[str, np.ndarray]], ncols: int 
   n = len(panels)
   ncols = ncols or min(n, 4)
   nrows = -(-n // ncols)
+  plt = pyplot()
   fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows), squeeze=False)
   for ax in axes.ravel():
     ax.axis("off")
@@ -54,5 +60,5 @@ def save_figure(fig, path: str, dpi: int = 100) -> str:
     with atomic_path(path) as tmp:
       fig.savefig(tmp, dpi=dpi)
   finally:
-    plt.close(fig)
+    pyplot().close(fig)
   return path

@@ -12,6 +12,8 @@ from typing import Any
 
 import jax
 import numpy as np
+
+from common.errors import UserError
 from jax.sharding import AxisType, NamedSharding, PartitionSpec as P
 
 __all__ = ["initialize", "make_mesh", "replicated", "data_sharding", "global_batch", "local_batch_size",
@@ -172,7 +174,7 @@ def local_batch_size(global_batch_size: int) -> int:
   """This process's share of a global batch; checks divisibility with a one-line error."""
   n_dev, n_proc = jax.device_count(), jax.process_count()
   if global_batch_size % n_dev:
-    raise ValueError(f"batch_size {global_batch_size} is not divisible by the {n_dev} devices; "
+    raise UserError(f"batch_size {global_batch_size} is not divisible by the {n_dev} devices; "
                      f"set --config.batch_size to a multiple of {n_dev}")
   return global_batch_size // n_proc
 

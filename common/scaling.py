@@ -177,9 +177,16 @@ def main(argv) -> int:
     devices, batches = [int(x) for x in FLAGS.devices], [int(x) for x in FLAGS.batch_sizes]
   except ValueError:
     raise UserError("--devices and --batch_sizes are comma-separated integers") from None
+  if min(devices) < 1 or min(batches) < 1:
+    raise UserError(f"--devices={FLAGS.devices} and --batch_sizes={FLAGS.batch_sizes} must be integers >= 1")
   bad = [m for m in FLAGS.mode if m not in ("strong", "weak")] + [s for s in FLAGS.strategies if s not in ("dp", "fsdp")]
   if bad:
     raise UserError(f"{bad[0]!r}: --mode takes strong,weak and --strategies takes dp,fsdp")
+  uneven = [(b, d) for b in batches for d in devices if b % d] if "strong" in FLAGS.mode else []
+  if uneven:
+    b, d = uneven[0]
+    raise UserError(f"--batch_sizes: {b} is not divisible by {d} devices; give batch sizes that every "
+                    "--devices count divides (strong scaling keeps the global batch)")
   print(runtime.platform_summary(), flush=True)
   spec = config_flags.get_config_filename(FLAGS["config"])
   overrides = [a for a in _sys.argv[1:] if a.startswith("--config.")]  # passed on to every point

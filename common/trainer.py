@@ -127,8 +127,9 @@ def _due(step: int, every: int, total: int) -> bool:
   return step == total or (every > 0 and step % every == 0)
 
 
-def _check_workdir_config(workdir: str, current: dict, allowed) -> None:
-  """A workdir belongs to one run: refuse a config that differs from the one it was started with."""
+def _check_workdir_config(workdir: str, current: dict, allowed) -> dict | None:
+  """A workdir belongs to one run: refuse a config that differs from the one it was started with.
+  Returns that saved config (None for a new workdir)."""
   path = os.path.join(workdir, "config.json")
   try:
     with open(path) as f:
@@ -139,15 +140,17 @@ def _check_workdir_config(workdir: str, current: dict, allowed) -> None:
     # config.json missing, empty or cut: the checkpoints' own record of the config they were trained with
     saved = ckpt_lib.saved_config(os.path.join(workdir, "checkpoints"))
     if not saved:
-      return  # no checkpoint either: nothing to protect yet
+      return None  # no checkpoint either: nothing to protect yet
   # ``distributed`` says how a run is launched (process ids differ per process), not what it computes.
   keys = config_lib.diff(saved, current, allowed=("distributed", *allowed))
+
   if keys:
     flat_old, flat_new = config_lib.flatten(saved), config_lib.flatten(current)
     shown = "; ".join(f"{k}: {flat_old.get(k, '<missing>')!r} -> {flat_new.get(k, '<missing>')!r}" for k in keys[:4])
     more = f" (+{len(keys) - 4} more)" if len(keys) > 4 else ""
     raise UserError(f"workdir {workdir} holds a run with another config ({shown}{more}); start a new --workdir, "
                     f"or pass --allow_config_change={','.join(keys)} if that change is intended")
+  return saved
 
 
 def train(cfg, task: Task, workdir: str, *, verbose: bool = True, allow_config_change=()) -> TrainState:
@@ -163,27 +166,29 @@ def train(cfg, task: Task, workdir: str, *, verbose: bool = True, allow_config_c
   """
   config_lib.check(cfg)
   runtime.initialize(cfg)
+  runtime.local_batch_size(int(cfg.batch_size))  # divisibility by the devices, before the workdir is made
   main = runtime.is_main_process()
   workdir = os.path.abspath(workdir)
   if os.path.exists(workdir) and not os.path.isdir(workdir):
     raise UserError(f"--workdir={workdir} is a file; give a folder")
   os.makedirs(workdir, exist_ok=True)
   cfg_json = ckpt_lib.config_to_json(cfg)
-  _check_workdir_config(workdir, cfg_json, allow_config_change)
+  saved = _check_workdir_config(workdir, cfg_json, allow_config_change)
+  saved_total = int(saved["total_steps"]) if saved and "total_steps" in saved else None
   lock = wd_lib.Lock(workdir) if main else None
   try:
-    return _train(cfg, task, workdir, cfg_json, verbose=verbose, main=main)
+    return _train(cfg, task, workdir, cfg_json, verbose=verbose, main=main, saved_total=saved_total)
   finally:
     if lock is not None:
       lock.release()
 
 
-def _train(cfg, task: Task, workdir: str, cfg_json: dict, *, verbose: bool, main: bool) -> TrainState:
+def _train(cfg, task: Task, workdir: str, cfg_json: dict, *, verbose: bool, main: bool,
+           saved_total: int | None = None) -> TrainState:
   mesh = sharding_lib.make_mesh(cfg.sharding)
   if verbose and main:
     print(runtime.platform_summary(mesh), flush=True)
   total = int(cfg.total_steps)
-  runtime.local_batch_size(int(cfg.batch_size))  # divisibility check with a clear message
 
   dataset = task.train_data(cfg)
   data_iter = iter(dataset)
@@ -213,8 +218,17 @@ def _train(cfg, task: Task, workdir: str, cfg_json: dict, *, verbose: bool, main
   if restored is not None:
     state, start = restored
     last_saved = start
+    if start > total:
+      ckpt.close()
+      raise UserError(f"workdir {workdir} is at step {start}, past total_steps={total}: nothing to train; "
+                      f"give --config.total_steps >= {start}, or start a new --workdir")
     if verbose and main:
       print(f"resumed from {ckpt_dir}/{start}", flush=True)
+    if saved_total is not None and saved_total != total and main:
+      _, old_schedule = optim.make_optimizer(cfg.optim, saved_total, scales, batch_size=int(cfg.batch_size))
+      print(f"note: total_steps {saved_total} -> {total}: the learning-rate schedule ({cfg.optim.get('schedule')}) "
+            f"now spans {total} steps; at step {start} the rate is {float(schedule(start)):.4g} "
+            f"(it was {float(old_schedule(start)):.4g})", flush=True)
   elif task.post_init is not None:
     params, extra = task.post_init(state.params, state.extra)
     state = jax.device_put(state.replace(params=params, extra=extra), state_sharding)
@@ -276,6 +290,7 @@ def _train(cfg, task: Task, workdir: str, cfg_json: dict, *, verbose: bool, main
           if main:
             task.figures(fig_state, workdir, done)
         if save_now:  # last: everything due at this step is already written
+          writer.flush()  # TensorBoard's points up to this checkpoint are on disk before it
           ckpt.save(done, state, data_iter)
           last_saved = done
     if pending is not None:

@@ -24,6 +24,7 @@ from common import cli
 from common import logging as log_lib
 from common.data import sources
 from common.errors import UserError
+from common.files import write_text_atomic
 
 ROWS = {"": "Supervised ViT", "mae": "MAE", "contrastive": "MAE+self-contrastive", "sdmae": "SD-MAE"}
 
@@ -156,11 +157,14 @@ def main(argv) -> int:
   out = sources.check_out_dir(FLAGS.out)
   from common import runs as runs_lib
   resolved = runs_lib.resolve_workdirs(FLAGS.workdirs)  # every workdir checked before any work
+  for label, (wd, run_cfg) in resolved.items():
+    if not str(run_cfg.get("task", "")).startswith("sdmae") or "mode" not in run_cfg:
+      raise UserError(f"--workdirs {label}={wd} is not an sdmae training run (its config.json has "
+                      f"task={run_cfg.get('task')!r}); give sdmae pre-training, probe or fine-tuning workdirs")
   results, pretrain = collect([wd for wd, _ in resolved.values()])
   os.makedirs(out, exist_ok=True)
   md = table(results)
-  with open(os.path.join(out, "table1.md"), "w") as f:
-    f.write(md + "\n")
+  write_text_atomic(os.path.join(out, "table1.md"), md + "\n")
   mask_ratio_plot(results, os.path.join(out, "mask_ratio.png"))
   reconstructions(pretrain, os.path.join(out, "reconstructions.png"))
   print(md)

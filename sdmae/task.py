@@ -34,6 +34,11 @@ def load_pretrained_encoder(workdir: str, model_cfg) -> dict:
   if not os.path.isfile(os.path.join(workdir, "config.json")):
     raise UserError(f"init.workdir={workdir!r} has no config.json; pre-train first with "
                     "python -m sdmae.main --config=configs/sdmae/pretrain.py --workdir=...")
+  saved = checkpoint.read_config(workdir)
+  if not str(saved.get("task", "")).startswith("sdmae") or saved.get("mode") != "pretrain":
+    raise UserError(f"init.workdir={workdir!r} is not an sdmae pre-training run (its config.json has "
+                    f"task={saved.get('task')!r}, mode={saved.get('mode')!r}); give the --workdir of "
+                    "python -m sdmae.main --config=configs/sdmae/pretrain.py")
   run = checkpoint.load_run(workdir)
   pre = run.cfg.model
   for k in ("variant", "image_size", "posemb"):

@@ -36,6 +36,9 @@ def denoise_file(image: str, workdir: str, out: str, tile: int = 512) -> str:
   sources.check_outputs([out], [image])
   if not out.lower().endswith((".png", ".tif", ".tiff")):
     raise UserError(f"--out={out!r}: write .png or .tif/.tiff")
+  if raw.dtype not in (np.uint8, np.uint16, np.float32):
+    raise UserError(f"{image} has pixel type {raw.dtype}; denoise reads 8/16-bit integer or float images: "
+                    "convert it (e.g. to uint16) first")
   if raw.dtype == np.float32 and not out.lower().endswith((".tif", ".tiff")):
     raise UserError(f"{image} is a float image; write it to a .tif/.tiff --out to keep its values")
   if raw.dtype == np.uint8:

@@ -120,3 +120,55 @@ def test_config_guard_uses_the_checkpoints_record_without_config_json(trained, t
     _train(wd, **{"optim.lr": 0.5, "seed": 3})
   assert sorted(int(s) for s in os.listdir(wd / "checkpoints") if s.isdigit()) == [5, 10]
   np.testing.assert_equal(damage == "missing", not os.path.exists(wd / "config.json"))
+
+
+def _events(folder):
+  """Every event of the TensorBoard files in ``folder``, file by file in write order, read as TFRecords
+  (length, its CRC, the record, its CRC) with tensorboardX's protobuf."""
+  import glob
+  import struct
+
+  from tensorboardX.proto import event_pb2
+  out = []
+  for path in sorted(glob.glob(os.path.join(folder, "events.out.tfevents.*")), key=os.path.getmtime):
+    data, pos, events = open(path, "rb").read(), 0, []
+    while pos + 12 <= len(data):
+      (n,) = struct.unpack("<Q", data[pos:pos + 8])
+      ev = event_pb2.Event()
+      ev.ParseFromString(data[pos + 12:pos + 12 + n])
+      events.append(ev)
+      pos += 12 + n + 4
+    out.append(events)
+  return out
+
+
+def test_a_resumed_run_purges_tensorboard_points_past_the_restored_step(trained, tmp_path):
+  """Points logged after the last checkpoint of a killed run (here: the step-10 checkpoint removed, so
+  the run resumes at 5 with step-10 points already in its event file) are purged: the resumed run's
+  event file starts with a SessionLog START at the first step it writes, which TensorBoard reads as
+  "drop every earlier point from this step on"."""
+  import shutil
+  ref, _, _ = trained
+  wd = _copy(ref, tmp_path / "run")
+  shutil.rmtree(wd / "checkpoints" / "10")
+  before = _events(str(wd / "tb"))
+  assert any(v.tag == "loss" and e.step == 10 for f in before for e in f for v in e.summary.value)
+  _train(wd)
+  after = _events(str(wd / "tb"))
+  assert len(after) == len(before) + 1
+  starts = [e for e in after[-1] if e.HasField("session_log")]
+  assert starts and starts[0].session_log.status == starts[0].session_log.START and starts[0].step == 6
+
+
+def test_total_steps_changes_are_explicit(trained, tmp_path, capsys):
+  """Extending a finished cosine run says what the schedule now does; shrinking total_steps below the
+  restored step is refused in one line, with nothing recorded."""
+  ref, _, _ = trained
+  wd = _copy(ref, tmp_path / "run")
+  cfg = _cfg(total_steps=20)
+  trainer.train(cfg, toy.make_task(cfg), str(wd), verbose=False, allow_config_change=("total_steps",))
+  assert "total_steps 10 -> 20: the learning-rate schedule (cosine) now spans 20 steps" in capsys.readouterr().out
+  cfg = _cfg(total_steps=7)
+  with pytest.raises(UserError, match=r"at step 20, past total_steps=7"):
+    trainer.train(cfg, toy.make_task(cfg), str(wd), verbose=False, allow_config_change=("total_steps",))
+  assert json.load(open(wd / "config.json"))["total_steps"] == 20

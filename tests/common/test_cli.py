@@ -192,3 +192,35 @@ def test_pgdips_never_writes_over_its_input(tmp_path):
                          f"--reference={tmp_path / 'normalized.png'}", f"--out={tmp_path}",
                          f"--config={ROOT}/configs/pgdips/he.py:smoke"), "is the input")
   assert {n: (tmp_path / n).read_bytes() for n in before} == before
+
+
+def test_command_line_mistakes_are_one_line(tmp_path):
+  """A missing or empty --config, an override without --config, a batch the devices do not divide,
+  --devices=0 and another method's workdir each end in one line (exit 2); --helpfull exits 0."""
+  import json
+  toy = f"--config={ROOT}/configs/common/toy.py:smoke"
+  one_line_error(run_cli("common.main", "--config=configs/common/nope.py", f"--workdir={tmp_path / 'a'}"),
+                 "configs/common/nope.py does not exist")
+  one_line_error(run_cli("common.main", "--config=", f"--workdir={tmp_path / 'a'}"), "--config is empty")
+  one_line_error(run_cli("common.main", "--config.optim.lr=0.1", f"--workdir={tmp_path / 'a'}"),
+                 "needs --config=")
+  one_line_error(run_cli("common.main", toy, "--config.batch_size=6", f"--workdir={tmp_path / 'a'}"),
+                 "not divisible by the 4 devices")
+  one_line_error(run_cli("common.scaling", toy, "--devices=0", f"--out={tmp_path / 's'}"), "--devices")
+  one_line_error(run_cli("common.scaling", toy, "--devices=1,4", "--batch_sizes=6", f"--out={tmp_path / 's'}"),
+                 "6 is not divisible by 4")
+  proc = run_cli("common.main", "--helpfull")
+  assert proc.returncode == 0 and "--workdir" in proc.stdout
+  wd = tmp_path / "toy_run"
+  wd.mkdir()
+  (wd / "config.json").write_text(json.dumps({"task": "common.toy:make_task", "model": {"width": 8}}))
+  one_line_error(run_cli("sdmae.evaluate", f"--workdirs={wd}", f"--out={tmp_path / 'e'}"), "not an sdmae training run")
+  one_line_error(run_cli("sdmae.main", f"--config={ROOT}/configs/sdmae/probe.py:embedded,smoke",
+                         f"--config.init.workdir={wd}", f"--workdir={tmp_path / 'p'}"), "not an sdmae pre-training run")
+  assert not os.path.exists(tmp_path / "a") and not os.path.exists(tmp_path / "e")
+
+
+def test_help_of_a_plotting_command_writes_nothing_in_home(tmp_path):
+  proc = run_cli("pgdips.gallery", "--help", env={"HOME": str(tmp_path), "MPLCONFIGDIR": ""})
+  assert proc.returncode == 0 and "--crop" in proc.stdout
+  assert not list(tmp_path.iterdir())

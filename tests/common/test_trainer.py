@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from common import checkpoint, config as config_lib, data, logging as log_lib, toy, trainer
+from common.errors import UserError
 from tests.common.helpers import (ROOT, assert_trees_equal, env_with_devices, run_train, saved_params,
                                   train_cmd)
 
@@ -102,7 +103,7 @@ def test_nonfinite_loss_stops_with_step_and_keeps_checkpoint(tmp_path):
 
 def test_bad_batch_size_message(tmp_path):
   cfg = config_lib.load_config(TOY + ":smoke", ["batch_size=6"])
-  with pytest.raises(ValueError, match="not divisible by the 4 devices"):
+  with pytest.raises(UserError, match="not divisible by the 4 devices"):
     trainer.train(cfg, toy.make_task(cfg), str(tmp_path), verbose=False)
 
 

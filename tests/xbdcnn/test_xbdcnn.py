@@ -246,7 +246,10 @@ def test_short_training_beats_noisy_input_and_cli(tmp_path):
   # the CLI, as a user runs it: output over the input is refused, NaN pixels are refused
   src = tmp_path / "in_uint8.png"
   before = src.read_bytes()
-  one_line_error(run_cli("xbdcnn.main", "denoise", str(src), f"--checkpoint={wd}", f"--out={src}"), "also an input")
+  one_line_error(run_cli("xbdcnn.main", "denoise", str(src), f"--checkpoint={wd}", f"--out={src}"), "is the input")
+  os.link(src, tmp_path / "hard_link.png")  # another name for the same file
+  one_line_error(run_cli("xbdcnn.main", "denoise", str(src), f"--checkpoint={wd}",
+                         f"--out={tmp_path / 'hard_link.png'}"), "is the input")
   assert src.read_bytes() == before
   import tifffile
   bad = np.random.default_rng(1).random((40, 40)).astype(np.float32)
@@ -264,6 +267,10 @@ def test_cli_errors(tmp_path):
                          f"--out={tmp_path}/o.png"), "does not exist")
   one_line_error(run_cli("xbdcnn.main", "frobnicate"), "train or denoise")
   one_line_error(run_cli("xbdcnn.main", "denoise", "x.png", "--workdir=w", "--out=o.png"), "does not take --workdir")
+  import tifffile
+  tifffile.imwrite(tmp_path / "i32.tif", np.arange(400, dtype=np.int32).reshape(20, 20))
+  one_line_error(run_cli("xbdcnn.main", "denoise", str(tmp_path / "i32.tif"), f"--checkpoint={tmp_path}",
+                         f"--out={tmp_path / 'o.png'}"), "int32")
   # a corrupt checkpoint ends in one line
   wd = tmp_path / "wd"
   (wd / "checkpoints" / "5" / "state").mkdir(parents=True)
