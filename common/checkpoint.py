@@ -12,7 +12,6 @@ the last finished save.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import logging
@@ -24,25 +23,11 @@ import orbax.checkpoint as ocp
 
 from common.errors import UserError
 from common.files import write_json_atomic
+from common.trees import tree_path
 
-__all__ = ["Checkpointer", "load_state", "load_run", "read_config", "saved_config", "Run", "tree_path",
-           "CorruptCheckpointError"]
+__all__ = ["Checkpointer", "load_state", "read_config", "saved_config", "CorruptCheckpointError"]
 
 log = logging.getLogger(__name__)
-
-
-def tree_path(keys) -> str:
-  """A tree path as ``a/0/b`` whether it came from the saved metadata (dicts, lists) or the live state
-  (dataclass attributes, namedtuples)."""
-  out = []
-  for k in keys:
-    for attr in ("key", "name", "idx"):
-      if hasattr(k, attr):
-        out.append(str(getattr(k, attr)))
-        break
-    else:
-      out.append(str(k))
-  return "/".join(out)
 
 
 class CorruptCheckpointError(Exception):
@@ -270,25 +255,6 @@ def load_state(workdir: str, step: int | None = None) -> tuple[dict, int]:
   return state, step
 
 
-@dataclasses.dataclass
-class Run:
-  """A finished (or running) training run read back from its workdir."""
-  workdir: str
-  cfg: Any          # the run's config (ml_collections.ConfigDict, unlocked)
-  state: dict       # params, extra, opt_state, step as host arrays
-  step: int
-
-  @property
-  def variables(self) -> dict:
-    """``{"params": ..., **extra}``: what a Flax ``model.apply`` takes."""
-    return {"params": self.state["params"], **(self.state.get("extra") or {})}
-
-  def task(self):
-    """The run's :class:`common.trainer.Task`, built from its own config."""
-    from common import trainer
-    return trainer.resolve_task(self.cfg)
-
-
 def read_config(workdir: str):
   """A workdir's ``config.json`` as a ConfigDict, or a one-line UserError."""
   import ml_collections
@@ -303,10 +269,3 @@ def read_config(workdir: str):
       return ml_collections.ConfigDict(json.load(f))
   except (OSError, json.JSONDecodeError) as e:
     raise UserError(f"{path} cannot be read ({e})") from None
-
-
-def load_run(workdir: str, step: int | None = None) -> Run:
-  """config.json + the latest (or ``step``) checkpoint of a workdir, as a :class:`Run`."""
-  cfg = read_config(workdir)
-  state, step = load_state(workdir, step)
-  return Run(os.path.abspath(workdir), cfg, state, step)

@@ -7,13 +7,40 @@ in their seed can be pooled to mean +- std.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import Any, Sequence
 
 from common import checkpoint, config as config_lib
 from common.errors import UserError
 
-__all__ = ["resolve_workdirs", "seed_groups", "last_checkpoint", "train_unless_done"]
+__all__ = ["Run", "load_run", "resolve_workdirs", "seed_groups", "last_checkpoint", "train_unless_done"]
+
+
+@dataclasses.dataclass
+class Run:
+  """A finished (or running) training run read back from its workdir."""
+  workdir: str
+  cfg: Any          # the run's config (ml_collections.ConfigDict, unlocked)
+  state: dict       # params, extra, opt_state, step as host arrays
+  step: int
+
+  @property
+  def variables(self) -> dict:
+    """``{"params": ..., **extra}``: what a Flax ``model.apply`` takes."""
+    return {"params": self.state["params"], **(self.state.get("extra") or {})}
+
+  def task(self):
+    """The run's :class:`common.trainer.Task`, built from its own config."""
+    from common import trainer
+    return trainer.resolve_task(self.cfg)
+
+
+def load_run(workdir: str, step: int | None = None) -> Run:
+  """config.json + the latest (or ``step``) checkpoint of a workdir, as a :class:`Run`."""
+  cfg = checkpoint.read_config(workdir)
+  state, step = checkpoint.load_state(workdir, step)
+  return Run(os.path.abspath(workdir), cfg, state, step)
 
 
 def resolve_workdirs(items: Sequence[str]) -> dict[str, tuple[str, Any]]:

@@ -24,7 +24,7 @@ import jax
 import numpy as np
 from jax.sharding import AxisType, NamedSharding, PartitionSpec as P
 
-from common.checkpoint import tree_path as _path
+from common.trees import tree_path as _path
 from common.config import ConfigError
 
 __all__ = ["make_mesh", "mesh_shape", "spec_for", "state_shardings", "per_device_bytes"]

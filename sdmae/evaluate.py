@@ -21,6 +21,7 @@ import numpy as np
 from absl import flags
 
 from common import cli
+from common import runs as runs_lib
 from common import logging as log_lib
 from common.data import sources
 from common.errors import UserError
@@ -130,7 +131,7 @@ def reconstructions(pretrain: dict, path: str, n: int = 8) -> str | None:
   rows, labels = [], []
   for wd, cfg in sorted(pretrain.items(), key=lambda kv: list(ROWS).index(kv[1]["method"])):
     cfg = ml_collections.ConfigDict(cfg)
-    run = checkpoint.load_run(wd)
+    run = runs_lib.load_run(wd)
     task, state, step = task_lib.make_task(cfg), run.state, run.step
     _, test_src, _, _ = sd_data.load(cfg.data)
     b = next(data.eval_batches(test_src, n, sd_data.eval_map(cfg.model.image_size)))
@@ -155,7 +156,6 @@ def main(argv) -> int:
   if len(argv) > 1:
     raise UserError(f"unexpected argument {argv[1]!r}; see --help")
   out = sources.check_out_dir(FLAGS.out)
-  from common import runs as runs_lib
   resolved = runs_lib.resolve_workdirs(FLAGS.workdirs)  # every workdir checked before any work
   for label, (wd, run_cfg) in resolved.items():
     if not str(run_cfg.get("task", "")).startswith("sdmae") or "mode" not in run_cfg:

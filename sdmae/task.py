@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from common import runs as runs_lib
 from common import augment, checkpoint, data, plotting, runtime, trainer
 from common.errors import UserError
 from sdmae import data as sd_data
@@ -39,7 +40,7 @@ def load_pretrained_encoder(workdir: str, model_cfg) -> dict:
     raise UserError(f"init.workdir={workdir!r} is not an sdmae pre-training run (its config.json has "
                     f"task={saved.get('task')!r}, mode={saved.get('mode')!r}); give the --workdir of "
                     "python -m sdmae.main --config=configs/sdmae/pretrain.py")
-  run = checkpoint.load_run(workdir)
+  run = runs_lib.load_run(workdir)
   pre = run.cfg.model
   for k in ("variant", "image_size", "posemb"):
     if pre[k] != model_cfg[k]:

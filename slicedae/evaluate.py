@@ -19,7 +19,8 @@ import os
 
 from absl import flags
 
-from common import checkpoint, cli
+from common import cli
+from common import runs as runs_lib
 from common import logging as log_lib
 from common.data import sources
 from common.errors import UserError
@@ -34,7 +35,6 @@ ORDER = ["swae", "sksae", "scwae", "scvmae", "scfwae", "cwae", "ae"]  # the pape
 def collect(workdirs: list[str]) -> dict[str, dict]:
   """``DIR`` or ``LABEL=DIR`` items -> ``{label: {"model", "workdir", "rows"}}``: one column per run (two
   runs of one model are two columns), the eval rows logged during training."""
-  from common import runs as runs_lib
   runs = {}
   for label, (wd, cfg) in runs_lib.resolve_workdirs(workdirs).items():
     if "model" not in cfg or "name" not in cfg.model:
@@ -58,7 +58,7 @@ def add_fid(runs: dict[str, dict], weights: str, ref_stats: str | None = None,
 
   from slicedae import task as task_lib
   for label, r in runs.items():
-    run = checkpoint.load_run(r["workdir"])
+    run = runs_lib.load_run(r["workdir"])
     cfg = run.cfg
     cfg.fid.weights = weights
     cfg.fid.ref_stats = ref_stats if ref_stats is not None else cfg.fid.ref_stats
@@ -172,7 +172,6 @@ def pooled_table(runs: dict[str, dict]) -> str:
   the seeds of each Table 1 row, and how many of the runs reject normality at 5%."""
   import numpy as np
 
-  from common import runs as runs_lib
   cfgs = {l: r["cfg"] for l, r in runs.items()}
   groups = runs_lib.seed_groups(cfgs)
   if not groups:
@@ -200,7 +199,7 @@ def held_out_latent(workdir: str):
 
   from slicedae import task as task_lib
   from slicedae.models import make_model
-  run = checkpoint.load_run(workdir)
+  run = runs_lib.load_run(workdir)
   _, test_x, shape = task_lib.load_splits(run.cfg.data)
   model = make_model(run.cfg.model, shape)
   z = [np.asarray(model.apply(run.variables, test_x[i:i + 256])[1]["z"]) for i in range(0, len(test_x), 256)]

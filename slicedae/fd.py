@@ -45,11 +45,11 @@ class Classifier(nn.Module):
 
 def labelled_data(d, train_src, test_x: np.ndarray, max_train: int = 20000):
   """(train_x, train_y, test_y, num_classes) for the config's data block; ``train_src``/``test_x``
-  are the autoencoder's own splits (``slicedae.task.load_splits``), so the classifier sees exactly
+  are the autoencoder's own splits (``slicedae.data.load_splits``), so the classifier sees exactly
   the autoencoder's training images and is scored on its held-out ones."""
-  from slicedae import task
+  from slicedae import data as sd_data
   if d.name in ("digits", "lfw"):
-    x, y = task.embedded_arrays(d.name)
+    x, y = sd_data.embedded_arrays(d.name)
     n_test = len(test_x)
     return x[:-n_test], y[:-n_test], y[-n_test:], int(y.max()) + 1
   from common import data

@@ -7,7 +7,7 @@ import os
 import jax
 import numpy as np
 
-from common import checkpoint
+from common import runs as runs_lib
 from common.data import sources
 from common.errors import UserError
 from common.files import atomic_path
@@ -18,7 +18,7 @@ __all__ = ["load_denoiser", "denoise_file"]
 def load_denoiser(workdir: str):
   """``apply(f_NHW1) -> g`` from a training workdir (its config.json and latest checkpoint)."""
   from xbdcnn.models import make_model
-  run = checkpoint.load_run(workdir)
+  run = runs_lib.load_run(workdir)
   if "model" not in run.cfg or "arch" not in run.cfg.model:
     raise UserError(f"{workdir} is not an xbdcnn training run (its config has no model.arch)")
   model = make_model(run.cfg.model)

@@ -3,7 +3,7 @@
 Run: python -m slicedae.main --config=configs/slicedae/lfw.py:scfwae --workdir=/tmp/sae_lfw/scfwae
 Convergence variant (5,000 steps, ~1,000 epochs of the 160 training faces): :scfwae,long
 
-The split is a fixed permutation of the 100 faces and 100 non-faces (slicedae.task.embedded_arrays),
+The split is a fixed permutation of the 100 faces and 100 non-faces (slicedae.data.embedded_arrays),
 40 held out. z = 16 is this project's choice for 576-pixel images (the paper has no faces set this small).
 """
 

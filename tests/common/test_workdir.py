@@ -10,6 +10,7 @@ import jax
 import numpy as np
 import pytest
 
+from common import runs as runs_lib
 from common import checkpoint, config as config_lib, logging as log_lib, toy, trainer
 from common import workdir as wd_lib
 from common.errors import UserError
@@ -145,11 +146,11 @@ def test_step_rng_is_fold_in_of_the_step_and_the_step_compiles_once(tmp_path):
 
 def test_load_run_reads_config_state_and_step(tmp_path):
   trainer.train(_cfg(), toy.make_task(_cfg()), str(tmp_path), verbose=False)
-  run = checkpoint.load_run(str(tmp_path))
+  run = runs_lib.load_run(str(tmp_path))
   assert run.step == 10 and run.cfg.model.width == 64 and set(run.variables) == {"params"}
   assert run.task().evaluate is not None
   with pytest.raises(UserError, match="not a training workdir"):
-    checkpoint.load_run(str(tmp_path / "checkpoints"))
+    runs_lib.load_run(str(tmp_path / "checkpoints"))
 
 
 def test_cli_refuses_a_changed_config_in_one_line(tmp_path):
