@@ -14,7 +14,7 @@ PYTHON_FOUND := $(shell \
       echo "$$c"; break; fi; \
   done)
 
-.PHONY: venv test test-fast demo bench clean
+.PHONY: venv lint test test-fast demo bench clean
 
 $(STAMP): requirements.lock pyproject.toml
 	@if [ -z "$(PYTHON_FOUND)" ]; then \
@@ -28,7 +28,11 @@ $(STAMP): requirements.lock pyproject.toml
 
 venv: $(STAMP)
 
-test: $(STAMP)
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+test: $(STAMP) lint
 	$(PY) -m pytest -q -n 2 --dist loadfile tests
 
 test-fast: $(STAMP)

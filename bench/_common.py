@@ -16,11 +16,17 @@ TORCH_PY = os.environ.get("MEDJAX_TORCH_PYTHON", os.path.join(ROOT, ".venv-torch
 def torch_reference(*args) -> dict | None:
   """Runs bench/torch_reference.py under the torch interpreter; None (with a note) if there is none."""
   if not os.path.exists(TORCH_PY):
-    print(f"(no PyTorch interpreter at {TORCH_PY}: run 'make bench' to create .venv-torch, or set "
-          "MEDJAX_TORCH_PYTHON; the ratio is omitted)")
+    print(
+      f"(no PyTorch interpreter at {TORCH_PY}: run 'make bench' to create .venv-torch, or set "
+      "MEDJAX_TORCH_PYTHON; the ratio is omitted)"
+    )
     return None
-  out = subprocess.run([TORCH_PY, os.path.join(ROOT, "bench", "torch_reference.py"), *args],
-                       capture_output=True, text=True, check=True)
+  out = subprocess.run(
+    [TORCH_PY, os.path.join(ROOT, "bench", "torch_reference.py"), *args],
+    capture_output=True,
+    text=True,
+    check=True,
+  )
   return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -39,6 +45,7 @@ def steps_per_sec(step, state, batch, steps: int) -> float:
 
 def init_state(task, tx, batch, seed=0):
   from common import trainer
+
   params, extra = task.init(jax.random.PRNGKey(seed), batch)
   return trainer.TrainState(jnp.zeros((), jnp.int32), params, tx.init(params), extra)
 

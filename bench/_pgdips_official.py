@@ -71,7 +71,7 @@ def _torchvision_stand_in():
     grid = torch.zeros(c, rows * (h + padding) + padding, cols * (w + padding) + padding)
     for k, x in enumerate(images):
       y0, x0 = padding + (k // cols) * (h + padding), padding + (k % cols) * (w + padding)
-      grid[:, y0:y0 + h, x0:x0 + w] = x
+      grid[:, y0 : y0 + h, x0 : x0 + w] = x
     return grid
 
   tv = types.ModuleType("torchvision")
@@ -83,22 +83,28 @@ def _torchvision_stand_in():
 def _cpu_only():
   """Redirects the script's CUDA tensor types and ``.cuda()`` calls to the CPU."""
   import torch
+
   torch.cuda.FloatTensor = torch.FloatTensor
   torch.Tensor.cuda = lambda self, *a, **k: self
   torch.nn.Module.cuda = lambda self, *a, **k: self
   make = torch.tensor
   torch.tensor = lambda *a, device=None, **k: make(*a, **k)
   # torchvision beside the pinned CPU torch needs this stub to import; skvideo is only used for video
-  sys.modules.setdefault("torchvision._meta_registrations", types.ModuleType("torchvision._meta_registrations"))
+  sys.modules.setdefault(
+    "torchvision._meta_registrations", types.ModuleType("torchvision._meta_registrations")
+  )
   try:
     import torchvision  # noqa: F401
-  except Exception:  # not installed (PyPI's torchvision does not import beside the pinned CPU torch)
+  except (
+    Exception
+  ):  # not installed (PyPI's torchvision does not import beside the pinned CPU torch)
     _torchvision_stand_in()
   sk = types.ModuleType("skvideo")
   sk.io = types.ModuleType("skvideo.io")
   sys.modules.setdefault("skvideo", sk)
   sys.modules.setdefault("skvideo.io", sk.io)
   import PIL.Image
+
   PIL.Image.Image.show = lambda self, *a, **k: None
   times = []
 
@@ -114,14 +120,27 @@ def _cpu_only():
 
 def nets(checkout, size, steps):
   import torch
+
   _cpu_only()  # the same import stand-ins as the script's run
   sys.path.insert(0, checkout)
   from net import skip
+
   out = {"torch": torch.__version__}
   for ch in (1, 3):
-    net = skip(3, ch, num_channels_down=[8, 16, 32, 64, 128], num_channels_up=[8, 16, 32, 64, 128],
-               num_channels_skip=[0, 0, 0, 4, 4], upsample_mode="bilinear", filter_size_down=5, filter_size_up=5,
-               need_sigmoid=True, need_bias=True, pad="reflection", act_fun="LeakyReLU")
+    net = skip(
+      3,
+      ch,
+      num_channels_down=[8, 16, 32, 64, 128],
+      num_channels_up=[8, 16, 32, 64, 128],
+      num_channels_skip=[0, 0, 0, 4, 4],
+      upsample_mode="bilinear",
+      filter_size_down=5,
+      filter_size_up=5,
+      need_sigmoid=True,
+      need_bias=True,
+      pad="reflection",
+      act_fun="LeakyReLU",
+    )
     z = torch.rand(1, 3, size, size) * 0.01
     opt = torch.optim.Adam(net.parameters(), lr=5e-4)
 
@@ -142,11 +161,16 @@ def nets(checkout, size, steps):
 def main():
   if sys.argv[2] == "--nets":
     return nets(os.path.abspath(sys.argv[1]), int(sys.argv[3]), int(sys.argv[4]))
-  checkout, tile, steps = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2]), int(sys.argv[3])
+  checkout, tile, steps = (
+    os.path.abspath(sys.argv[1]),
+    os.path.abspath(sys.argv[2]),
+    int(sys.argv[3]),
+  )
   if not os.path.isfile(os.path.join(checkout, "pgdips.py")):
     raise SystemExit(f"error: {checkout} has no pgdips.py; pass a checkout of GJiananChen/PGDIPS")
   os.environ.setdefault("MPLBACKEND", "Agg")
   from PIL import Image
+
   size = Image.open(tile).size[0]
   times = _cpu_only()
   work = tempfile.mkdtemp(prefix="pgdips_official_")
@@ -160,12 +184,22 @@ def main():
   sys.argv = ["pgdips.py", "--config=bench.cfg"]
   import contextlib
   import io
+
   with contextlib.redirect_stdout(io.StringIO()):
     runpy.run_path(os.path.join(checkout, "pgdips.py"), run_name="__main__")
   sec = times[-1] - times[0]
   import torch
-  print(json.dumps({"steps": len(times) - 1, "seconds": sec, "s_per_step": sec / max(len(times) - 1, 1),
-                    "torch": torch.__version__}))
+
+  print(
+    json.dumps(
+      {
+        "steps": len(times) - 1,
+        "seconds": sec,
+        "s_per_step": sec / max(len(times) - 1, 1),
+        "torch": torch.__version__,
+      }
+    )
+  )
 
 
 if __name__ == "__main__":

@@ -20,19 +20,20 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _common  # noqa: E402
-
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
 
 def _tile(size):
   from pgdips import synthetic
+
   c, s = synthetic.ihc_ground_truth(size, offset=(100, 100))
   return synthetic.synthesize(c, s, noise_std=1.0)
 
 
 def _seconds(cfg, tiles):
   from pgdips import solver
+
   solver.solve_batch(cfg, tiles)  # compile
   t0 = time.perf_counter()
   solver.solve_batch(cfg, tiles)
@@ -41,10 +42,15 @@ def _seconds(cfg, tiles):
 
 def batched(size, steps, batches):
   from common import config as config_lib
-  cfg = config_lib.load_config(os.path.join(_common.ROOT, "configs/pgdips/he.py:hdab,cpu"), {"num_steps": steps})
+
+  cfg = config_lib.load_config(
+    os.path.join(_common.ROOT, "configs/pgdips/he.py:hdab,cpu"), {"num_steps": steps}
+  )
   tile = _tile(size)
-  print(f"| tiles at once ({size}x{size}, {steps} iterations, `cpu` nets, {jax.device_count()} devices) "
-        "| s per call | tiles/s | speed-up vs 1 |")
+  print(
+    f"| tiles at once ({size}x{size}, {steps} iterations, `cpu` nets, {jax.device_count()} devices) "
+    "| s per call | tiles/s | speed-up vs 1 |"
+  )
   print("|---|---|---|---|")
   base = None
   for b in batches:
@@ -56,31 +62,56 @@ def batched(size, steps, batches):
 
 def official(path, size, steps):
   from PIL import Image
+
   from common import config as config_lib
+
   tile = _tile(size)
   with tempfile.TemporaryDirectory() as tmp:
     png = os.path.join(tmp, "tile.png")
     Image.fromarray(tile).save(png)
     if not os.path.exists(_common.TORCH_PY):
-      print(f"(no PyTorch interpreter at {_common.TORCH_PY}: run 'make bench'; official comparison omitted)")
+      print(
+        f"(no PyTorch interpreter at {_common.TORCH_PY}: run 'make bench'; official comparison omitted)"
+      )
       return
-    out = subprocess.run([_common.TORCH_PY, os.path.join(_common.ROOT, "bench", "_pgdips_official.py"), path, png,
-                          str(steps + 1)], capture_output=True, text=True)
+    out = subprocess.run(
+      [
+        _common.TORCH_PY,
+        os.path.join(_common.ROOT, "bench", "_pgdips_official.py"),
+        path,
+        png,
+        str(steps + 1),
+      ],
+      capture_output=True,
+      text=True,
+    )
     if out.returncode:
-      print(f"(the official script failed: {out.stderr.strip().splitlines()[-1] if out.stderr.strip() else out.returncode})")
+      print(
+        f"(the official script failed: {out.stderr.strip().splitlines()[-1] if out.stderr.strip() else out.returncode})"
+      )
       return
     ref = json.loads(out.stdout.strip().splitlines()[-1])
-  print(f"\n| {size}x{size} tile, paper nets, {steps} iterations | s per iteration | ratio (official / medjax) |")
+  print(
+    f"\n| {size}x{size} tile, paper nets, {steps} iterations | s per iteration | ratio (official / medjax) |"
+  )
   print("|---|---|---|")
-  print(f"| official PyTorch script (CPU, torch {ref.get('torch', '?')}) | {ref['s_per_step']:.3f} | 1.00 |")
+  print(
+    f"| official PyTorch script (CPU, torch {ref.get('torch', '?')}) | {ref['s_per_step']:.3f} | 1.00 |"
+  )
   for param in ("net", "direct"):
-    cfg = config_lib.load_config(os.path.join(_common.ROOT, "configs/pgdips/he.py:hdab"),
-                                 {"num_steps": steps, "smb_param": param})
+    cfg = config_lib.load_config(
+      os.path.join(_common.ROOT, "configs/pgdips/he.py:hdab"),
+      {"num_steps": steps, "smb_param": param},
+    )
     # per iteration: the difference of a (3 steps)- and a steps-iteration solve, so that the per-solve
     # init, finish and transfers (outside the official timing too) cancel
     long = config_lib.replaced(cfg, {"num_steps": 3 * steps})
     s = (_seconds(long, tile[None]) - _seconds(cfg, tile[None])) / (2 * steps)
-    what = "5 networks as the official code" if param == "net" else "2 networks, S and B direct (the paper)"
+    what = (
+      "5 networks as the official code"
+      if param == "net"
+      else "2 networks, S and B direct (the paper)"
+    )
     print(f"| medjax, smb_param={param} ({what}) | {s:.3f} | {ref['s_per_step'] / s:.2f} |")
 
 
@@ -90,8 +121,12 @@ flags.DEFINE_integer("size", 32, "tile size", lower_bound=8)
 flags.DEFINE_integer("steps", 100, "timed iterations", lower_bound=1)
 flags.DEFINE_list("batches", ["1", "2", "4", "8"], "tiles solved at once")
 flags.DEFINE_string("official", None, "a checkout of the official PGDIPS code: also time it")
-flags.DEFINE_integer("official_size", 128, "tile size of the official-code comparison", lower_bound=8)
-flags.DEFINE_integer("official_steps", 10, "iterations of the official-code comparison", lower_bound=1)
+flags.DEFINE_integer(
+  "official_size", 128, "tile size of the official-code comparison", lower_bound=8
+)
+flags.DEFINE_integer(
+  "official_steps", 10, "iterations of the official-code comparison", lower_bound=1
+)
 
 
 def profile(path, size, steps):
@@ -100,22 +135,40 @@ def profile(path, size, steps):
   official code's own network (PyTorch), with 1 output channel (concentration) and 3 (stain,
   background); the 5-network step is about 2 of the first and 3 of the second."""
   import jax.numpy as jnp
-  out = subprocess.run([_common.TORCH_PY, os.path.join(_common.ROOT, "bench", "_pgdips_official.py"), path, "--nets",
-                        str(size), str(steps)], capture_output=True, text=True)
+
+  out = subprocess.run(
+    [
+      _common.TORCH_PY,
+      os.path.join(_common.ROOT, "bench", "_pgdips_official.py"),
+      path,
+      "--nets",
+      str(size),
+      str(steps),
+    ],
+    capture_output=True,
+    text=True,
+  )
   if out.returncode:
-    print(f"(the official network failed: {out.stderr.strip().splitlines()[-1] if out.stderr.strip() else out.returncode})")
+    print(
+      f"(the official network failed: {out.stderr.strip().splitlines()[-1] if out.stderr.strip() else out.returncode})"
+    )
     return
   ref = json.loads(out.stdout.strip().splitlines()[-1])
   from common import runtime
+
   conv = runtime.conv_compiler_options()
-  print(f"\n| one network, {size}x{size}, forward + backward + Adam | official (s) | medjax, XLA's convolutions (s) "
-        f"| ratio | medjax, {'oneDNN' if conv else 'the same'} (s) | ratio |")
+  print(
+    f"\n| one network, {size}x{size}, forward + backward + Adam | official (s) | medjax, XLA's convolutions (s) "
+    f"| ratio | medjax, {'oneDNN' if conv else 'the same'} (s) | ratio |"
+  )
   print("|---|---|---|---|---|---|")
   z = jnp.asarray(np.random.default_rng(0).uniform(-0.005, 0.005, (size, size, 3)), jnp.float32)
   for ch in (1, 3):
     secs = [_timed(*_nets_program((ch,), z, opts), steps) for opts in (None, conv or None)]
     r = ref[f"out{ch}"]
-    print(f"| {ch} output channel(s) | {r:.4f} | {secs[0]:.4f} | {r / secs[0]:.2f} | {secs[1]:.4f} | {r / secs[1]:.2f} |")
+    print(
+      f"| {ch} output channel(s) | {r:.4f} | {secs[0]:.4f} | {r / secs[0]:.2f} | {secs[1]:.4f} | {r / secs[1]:.2f} |"
+    )
   _five_networks(size, steps, z, conv or None)
 
 
@@ -134,7 +187,9 @@ def _nets_program(channels, z, conv):
   """-> (jitted forward + backward + Adam of one paper SkipNet per entry of ``channels`` (its output
   channels) in one program, its initial state)."""
   import optax
+
   from pgdips.models import SkipNet
+
   nets = [SkipNet(out_channels=ch) for ch in channels]
   tx = optax.adam(5e-4)
 
@@ -153,15 +208,20 @@ def _five_networks(size, steps, z, conv):
   forward + backward + Adam as five programs and as one, and medjax's whole ``smb_param="net"`` step."""
   from common import config as config_lib
   from pgdips import solver
+
   five = (1, 1, 3, 3, 3)
   apart = sum(_timed(*_nets_program((ch,), z, conv), steps) for ch in five)
   joined = _timed(*_nets_program(five, z, conv), steps)
-  cfg = config_lib.load_config(os.path.join(_common.ROOT, "configs/pgdips/he.py:hdab"), {"smb_param": "net"})
+  cfg = config_lib.load_config(
+    os.path.join(_common.ROOT, "configs/pgdips/he.py:hdab"), {"smb_param": "net"}
+  )
   tile = jax.numpy.asarray(_tile(size), jax.numpy.float32)
   sol = solver.Solver(cfg, (size, size), False)
   step = jax.jit(sol.step, compiler_options=conv)
   whole = _timed(lambda c: step(c, tile)[0], jax.jit(sol.init)(tile, jax.random.PRNGKey(0)), steps)
-  print(f"\n| {size}x{size}, medjax, the 5 networks (2 x 1 + 3 x 3 output channels) | s per iteration |")
+  print(
+    f"\n| {size}x{size}, medjax, the 5 networks (2 x 1 + 3 x 3 output channels) | s per iteration |"
+  )
   print("|---|---|")
   print(f"| five programs, one per network, summed | {apart:.4f} |")
   print(f"| one program with the five networks | {joined:.4f} |")
@@ -180,4 +240,5 @@ def main(argv):
 
 if __name__ == "__main__":
   from common import cli
+
   cli.run(main)

@@ -27,6 +27,7 @@ import segclassic as sc  # noqa: E402
 def _numpy_thin_hit_or_miss(a):
   """The lecture's thinning with scipy's hit-or-miss, pair by pair, until stable."""
   from segclassic.morphology import LECTURE_PAIRS
+
   while True:
     before = a
     for fg, bg in LECTURE_PAIRS:
@@ -58,7 +59,9 @@ def _images(b: int, size: int) -> np.ndarray:
   base = []
   for n in names:
     im = getattr(data, n)()
-    im = transform.resize(im, (size, size), preserve_range=True, anti_aliasing=True).astype(np.uint8)
+    im = transform.resize(im, (size, size), preserve_range=True, anti_aliasing=True).astype(
+      np.uint8
+    )
     base.append(im)
   rng = np.random.default_rng(0)
   out = [np.roll(base[i % len(base)], rng.integers(0, size, 2), axis=(0, 1)) for i in range(b)]
@@ -90,31 +93,98 @@ def main(argv):
   corner_fg = np.array([[0, 0, 0], [0, 1, 1], [0, 1, 0]], bool)
   corner_bg = np.array([[1, 1, 0], [1, 0, 0], [0, 0, 0]], bool)
   cases = [
-      ("otsu", imgs, jax.vmap(sc.threshold_otsu), lambda x: np.array([filters.threshold_otsu(i) for i in x])),
-      ("threshold_local gaussian 35", imgs, lambda x: sc.threshold_local(x, 35),
-       lambda x: np.stack([filters.threshold_local(i, 35) for i in x])),
-      ("equalize_hist", imgs, jax.vmap(sc.equalize_hist), lambda x: np.stack([exposure.equalize_hist(i) for i in x])),
-      ("binary erosion disk(2)", binary, lambda x: sc.erosion(x, fp), lambda x: np.stack([ndi.binary_erosion(i, fp) for i in x])),
-      ("binary dilation disk(2)", binary, lambda x: sc.dilation(x, fp), lambda x: np.stack([ndi.binary_dilation(i, fp) for i in x])),
-      ("binary opening disk(2)", binary, lambda x: sc.opening(x, fp), lambda x: np.stack([ndi.binary_opening(i, fp) for i in x])),
-      ("binary closing disk(2)", binary, lambda x: sc.closing(x, fp), lambda x: np.stack([ndi.binary_closing(i, fp) for i in x])),
-      ("grey erosion 5x5", imgs, lambda x: sc.erosion(x, np.ones((5, 5), bool)),
-       lambda x: np.stack([ndi.grey_erosion(i, footprint=np.ones((5, 5), bool)) for i in x])),
-      ("grey opening disk(2)", imgs, lambda x: sc.opening(x, fp), lambda x: np.stack([ndi.grey_opening(i, footprint=fp) for i in x])),
-      ("hit_or_miss 3x3", binary, lambda x: sc.hit_or_miss(x, corner_fg, corner_bg),
-       lambda x: np.stack([ndi.binary_hit_or_miss(i, corner_fg, corner_bg) for i in x])),
-      ("thin", binary, sc.thin, lambda x: np.stack([morphology.thin(i) for i in x])),
-      ("thin, lecture hit-or-miss", binary, lambda x: sc.thin(x, method="hit_or_miss"),
-       lambda x: np.stack([_numpy_thin_hit_or_miss(i) for i in x])),
-      ("binary erosion 3x3, replicate padding", binary, lambda x: sc.binary_erosion(x, np.ones((3, 3), bool), mode="nearest"),
-       lambda x: np.stack([ndi.grey_erosion(i.astype(np.uint8), footprint=np.ones((3, 3), bool), mode="nearest")
-                           .astype(bool) for i in x])),
-      ("minimum-error threshold", imgs, sc.threshold_minimum_error,
-       lambda x: np.array([_numpy_minimum_error(i) for i in x])),
+    (
+      "otsu",
+      imgs,
+      jax.vmap(sc.threshold_otsu),
+      lambda x: np.array([filters.threshold_otsu(i) for i in x]),
+    ),
+    (
+      "threshold_local gaussian 35",
+      imgs,
+      lambda x: sc.threshold_local(x, 35),
+      lambda x: np.stack([filters.threshold_local(i, 35) for i in x]),
+    ),
+    (
+      "equalize_hist",
+      imgs,
+      jax.vmap(sc.equalize_hist),
+      lambda x: np.stack([exposure.equalize_hist(i) for i in x]),
+    ),
+    (
+      "binary erosion disk(2)",
+      binary,
+      lambda x: sc.erosion(x, fp),
+      lambda x: np.stack([ndi.binary_erosion(i, fp) for i in x]),
+    ),
+    (
+      "binary dilation disk(2)",
+      binary,
+      lambda x: sc.dilation(x, fp),
+      lambda x: np.stack([ndi.binary_dilation(i, fp) for i in x]),
+    ),
+    (
+      "binary opening disk(2)",
+      binary,
+      lambda x: sc.opening(x, fp),
+      lambda x: np.stack([ndi.binary_opening(i, fp) for i in x]),
+    ),
+    (
+      "binary closing disk(2)",
+      binary,
+      lambda x: sc.closing(x, fp),
+      lambda x: np.stack([ndi.binary_closing(i, fp) for i in x]),
+    ),
+    (
+      "grey erosion 5x5",
+      imgs,
+      lambda x: sc.erosion(x, np.ones((5, 5), bool)),
+      lambda x: np.stack([ndi.grey_erosion(i, footprint=np.ones((5, 5), bool)) for i in x]),
+    ),
+    (
+      "grey opening disk(2)",
+      imgs,
+      lambda x: sc.opening(x, fp),
+      lambda x: np.stack([ndi.grey_opening(i, footprint=fp) for i in x]),
+    ),
+    (
+      "hit_or_miss 3x3",
+      binary,
+      lambda x: sc.hit_or_miss(x, corner_fg, corner_bg),
+      lambda x: np.stack([ndi.binary_hit_or_miss(i, corner_fg, corner_bg) for i in x]),
+    ),
+    ("thin", binary, sc.thin, lambda x: np.stack([morphology.thin(i) for i in x])),
+    (
+      "thin, lecture hit-or-miss",
+      binary,
+      lambda x: sc.thin(x, method="hit_or_miss"),
+      lambda x: np.stack([_numpy_thin_hit_or_miss(i) for i in x]),
+    ),
+    (
+      "binary erosion 3x3, replicate padding",
+      binary,
+      lambda x: sc.binary_erosion(x, np.ones((3, 3), bool), mode="nearest"),
+      lambda x: np.stack(
+        [
+          ndi.grey_erosion(
+            i.astype(np.uint8), footprint=np.ones((3, 3), bool), mode="nearest"
+          ).astype(bool)
+          for i in x
+        ]
+      ),
+    ),
+    (
+      "minimum-error threshold",
+      imgs,
+      sc.threshold_minimum_error,
+      lambda x: np.array([_numpy_minimum_error(i) for i in x]),
+    ),
   ]
   rows = []
-  print(f"# segclassic benchmark: batch {b} x {size}x{size}, {jax.device_count()} {jax.default_backend()} device(s), "
-        f"best of {repeats}\n")
+  print(
+    f"# segclassic benchmark: batch {b} x {size}x{size}, {jax.device_count()} {jax.default_backend()} device(s), "
+    f"best of {repeats}\n"
+  )
   print("| operator | JAX (ms) | reference loop (ms) | ratio ref/JAX |")
   print("|---|---|---|---|")
   for name, x, ours, ref in cases:
@@ -129,10 +199,14 @@ def main(argv):
     t_j = _best(lambda: f(xj).block_until_ready(), repeats)
     t_r = _best(lambda: ref(x), repeats if not name.startswith("thin") else 1)
     rows.append((name, t_j, t_r))
-    print(f"| {name}{'' if ok else ' (MISMATCH)'} | {t_j * 1e3:.1f} | {t_r * 1e3:.1f} | {t_r / t_j:.2f} |", flush=True)
+    print(
+      f"| {name}{'' if ok else ' (MISMATCH)'} | {t_j * 1e3:.1f} | {t_r * 1e3:.1f} | {t_r / t_j:.2f} |",
+      flush=True,
+    )
   return 0
 
 
 if __name__ == "__main__":
   from common import cli
+
   cli.run(main)

@@ -9,11 +9,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _common  # noqa: E402
-
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
-
-
 from absl import flags  # noqa: E402
 
 flags.DEFINE_integer("steps", 200, "timed steps", lower_bound=1)
@@ -21,8 +18,10 @@ flags.DEFINE_integer("steps", 200, "timed steps", lower_bound=1)
 
 def main(argv):
   del argv
-  from common import config as config_lib, optim, trainer
+  from common import config as config_lib
+  from common import optim, trainer
   from slicedae import losses, models
+
   steps = flags.FLAGS.steps
   m = models.MLPAE((28, 28, 1), 8)
 
@@ -36,7 +35,9 @@ def main(argv):
     return losses.cost(rec, d), ({"rec": rec}, extra)
 
   t = trainer.Task(init=init, loss=loss, train_data=None)
-  o = config_lib.load_config(os.path.join(_common.ROOT, "configs/slicedae/digits.py")).optim  # adam 1e-3, constant
+  o = config_lib.load_config(
+    os.path.join(_common.ROOT, "configs/slicedae/digits.py")
+  ).optim  # adam 1e-3, constant
   tx, sched = optim.make_optimizer(o, 1000)
   batch = {"image": np.random.default_rng(0).random((128, 28, 28, 1)).astype(np.float32)}
   step = jax.jit(trainer.make_train_step(t, tx, sched, 0), donate_argnums=(0,))
@@ -45,7 +46,9 @@ def main(argv):
   print("| SWAE step (MLP 784-200-200-200-8, batch 128) | JAX | PyTorch | ratio JAX/PyTorch |")
   print("|---|---|---|---|")
   if ref:
-    print(f"| train steps/s | {jax_sps:.1f} | {ref['train_steps_per_sec']:.1f} | {jax_sps / ref['train_steps_per_sec']:.2f} |")
+    print(
+      f"| train steps/s | {jax_sps:.1f} | {ref['train_steps_per_sec']:.1f} | {jax_sps / ref['train_steps_per_sec']:.2f} |"
+    )
     print(f"(torch {ref['torch']}, jax {jax.__version__}, {jax.default_backend()})")
   else:
     print(f"| train steps/s | {jax_sps:.1f} | - | - |")
@@ -53,4 +56,5 @@ def main(argv):
 
 if __name__ == "__main__":
   from common import cli
+
   cli.run(main)

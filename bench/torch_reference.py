@@ -19,8 +19,11 @@ import torch.nn.functional as F
 class NLE(nn.Module):
   def __init__(self, w=16):
     super().__init__()
-    self.c = nn.ModuleList([nn.Conv2d(1, w, 3, padding=1)] + [nn.Conv2d(w, w, 3, padding=1) for _ in range(3)]
-                           + [nn.Conv2d(w, 2, 3, padding=1)])
+    self.c = nn.ModuleList(
+      [nn.Conv2d(1, w, 3, padding=1)]
+      + [nn.Conv2d(w, w, 3, padding=1) for _ in range(3)]
+      + [nn.Conv2d(w, 2, 3, padding=1)]
+    )
 
   def forward(self, f):
     h1 = F.relu(self.c[0](f))
@@ -33,8 +36,10 @@ class NBD(nn.Module):
   def __init__(self, widths=(16, 32, 64)):
     super().__init__()
     w1, w2, w3 = widths
+
     def stack(cin, w, n):
       return nn.ModuleList([nn.Conv2d(cin if i == 0 else w, w, 3, padding=1) for i in range(n)])
+
     self.b1, self.b2, self.b3 = stack(3, w1, 2), stack(w1, w2, 3), stack(w2, w3, 6)
     self.u1, self.b4 = nn.ConvTranspose2d(w3, w2, 2, 2), stack(w2, w2, 3)
     self.u2, self.b5 = nn.ConvTranspose2d(w2, w1, 2, 2), stack(w1, w1, 2)
@@ -45,6 +50,7 @@ class NBD(nn.Module):
       for l in layers:
         h = F.relu(l(h))
       return h
+
     s1 = run(torch.cat([f, levels], 1), self.b1)
     s2 = run(F.avg_pool2d(s1, 2), self.b2)
     h = run(F.avg_pool2d(s2, 2), self.b3)
@@ -69,15 +75,19 @@ def bench_xbdcnn(batch, size, steps):
   g = torch.rand(batch, 1, size, size)
   f = g + 0.05 * torch.randn_like(g)
   lv_true = torch.rand(batch, 2, size, size) * 0.1
+
   def step():
     out, lv = m(f)
     d = lv - lv_true
     asym = ((0.3 - (d < 0).float()).abs() * d * d).mean()
-    tv = (lv[..., 1:] - lv[..., :-1]).pow(2).mean() + (lv[..., 1:, :] - lv[..., :-1, :]).pow(2).mean()
+    tv = (lv[..., 1:] - lv[..., :-1]).pow(2).mean() + (lv[..., 1:, :] - lv[..., :-1, :]).pow(
+      2
+    ).mean()
     loss = 0.4 * F.mse_loss(out, g) + 0.5 * asym + 0.05 * tv  # SSIM term omitted on both sides
     opt.zero_grad()
     loss.backward()
     opt.step()
+
   for _ in range(3):
     step()
   t0 = time.perf_counter()
@@ -95,12 +105,28 @@ def bench_xbdcnn(batch, size, steps):
 
 
 def bench_slicedae(batch, steps):
-  enc = nn.Sequential(nn.Linear(784, 200), nn.ReLU(), nn.Linear(200, 200), nn.ReLU(), nn.Linear(200, 200), nn.ReLU(),
-                      nn.Linear(200, 8))
-  dec = nn.Sequential(nn.Linear(8, 200), nn.ReLU(), nn.Linear(200, 200), nn.ReLU(), nn.Linear(200, 200), nn.ReLU(),
-                      nn.Linear(200, 784), nn.Sigmoid())
+  enc = nn.Sequential(
+    nn.Linear(784, 200),
+    nn.ReLU(),
+    nn.Linear(200, 200),
+    nn.ReLU(),
+    nn.Linear(200, 200),
+    nn.ReLU(),
+    nn.Linear(200, 8),
+  )
+  dec = nn.Sequential(
+    nn.Linear(8, 200),
+    nn.ReLU(),
+    nn.Linear(200, 200),
+    nn.ReLU(),
+    nn.Linear(200, 200),
+    nn.ReLU(),
+    nn.Linear(200, 784),
+    nn.Sigmoid(),
+  )
   opt = torch.optim.Adam(list(enc.parameters()) + list(dec.parameters()), 1e-3)
   x = torch.rand(batch, 784)
+
   def step():
     z = enc(x)
     rec = ((dec(z) - x) ** 2).sum(1).mean()
@@ -112,6 +138,7 @@ def bench_slicedae(batch, steps):
     opt.zero_grad()
     loss.backward()
     opt.step()
+
   for _ in range(5):
     step()
   t0 = time.perf_counter()
@@ -126,8 +153,13 @@ class DINOHead(nn.Module):
 
   def __init__(self, in_dim, out_dim=4096, hidden_dim=2048, bottleneck_dim=256):
     super().__init__()
-    self.mlp = nn.Sequential(nn.Linear(in_dim, hidden_dim), nn.GELU(), nn.Linear(hidden_dim, hidden_dim), nn.GELU(),
-                             nn.Linear(hidden_dim, bottleneck_dim))
+    self.mlp = nn.Sequential(
+      nn.Linear(in_dim, hidden_dim),
+      nn.GELU(),
+      nn.Linear(hidden_dim, hidden_dim),
+      nn.GELU(),
+      nn.Linear(hidden_dim, bottleneck_dim),
+    )
     with warnings.catch_warnings():  # the code's (deprecated) weight_norm, kept for parity
       warnings.simplefilter("ignore", FutureWarning)
       self.last_layer = nn.utils.weight_norm(nn.Linear(bottleneck_dim, out_dim, bias=False))
@@ -150,13 +182,26 @@ def bench_mae(batch, steps, mask_ratio=0.6, distill=False):
   p, n, d, dd = 16, 196, 384, 192
 
   def blocks(dim, heads, depth):
-    layer = nn.TransformerEncoderLayer(dim, heads, 4 * dim, dropout=0.0, activation="gelu", batch_first=True,
-                                       norm_first=True, layer_norm_eps=1e-6)
+    layer = nn.TransformerEncoderLayer(
+      dim,
+      heads,
+      4 * dim,
+      dropout=0.0,
+      activation="gelu",
+      batch_first=True,
+      norm_first=True,
+      layer_norm_eps=1e-6,
+    )
     return nn.TransformerEncoder(layer, depth, enable_nested_tensor=False)
 
   patch = nn.Conv2d(3, d, p, p)
   enc, enc_norm = blocks(d, 6, 12), nn.LayerNorm(d, eps=1e-6)
-  dec_embed, dec, dec_norm, pred = nn.Linear(d, dd), blocks(dd, 3, 4), nn.LayerNorm(dd, eps=1e-6), nn.Linear(dd, p * p * 3)
+  dec_embed, dec, dec_norm, pred = (
+    nn.Linear(d, dd),
+    blocks(dd, 3, 4),
+    nn.LayerNorm(dd, eps=1e-6),
+    nn.Linear(dd, p * p * 3),
+  )
   mask_token = nn.Parameter(torch.zeros(1, 1, dd))
   pos, dpos = torch.randn(1, n, d) * 0.02, torch.randn(1, n, dd) * 0.02  # fixed tables, not trained
   mods = [patch, enc, enc_norm, dec_embed, dec, dec_norm, pred]
@@ -164,8 +209,11 @@ def bench_mae(batch, steps, mask_ratio=0.6, distill=False):
     enc_head, dec_head = DINOHead(d), DINOHead(dd)
     mods += [enc_head, dec_head]
     center = torch.zeros(1, 4096)
-  opt = torch.optim.AdamW([q for m in mods for q in m.parameters() if q.requires_grad] + [mask_token], 1e-4,
-                          weight_decay=0.05)
+  opt = torch.optim.AdamW(
+    [q for m in mods for q in m.parameters() if q.requires_grad] + [mask_token],
+    1e-4,
+    weight_decay=0.05,
+  )
   x = torch.rand(batch, 3, 224, 224)
   keep = int(n * (1 - mask_ratio))
   target_all = x.reshape(batch, 3, 14, p, 14, p).permute(0, 2, 4, 3, 5, 1).reshape(batch, n, -1)
@@ -197,7 +245,9 @@ def bench_mae(batch, steps, mask_ratio=0.6, distill=False):
     z, ids_shuffle = encode()
     ids_vis, ids_mask = ids_shuffle[:, :keep], ids_shuffle[:, keep:]
     student = enc_head(z).mean(1)
-    take = lambda a, ids: torch.gather(a.expand(batch, -1, -1), 1, ids[..., None].expand(-1, -1, a.shape[-1]))
+    take = lambda a, ids: torch.gather(
+      a.expand(batch, -1, -1), 1, ids[..., None].expand(-1, -1, a.shape[-1])
+    )
     y = torch.cat([dec_embed(z) + take(dpos, ids_vis), mask_token + take(dpos, ids_mask)], 1)
     h = dec(y)
     out = pred(dec_norm(h[:, keep:]))
@@ -227,6 +277,7 @@ if __name__ == "__main__":
   torch.manual_seed(0)
   # argparse: this runs under the torch interpreter (.venv-torch), which has no absl
   import argparse
+
   ap = argparse.ArgumentParser(description="PyTorch reference train steps for bench/*.py")
   ap.add_argument("what", choices=("xbdcnn", "mae", "sdmae", "slicedae"))
   ap.add_argument("--batch", type=int)

@@ -15,12 +15,9 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _common  # noqa: E402
-
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
-
-
 from absl import flags  # noqa: E402
 
 flags.DEFINE_integer("steps", 30, "timed steps", lower_bound=1)
@@ -29,6 +26,7 @@ flags.DEFINE_bool("profile", True, "print the breakdown of the JAX step")
 
 def _time(f, *args, n=20):
   import time
+
   jax.block_until_ready(f(*args))
   t0 = time.perf_counter()
   for _ in range(n):
@@ -39,9 +37,11 @@ def _time(f, *args, n=20):
 
 def breakdown(cfg, steps):
   """Seconds per call of the step's parts, as markdown rows."""
-  from common import nn as nn_util, optim, runtime, trainer
+  from common import nn as nn_util
+  from common import optim, runtime, trainer
   from xbdcnn import losses, noise, task
   from xbdcnn.models import make_model
+
   t = task.make_task(cfg)
   model = make_model(cfg.model)
   g = jnp.asarray(np.random.default_rng(0).random((8, 48, 48, 1)), jnp.float32)
@@ -60,13 +60,17 @@ def breakdown(cfg, steps):
   rows = []
   for label, opts in (("XLA", {}), ("oneDNN", runtime.conv_compiler_options())):
     jit = lambda fn: jax.jit(fn, compiler_options=opts)
-    step = jax.jit(trainer.make_train_step(t, tx, sched, 0), donate_argnums=(0,), compiler_options=opts)
+    step = jax.jit(
+      trainer.make_train_step(t, tx, sched, 0), donate_argnums=(0,), compiler_options=opts
+    )
     parts = {
-        "noise synthesis (Poisson + Gaussian, per image)": _time(jit(lambda k: noise.add_noise(k, g, eta, sigma)), key),
-        "forward": _time(jit(lambda p, f: model.apply({"params": p, **extra}, f)[0]), params, f),
-        "forward + backward (fixed noisy batch)": _time(jit(jax.grad(loss)), params, f),
-        "whole train step (noise, forward, backward, Adam)": 1.0 / _common.steps_per_sec(
-            step, _common.init_state(t, tx, batch), batch, steps),
+      "noise synthesis (Poisson + Gaussian, per image)": _time(
+        jit(lambda k: noise.add_noise(k, g, eta, sigma)), key
+      ),
+      "forward": _time(jit(lambda p, f: model.apply({"params": p, **extra}, f)[0]), params, f),
+      "forward + backward (fixed noisy batch)": _time(jit(jax.grad(loss)), params, f),
+      "whole train step (noise, forward, backward, Adam)": 1.0
+      / _common.steps_per_sec(step, _common.init_state(t, tx, batch), batch, steps),
     }
     rows += [f"| {label} | {k} | {1000 * v:.1f} |" for k, v in parts.items()]
   return rows
@@ -74,22 +78,28 @@ def breakdown(cfg, steps):
 
 def main(argv):
   del argv
-  from common import config as config_lib, optim, trainer
+  from common import config as config_lib
+  from common import optim, trainer
   from xbdcnn import task
+
   steps = flags.FLAGS.steps
-  cfg = config_lib.load_config(os.path.join(_common.ROOT, "configs/xbdcnn/bundled.py"), {"loss.ssim": 0.0})
+  cfg = config_lib.load_config(
+    os.path.join(_common.ROOT, "configs/xbdcnn/bundled.py"), {"loss.ssim": 0.0}
+  )
   t = task.make_task(cfg)
   batch = {"image": np.random.default_rng(0).random((8, 48, 48, 1)).astype(np.float32)}
   tx, sched = optim.make_optimizer(cfg.optim, 1000)
   step = jax.jit(trainer.make_train_step(t, tx, sched, 0), donate_argnums=(0,))
   jax_sps = _common.steps_per_sec(step, _common.init_state(t, tx, batch), batch, steps)
   from xbdcnn.models import make_model
+
   m = make_model(cfg.model)
   v = m.init(jax.random.PRNGKey(0), jnp.zeros((1, 512, 512, 1)))
   f = jax.jit(lambda x: m.apply(v, x)[0])
   x = jnp.asarray(np.random.default_rng(1).random((1, 512, 512, 1)), jnp.float32)
   f(x).block_until_ready()
   import time
+
   t0 = time.perf_counter()
   for _ in range(5):
     f(x).block_until_ready()
@@ -98,13 +108,19 @@ def main(argv):
   print("| X-BDCNN (embedded widths 16-32-64) | JAX | PyTorch | ratio JAX/PyTorch |")
   print("|---|---|---|---|")
   if ref:
-    print(f"| train steps/s (batch 8, 48x48) | {jax_sps:.1f} | {ref['train_steps_per_sec']:.1f} | "
-          f"{jax_sps / ref['train_steps_per_sec']:.2f} |")
-    print(f"| inference 512x512 images/s | {jax_inf:.1f} | {ref['infer_512_per_sec']:.1f} | "
-          f"{jax_inf / ref['infer_512_per_sec']:.2f} |")
+    print(
+      f"| train steps/s (batch 8, 48x48) | {jax_sps:.1f} | {ref['train_steps_per_sec']:.1f} | "
+      f"{jax_sps / ref['train_steps_per_sec']:.2f} |"
+    )
+    print(
+      f"| inference 512x512 images/s | {jax_inf:.1f} | {ref['infer_512_per_sec']:.1f} | "
+      f"{jax_inf / ref['infer_512_per_sec']:.2f} |"
+    )
     print(f"(torch {ref['torch']}, jax {jax.__version__}, {jax.default_backend()})")
   else:
-    print(f"| train steps/s | {jax_sps:.1f} | - | - |\n| inference 512x512 images/s | {jax_inf:.1f} | - | - |")
+    print(
+      f"| train steps/s | {jax_sps:.1f} | - | - |\n| inference 512x512 images/s | {jax_inf:.1f} | - | - |"
+    )
   if flags.FLAGS.profile:
     print("\n| compiler | part of the JAX train step (batch 8, 48x48) | ms |\n|---|---|---|")
     print("\n".join(breakdown(cfg, steps)))
@@ -114,4 +130,5 @@ def main(argv):
 
 if __name__ == "__main__":
   from common import cli
+
   cli.run(main)

@@ -26,17 +26,58 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["RandAugmentSpec", "parse_spec", "apply_op", "rand_augment", "erase_box", "random_erasing",
-           "OPS", "OPS_INCREASING", "GEOMETRIC", "FILL"]
+__all__ = [
+  "RandAugmentSpec",
+  "parse_spec",
+  "apply_op",
+  "rand_augment",
+  "erase_box",
+  "random_erasing",
+  "OPS",
+  "OPS_INCREASING",
+  "GEOMETRIC",
+  "FILL",
+]
 
 MAX_LEVEL = 10.0
-FILL = tuple(round(255 * m) for m in (0.485, 0.456, 0.406))  # timm's img_mean hparam: (124, 116, 104)
+FILL = tuple(
+  round(255 * m) for m in (0.485, 0.456, 0.406)
+)  # timm's img_mean hparam: (124, 116, 104)
 # timm's op lists (auto_augment.py: _RAND_TRANSFORMS and _RAND_INCREASING_TRANSFORMS), in its order
-OPS = ("AutoContrast", "Equalize", "Invert", "Rotate", "Posterize", "Solarize", "SolarizeAdd", "Color",
-       "Contrast", "Brightness", "Sharpness", "ShearX", "ShearY", "TranslateXRel", "TranslateYRel")
-OPS_INCREASING = ("AutoContrast", "Equalize", "Invert", "Rotate", "PosterizeIncreasing", "SolarizeIncreasing",
-                  "SolarizeAdd", "ColorIncreasing", "ContrastIncreasing", "BrightnessIncreasing",
-                  "SharpnessIncreasing", "ShearX", "ShearY", "TranslateXRel", "TranslateYRel")
+OPS = (
+  "AutoContrast",
+  "Equalize",
+  "Invert",
+  "Rotate",
+  "Posterize",
+  "Solarize",
+  "SolarizeAdd",
+  "Color",
+  "Contrast",
+  "Brightness",
+  "Sharpness",
+  "ShearX",
+  "ShearY",
+  "TranslateXRel",
+  "TranslateYRel",
+)
+OPS_INCREASING = (
+  "AutoContrast",
+  "Equalize",
+  "Invert",
+  "Rotate",
+  "PosterizeIncreasing",
+  "SolarizeIncreasing",
+  "SolarizeAdd",
+  "ColorIncreasing",
+  "ContrastIncreasing",
+  "BrightnessIncreasing",
+  "SharpnessIncreasing",
+  "ShearX",
+  "ShearY",
+  "TranslateXRel",
+  "TranslateYRel",
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,6 +85,7 @@ class RandAugmentSpec:
   """timm's ``rand-mM-nN-mstdS-incI``: N ops per image, magnitude M of 10 drawn per op as N(M, S)
   clipped to [0, 10], each op applied with probability ``prob``; ``inc`` picks the ops whose
   strength increases with M."""
+
   magnitude: float = 9.0
   num_layers: int = 2
   magnitude_std: float = 0.5
@@ -59,23 +101,38 @@ class RandAugmentSpec:
 def parse_spec(spec: str, order: int = 1) -> RandAugmentSpec:
   """'rand-m9-mstd0.5-inc1' -> RandAugmentSpec (timm's ``rand_augment_transform`` grammar)."""
   parts = spec.split("-")
-  kw = dict(magnitude=MAX_LEVEL, num_layers=2, magnitude_std=0.0, increasing=False)  # timm's defaults
+  kw = dict(
+    magnitude=MAX_LEVEL, num_layers=2, magnitude_std=0.0, increasing=False
+  )  # timm's defaults
   if parts[0] != "rand":
-    raise ValueError(f"RandAugment spec {spec!r} must start with 'rand-' (e.g. 'rand-m9-mstd0.5-inc1')")
+    raise ValueError(
+      f"RandAugment spec {spec!r} must start with 'rand-' (e.g. 'rand-m9-mstd0.5-inc1')"
+    )
   for p in parts[1:]:
     m = re.fullmatch(r"(mstd|inc|m|n|p)([0-9.]+)", p)
     if not m:
-      raise ValueError(f"RandAugment spec {spec!r}: unknown part {p!r}; use m<magnitude>, n<ops>, mstd<std>, "
-                       "inc<0|1>, p<prob>")
+      raise ValueError(
+        f"RandAugment spec {spec!r}: unknown part {p!r}; use m<magnitude>, n<ops>, mstd<std>, "
+        "inc<0|1>, p<prob>"
+      )
     k, v = m.groups()
-    key = {"m": "magnitude", "n": "num_layers", "mstd": "magnitude_std", "inc": "increasing", "p": "prob"}[k]
+    key = {
+      "m": "magnitude",
+      "n": "num_layers",
+      "mstd": "magnitude_std",
+      "inc": "increasing",
+      "p": "prob",
+    }[k]
     kw[key] = {"num_layers": int, "increasing": lambda s: bool(int(s))}.get(key, float)(v)
   if order not in (0, 1):
-    raise ValueError(f"RandAugment interpolation order={order} is unsupported; use 0 (nearest) or 1 (bilinear)")
+    raise ValueError(
+      f"RandAugment interpolation order={order} is unsupported; use 0 (nearest) or 1 (bilinear)"
+    )
   return RandAugmentSpec(order=order, **kw)
 
 
 # ---- PIL's ops on 8-bit levels (float arrays HxWx3 holding integers 0..255) ----
+
 
 def _blend(degenerate, img, factor):
   """PIL ``Image.blend(degenerate, img, factor)``: clipped to 0..255 and truncated to an integer."""
@@ -127,7 +184,7 @@ def _smooth(img):
   """PIL ``ImageFilter.SMOOTH`` (3x3, weights 1 around a 5, / 13), the one-pixel border left as is."""
   k = np.array([[1, 1, 1], [1, 5, 1], [1, 1, 1]], np.float32) / 13.0
   h, w = img.shape[:2]
-  acc = sum(float(k[i, j]) * img[i:h - 2 + i, j:w - 2 + j] for i in range(3) for j in range(3))
+  acc = sum(float(k[i, j]) * img[i : h - 2 + i, j : w - 2 + j] for i in range(3) for j in range(3))
   return img.at[1:-1, 1:-1].set(jnp.clip(jnp.floor(acc + 0.5), 0.0, 255.0))
 
 
@@ -139,13 +196,19 @@ def _pil_affine(img, coeffs, order):
   coefficients."""
   a, b, c, d, e, f = coeffs
   h, w = img.shape[:2]
-  ys, xs = jnp.meshgrid(jnp.arange(h, dtype=jnp.float32), jnp.arange(w, dtype=jnp.float32), indexing="ij")
-  coords = jnp.stack([d * xs + e * ys + (0.5 * (d + e) + f - 0.5), a * xs + b * ys + (0.5 * (a + b) + c - 0.5)])
+  ys, xs = jnp.meshgrid(
+    jnp.arange(h, dtype=jnp.float32), jnp.arange(w, dtype=jnp.float32), indexing="ij"
+  )
+  coords = jnp.stack(
+    [d * xs + e * ys + (0.5 * (d + e) + f - 0.5), a * xs + b * ys + (0.5 * (a + b) + c - 0.5)]
+  )
   fill = jnp.asarray(FILL, img.dtype)
   if order == 1:
     sample = lambda ch: dm_pix.flat_nd_linear_interpolate_constant(ch, coords, cval=0.0)
   else:
-    sample = lambda ch: jax.scipy.ndimage.map_coordinates(ch, list(coords), order=0, mode="constant", cval=0.0)
+    sample = lambda ch: jax.scipy.ndimage.map_coordinates(
+      ch, list(coords), order=0, mode="constant", cval=0.0
+    )
   out = jnp.stack([sample(img[..., k] - fill[k]) for k in range(img.shape[-1])], -1)
   return jnp.clip(jnp.round(out + fill), 0.0, 255.0)
 
@@ -185,7 +248,7 @@ def apply_op(img, name: str, magnitude, sign=1.0, order: int = 1):
   if name == "SolarizeAdd":
     return _solarize_add(img, jnp.floor(m * 110.0))
   if name.endswith("Increasing"):
-    factor, name = 1.0 + sign * m * 0.9, name[:-len("Increasing")]
+    factor, name = 1.0 + sign * m * 0.9, name[: -len("Increasing")]
   else:
     factor = m * 1.8 + 0.1
   if name == "Color":
@@ -205,9 +268,12 @@ def _geometry_coeffs(name, m, sign, h, w):
   shear, move = sign * m * 0.3, sign * m * 0.45
   if name == "Rotate":
     return _rotate_coeffs(sign * m * 30.0, h, w)
-  return {"ShearX": (one, shear, zero, zero, one, zero), "ShearY": (one, zero, zero, shear, one, zero),
-          "TranslateXRel": (one, zero, move * w, zero, one, zero),
-          "TranslateYRel": (one, zero, zero, zero, one, move * h)}[name]
+  return {
+    "ShearX": (one, shear, zero, zero, one, zero),
+    "ShearY": (one, zero, zero, shear, one, zero),
+    "TranslateXRel": (one, zero, move * w, zero, one, zero),
+    "TranslateYRel": (one, zero, zero, zero, one, move * h),
+  }[name]
 
 
 def _layer(x, op, mag, sign, spec: RandAugmentSpec):
@@ -227,7 +293,9 @@ def _layer(x, op, mag, sign, spec: RandAugmentSpec):
   for i, name in enumerate(names):
     if name in GEOMETRIC:
       continue
-    y = jax.vmap(lambda img, mg, sg, name=name: apply_op(img, name, mg, sg, spec.order))(x, mag, sign)
+    y = jax.vmap(lambda img, mg, sg, name=name: apply_op(img, name, mg, sg, spec.order))(
+      x, mag, sign
+    )
     out = jnp.where((op == i)[:, None, None, None], y, out)
   return out
 
@@ -245,7 +313,9 @@ def rand_augment(key, images, spec: RandAugmentSpec | str):
   for k in jax.random.split(key, spec.num_layers):
     k_op, k_p, k_m, k_s = jax.random.split(k, 4)
     op = jax.random.randint(k_op, (n,), 0, len(spec.ops))
-    mag = jnp.clip(spec.magnitude + spec.magnitude_std * jax.random.normal(k_m, (n,)), 0.0, MAX_LEVEL)
+    mag = jnp.clip(
+      spec.magnitude + spec.magnitude_std * jax.random.normal(k_m, (n,)), 0.0, MAX_LEVEL
+    )
     sign = jnp.where(jax.random.bernoulli(k_s, 0.5, (n,)), -1.0, 1.0)
     y = _layer(x, op, mag, sign, spec)
     x = jnp.where((jax.random.uniform(k_p, (n,)) < spec.prob)[:, None, None, None], y, x)
@@ -285,7 +355,9 @@ def random_erasing(key, images, prob: float = 0.25, mode: str = "pixel", count: 
       top, left, bh, bw, found = erase_box(jax.random.uniform(k_u, (10, 4)), h, w)
       inside = (rows >= top) & (rows < top + bh) & (cols >= left) & (cols < left + bw) & found & hit
       shape = (h, w, c) if mode == "pixel" else (1, 1, c)
-      fill = jax.random.normal(k_v, shape, x.dtype) if mode != "const" else jnp.zeros((1, 1, c), x.dtype)
+      fill = (
+        jax.random.normal(k_v, shape, x.dtype) if mode != "const" else jnp.zeros((1, 1, c), x.dtype)
+      )
       x = jnp.where(inside[..., None], fill, x)
     return x
 

@@ -59,9 +59,13 @@ class Checkpointer:
     async_save: write in a background thread (the device->host copy is still synchronous).
   """
 
-  def __init__(self, directory: str, keep: int = 3, config: dict | None = None, async_save: bool = True):
+  def __init__(
+    self, directory: str, keep: int = 3, config: dict | None = None, async_save: bool = True
+  ):
     if int(keep) < 1:
-      raise UserError(f"keep_ckpts={keep} would keep no checkpoint; set --config.keep_ckpts to 1 or more")
+      raise UserError(
+        f"keep_ckpts={keep} would keep no checkpoint; set --config.keep_ckpts to 1 or more"
+      )
     self.directory = os.path.abspath(directory)
     self.keep, self.config, self.async_save = keep, config or {}, async_save
     self._mngr = self._make()
@@ -69,11 +73,15 @@ class Checkpointer:
     self._sums_path = os.path.join(self.directory, f"checksums-p{jax.process_index()}.json")
 
   def _make(self):
-    opts = ocp.CheckpointManagerOptions(max_to_keep=self.keep, create=True,
-                                        enable_async_checkpointing=self.async_save,
-                                        cleanup_tmp_directories=True)
-    return ocp.CheckpointManager(self.directory, options=opts, item_names=("state", "meta"),
-                                 metadata={"config": self.config})
+    opts = ocp.CheckpointManagerOptions(
+      max_to_keep=self.keep,
+      create=True,
+      enable_async_checkpointing=self.async_save,
+      cleanup_tmp_directories=True,
+    )
+    return ocp.CheckpointManager(
+      self.directory, options=opts, item_names=("state", "meta"), metadata={"config": self.config}
+    )
 
   def all_steps(self) -> list[int]:
     return sorted(self._mngr.all_steps())
@@ -125,7 +133,9 @@ class Checkpointer:
         raise CorruptCheckpointError(f"{rel} is missing")
       with open(path, "rb") as f:
         if hashlib.file_digest(f, "sha256").hexdigest() != digest:
-          raise CorruptCheckpointError(f"{rel} does not match the checksum recorded when it was saved")
+          raise CorruptCheckpointError(
+            f"{rel} does not match the checksum recorded when it was saved"
+          )
 
   def restore_latest(self, target_state: Any, data_iter: Any = None) -> tuple[Any, int] | None:
     """Restores the newest readable checkpoint into the shapes/shardings of ``target_state``.
@@ -156,27 +166,38 @@ class Checkpointer:
       return restored["state"], step
     if failed:
       step, e = failed[0]
-      raise UserError(f"none of the {len(failed)} checkpoints in {self.directory} can be read (step {step}: "
-                      f"{_why(e)}); nothing was moved or overwritten: restore them from a copy, or train "
-                      "in a new --workdir")
+      raise UserError(
+        f"none of the {len(failed)} checkpoints in {self.directory} can be read (step {step}: "
+        f"{_why(e)}); nothing was moved or overwritten: restore them from a copy, or train "
+        "in a new --workdir"
+      )
     return None
+
   def _check_shapes(self, step: int, abstract: Any) -> None:
     try:
       with ocp.StandardCheckpointer() as c:
         meta = c.metadata(os.path.join(self.directory, str(step), "state"))
       saved = meta.item_metadata.tree if hasattr(meta, "item_metadata") else meta
-      saved_flat = {tree_path(p): tuple(m.shape) for p, m in jax.tree_util.tree_leaves_with_path(saved)
-                    if hasattr(m, "shape")}
+      saved_flat = {
+        tree_path(p): tuple(m.shape)
+        for p, m in jax.tree_util.tree_leaves_with_path(saved)
+        if hasattr(m, "shape")
+      }
     except Exception:  # noqa: BLE001  (unreadable metadata: the restore below finds it corrupt)
       return
     want = {tree_path(p): tuple(a.shape) for p, a in jax.tree_util.tree_leaves_with_path(abstract)}
     diff = [k for k in want if k in saved_flat and saved_flat[k] != want[k]]
     missing = [k for k in want if saved_flat and k not in saved_flat]
     if diff or (missing and len(missing) < len(want)):
-      what = (f"{diff[0]}: saved {saved_flat[diff[0]]}, now {want[diff[0]]}" if diff
-              else f"{missing[0]} is not in it")
-      raise UserError(f"checkpoint {self.directory}/{step} holds another model ({what}); the model config "
-                      "changed: start a new --workdir")
+      what = (
+        f"{diff[0]}: saved {saved_flat[diff[0]]}, now {want[diff[0]]}"
+        if diff
+        else f"{missing[0]} is not in it"
+      )
+      raise UserError(
+        f"checkpoint {self.directory}/{step} holds another model ({what}); the model config "
+        "changed: start a new --workdir"
+      )
 
   def _quarantine(self, step: int, err: Exception, fallback: int) -> None:
     src = os.path.join(self.directory, str(step))
@@ -184,7 +205,9 @@ class Checkpointer:
     while os.path.exists(dst):  # an earlier quarantine of this step number is kept too
       n += 1
       dst = f"{src}.corrupt.{n}"
-    msg = f"checkpoint {src} is unreadable ({_why(err)}); moved to {dst}, resuming from step {fallback}"
+    msg = (
+      f"checkpoint {src} is unreadable ({_why(err)}); moved to {dst}, resuming from step {fallback}"
+    )
     log.warning(msg)
     print("WARNING: " + msg, flush=True)
     if jax.process_index() == 0:
@@ -214,8 +237,11 @@ def saved_config(directory: str) -> dict | None:
   if not os.path.isdir(directory) or not any(n.isdigit() for n in os.listdir(directory)):
     return None
   try:
-    mngr = ocp.CheckpointManager(os.path.abspath(directory), options=ocp.CheckpointManagerOptions(
-        create=False, read_only=True), item_names=("state", "meta"))
+    mngr = ocp.CheckpointManager(
+      os.path.abspath(directory),
+      options=ocp.CheckpointManagerOptions(create=False, read_only=True),
+      item_names=("state", "meta"),
+    )
     try:
       return (mngr.metadata().custom_metadata or {}).get("config")
     finally:
@@ -238,7 +264,9 @@ def load_state(workdir: str, step: int | None = None) -> tuple[dict, int]:
   d = os.path.join(os.path.abspath(workdir), "checkpoints")
   steps = sorted(int(s) for s in os.listdir(d) if s.isdigit()) if os.path.isdir(d) else []
   if not steps:
-    raise UserError(f"no checkpoint under {d}; train first (python -m <method>.main ... --workdir={workdir})")
+    raise UserError(
+      f"no checkpoint under {d}; train first (python -m <method>.main ... --workdir={workdir})"
+    )
   step = steps[-1] if step is None else step
   path = os.path.join(d, str(step), "state")
   try:
@@ -250,20 +278,25 @@ def load_state(workdir: str, step: int | None = None) -> tuple[dict, int]:
       state = c.restore(path, abstract)
   except Exception as e:  # noqa: BLE001  (tensorstore/orbax raise many types for a damaged checkpoint)
     first = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
-    raise UserError(f"checkpoint {os.path.join(d, str(step))} cannot be read ({type(e).__name__}: {first}); "
-                    "it is damaged or incomplete: use an earlier step or re-train") from None
+    raise UserError(
+      f"checkpoint {os.path.join(d, str(step))} cannot be read ({type(e).__name__}: {first}); "
+      "it is damaged or incomplete: use an earlier step or re-train"
+    ) from None
   return state, step
 
 
 def read_config(workdir: str):
   """A workdir's ``config.json`` as a ConfigDict, or a one-line UserError."""
   import ml_collections
+
   path = os.path.join(workdir, "config.json")
   if not os.path.isdir(workdir):
     raise UserError(f"workdir {workdir!r} does not exist")
   if not os.path.isfile(path):
-    raise UserError(f"{workdir} has no config.json: it is not a training workdir (train with "
-                    f"python -m <method>.main --workdir={workdir})")
+    raise UserError(
+      f"{workdir} has no config.json: it is not a training workdir (train with "
+      f"python -m <method>.main --workdir={workdir})"
+    )
   try:
     with open(path) as f:
       return ml_collections.ConfigDict(json.load(f))

@@ -20,7 +20,7 @@ import errno
 import os
 import sys
 import traceback
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from absl import app, flags
 from absl import logging as absl_logging
@@ -36,8 +36,15 @@ flags.disclaim_key_flags()
 FLAGS = flags.FLAGS
 
 # Exceptions that describe the user's situation rather than a bug: printed as one line.
-_ONE_LINE = (UserError, FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError,
-             FloatingPointError, KeyboardInterrupt)
+_ONE_LINE = (
+  UserError,
+  FileNotFoundError,
+  IsADirectoryError,
+  NotADirectoryError,
+  PermissionError,
+  FloatingPointError,
+  KeyboardInterrupt,
+)
 
 
 def verbose() -> bool:
@@ -52,8 +59,13 @@ def define_config(default: str | None = None, help_text: str = "") -> flags.Flag
     # with a default, config_flags loads the file (and applies the --config.x overrides on sys.argv)
     # right here, before absl parses anything: its errors need the same one-line treatment.
     return config_flags.DEFINE_config_file(
-        "config", default, help_text or "config file configs/<method>/<experiment>.py[:arg]; override "
-        "fields with --config.a.b=value", lock_config=True)
+      "config",
+      default,
+      help_text
+      or "config file configs/<method>/<experiment>.py[:arg]; override "
+      "fields with --config.a.b=value",
+      lock_config=True,
+    )
   except Exception as e:  # noqa: BLE001
     _exit_parse_error(e, sys.argv)
 
@@ -66,9 +78,15 @@ def config_path(rel: str) -> str:
 def define_train_flags() -> None:
   """The flags of a training program: --config, --workdir, --allow_config_change."""
   define_config()
-  flags.DEFINE_string("workdir", None, "run directory: checkpoints, metrics.jsonl, figures, config.json")
-  flags.DEFINE_list("allow_config_change", [], "config keys that may differ from the workdir's saved "
-                    "config on resume (e.g. total_steps); any other difference refuses to start")
+  flags.DEFINE_string(
+    "workdir", None, "run directory: checkpoints, metrics.jsonl, figures, config.json"
+  )
+  flags.DEFINE_list(
+    "allow_config_change",
+    [],
+    "config keys that may differ from the workdir's saved "
+    "config on resume (e.g. total_steps); any other difference refuses to start",
+  )
 
 
 def present(name: str) -> bool:
@@ -78,13 +96,20 @@ def present(name: str) -> bool:
 
 def check_only_flags(allowed: Sequence[str], context: str) -> None:
   """Refuses flags of this program that ``context`` (a subcommand) does not read."""
-  extra = [n for n in FLAGS.get_key_flags_for_module(sys.argv[0]) if n.name not in allowed and
-           n.name not in ("verbose", "help", "helpshort", "helpfull") and n.present]
+  extra = [
+    n
+    for n in FLAGS.get_key_flags_for_module(sys.argv[0])
+    if n.name not in allowed
+    and n.name not in ("verbose", "help", "helpshort", "helpfull")
+    and n.present
+  ]
   if any(a.startswith("--config.") for a in sys.argv[1:]) and "config" not in allowed:
     raise UserError(f"{context} takes no --config overrides")
   if extra:
-    raise UserError(f"{context} does not take --{extra[0].name}; its flags are "
-                    + ", ".join(f"--{a}" for a in allowed))
+    raise UserError(
+      f"{context} does not take --{extra[0].name}; its flags are "
+      + ", ".join(f"--{a}" for a in allowed)
+    )
 
 
 def _first_line(e: BaseException) -> str:
@@ -117,7 +142,9 @@ def describe(e: BaseException) -> str | None:
 
 
 def _parse(argv: list[str]) -> list[str]:
-  flags.DEFINE_bool("verbose", False, "show tracebacks and library INFO logs", module_name=sys.argv[0])
+  flags.DEFINE_bool(
+    "verbose", False, "show tracebacks and library INFO logs", module_name=sys.argv[0]
+  )
   if any(a in ("-h", "--help", "-help", "--helpshort", "-?") for a in argv[1:]):
     app.usage(shorthelp=True, writeto_stdout=True, exitcode=0)
   if "--helpfull" in argv[1:]:
@@ -125,7 +152,9 @@ def _parse(argv: list[str]) -> list[str]:
   try:
     rest = FLAGS(argv)
     if "config" in FLAGS and any(a.startswith("--config=") for a in argv[1:]):
-      list(FLAGS.config.keys())  # ml-collections loads the file lazily: its errors belong to the command line
+      list(
+        FLAGS.config.keys()
+      )  # ml-collections loads the file lazily: its errors belong to the command line
     return rest
   except Exception as e:  # noqa: BLE001  (any parse failure is the command line's fault)
     _exit_parse_error(e, argv)
@@ -139,7 +168,9 @@ def _exit_parse_error(e: BaseException, argv) -> None:
   if given is not None and not given.split(":")[0]:
     msg = "--config is empty; give configs/<method>/<experiment>.py[:arg]"
   elif given is not None and ("No such file" in str(e) or "Errno 2" in str(e)):
-    msg = f"--config: {given.split(':')[0]} does not exist; give configs/<method>/<experiment>.py[:arg]"
+    msg = (
+      f"--config: {given.split(':')[0]} does not exist; give configs/<method>/<experiment>.py[:arg]"
+    )
   elif isinstance(e, flags.UnrecognizedFlagError) and e.flagname:
     msg = f"unknown flag --{e.flagname}{_flag_hint(e.flagname)}; see --help"
   elif isinstance(e, (KeyError, AttributeError)) and "Did you mean" in str(e):
@@ -153,6 +184,7 @@ def _exit_parse_error(e: BaseException, argv) -> None:
 
 def _flag_hint(name: str) -> str:
   import difflib
+
   names = [f.name for f in FLAGS.get_key_flags_for_module(sys.argv[0])]
   if name.startswith("config.") and "config" in names:
     return " (a --config.KEY override needs --config=configs/<method>/<experiment>.py[:arg] too)"
@@ -181,6 +213,7 @@ def run(main: Callable[[list[str]], int | None], argv: Sequence[str] | None = No
       # Library loggers (orbax logs through absl) stay quiet: what matters reaches the main thread as
       # an exception and is reported below. asyncio reports orbax's failed background writes again.
       import logging
+
       for name in ("absl", "orbax", "jax", "grain", "tensorflow_datasets", "asyncio"):
         logging.getLogger(name).setLevel(logging.CRITICAL)
       sys.unraisablehook = _quiet_unraisable
@@ -211,7 +244,10 @@ def train_main(argv: Sequence[str]) -> int:
   if not FLAGS.workdir:
     raise UserError("missing --workdir=DIR (where checkpoints, metrics.jsonl and figures go)")
   from common import runtime, trainer
+
   cfg = FLAGS.config
-  trainer.train(cfg, trainer.resolve_task(cfg), FLAGS.workdir, allow_config_change=FLAGS.allow_config_change)
+  trainer.train(
+    cfg, trainer.resolve_task(cfg), FLAGS.workdir, allow_config_change=FLAGS.allow_config_change
+  )
   runtime.shutdown()
   return 0

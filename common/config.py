@@ -13,14 +13,26 @@ import difflib
 import importlib.util
 import math
 import os
-from typing import Any, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import ml_collections
 
 from common.errors import UserError
 
-__all__ = ["ConfigError", "parse_arg", "distributed", "sharding", "load_config", "apply_overrides", "replaced", "flat_keys",
-           "flatten", "diff", "check"]
+__all__ = [
+  "ConfigError",
+  "parse_arg",
+  "distributed",
+  "sharding",
+  "load_config",
+  "apply_overrides",
+  "replaced",
+  "flat_keys",
+  "flatten",
+  "diff",
+  "check",
+]
 
 
 class ConfigError(UserError):
@@ -28,7 +40,9 @@ class ConfigError(UserError):
 
 
 def _is_choice(default: Any) -> bool:
-  return isinstance(default, tuple) and len(default) > 0 and all(isinstance(c, str) for c in default)
+  return (
+    isinstance(default, tuple) and len(default) > 0 and all(isinstance(c, str) for c in default)
+  )
 
 
 def _typed(name: str, default: Any, text: str) -> Any:
@@ -84,7 +98,9 @@ def parse_arg(arg: str | None, **spec: Any) -> ml_collections.ConfigDict:
     else:
       _unknown(tok, arg, list(spec), bare)
     if name in set_by and set_by[name] != tok:
-      raise ConfigError(f"config arg {arg!r} sets {name} twice ({set_by[name]!r} and {tok!r}); keep one")
+      raise ConfigError(
+        f"config arg {arg!r} sets {name} twice ({set_by[name]!r} and {tok!r}); keep one"
+      )
     set_by[name] = tok
     out[name] = value
   return ml_collections.ConfigDict(out)
@@ -94,7 +110,9 @@ def _unknown(tok: str, arg: str | None, names: list[str], bare: Mapping[str, str
   allowed = list(bare) + [f"{n}=..." for n in names if n not in bare.values() or n not in bare]
   close = difflib.get_close_matches(tok.split("=")[0], list(bare) + names, n=1, cutoff=0.5)
   hint = f"; did you mean {close[0]!r}?" if close else ""
-  raise ConfigError(f"unknown token {tok!r} in config arg {arg!r}{hint} Allowed: {', '.join(allowed)}")
+  raise ConfigError(
+    f"unknown token {tok!r} in config arg {arg!r}{hint} Allowed: {', '.join(allowed)}"
+  )
 
 
 def distributed() -> ml_collections.ConfigDict:
@@ -107,14 +125,18 @@ def sharding() -> ml_collections.ConfigDict:
   """The ``sharding`` block every training config has (common.sharding): pure data parallel by default;
   ``mesh.fsdp=n`` splits every leaf of at least ``min_size`` elements along its largest divisible
   dimension over n devices (parameters and optimizer state alike)."""
-  return ml_collections.ConfigDict(dict(
+  return ml_collections.ConfigDict(
+    dict(
       mesh=ml_collections.ConfigDict(dict(data=-1, fsdp=1)),
-      min_size=4096,            # smaller leaves (biases, norms, counters) stay replicated
-      rules=(".*=fsdp",),       # "regex=fsdp|replicate|dimK" against the leaf path, first match wins
-  ))
+      min_size=4096,  # smaller leaves (biases, norms, counters) stay replicated
+      rules=(".*=fsdp",),  # "regex=fsdp|replicate|dimK" against the leaf path, first match wins
+    )
+  )
 
 
-def load_config(spec: str, overrides: Sequence[str] | Mapping[str, Any] = ()) -> ml_collections.ConfigDict:
+def load_config(
+  spec: str, overrides: Sequence[str] | Mapping[str, Any] = ()
+) -> ml_collections.ConfigDict:
   """Loads ``path[:arg]`` as ``--config`` does, applies overrides, and returns the locked config.
 
   For tests, demos and benchmarks; programs use ``config_flags`` (common.cli).
@@ -125,19 +147,27 @@ def load_config(spec: str, overrides: Sequence[str] | Mapping[str, Any] = ()) ->
   """
   path, _, arg = spec.partition(":")
   if not os.path.isfile(path):
-    raise ConfigError(f"config file {path!r} does not exist; pass --config=configs/<method>/<experiment>.py[:arg]")
-  module_spec = importlib.util.spec_from_file_location("medjax_config_" + os.path.basename(path)[:-3], path)
+    raise ConfigError(
+      f"config file {path!r} does not exist; pass --config=configs/<method>/<experiment>.py[:arg]"
+    )
+  module_spec = importlib.util.spec_from_file_location(
+    "medjax_config_" + os.path.basename(path)[:-3], path
+  )
   module = importlib.util.module_from_spec(module_spec)
   module_spec.loader.exec_module(module)
   cfg = module.get_config(arg) if arg else module.get_config()
   if not isinstance(cfg, ml_collections.ConfigDict):
-    raise ConfigError(f"{path}: get_config must return an ml_collections.ConfigDict, got {type(cfg).__name__}")
+    raise ConfigError(
+      f"{path}: get_config must return an ml_collections.ConfigDict, got {type(cfg).__name__}"
+    )
   cfg.lock()
   apply_overrides(cfg, overrides)
   return cfg
 
 
-def replaced(cfg: ml_collections.ConfigDict, overrides: Mapping[str, Any]) -> ml_collections.ConfigDict:
+def replaced(
+  cfg: ml_collections.ConfigDict, overrides: Mapping[str, Any]
+) -> ml_collections.ConfigDict:
   """A copy of ``cfg`` with ``overrides`` applied (checked like command-line overrides); ``cfg`` is unchanged."""
   out = ml_collections.ConfigDict(cfg.to_dict())
   out.lock()
@@ -156,7 +186,9 @@ def flat_keys(cfg: ml_collections.ConfigDict, prefix: str = "") -> list[str]:
   return keys
 
 
-def apply_overrides(cfg: ml_collections.ConfigDict, overrides: Sequence[str] | Mapping[str, Any]) -> None:
+def apply_overrides(
+  cfg: ml_collections.ConfigDict, overrides: Sequence[str] | Mapping[str, Any]
+) -> None:
   """Sets dotted keys on a locked config, with a one-line error for an unknown key or a bad type."""
   if isinstance(overrides, Mapping):
     items = list(overrides.items())
@@ -175,7 +207,9 @@ def apply_overrides(cfg: ml_collections.ConfigDict, overrides: Sequence[str] | M
   for key, value in items:
     if key not in known:
       close = difflib.get_close_matches(key, known, n=3, cutoff=0.5)
-      hint = f"; did you mean {', '.join(close)}?" if close else "; see the config file for the fields"
+      hint = (
+        f"; did you mean {', '.join(close)}?" if close else "; see the config file for the fields"
+      )
       raise ConfigError(f"unknown config key {key!r}{hint}")
     *parents, leaf = key.split(".")
     node = cfg
@@ -189,8 +223,10 @@ def apply_overrides(cfg: ml_collections.ConfigDict, overrides: Sequence[str] | M
     try:
       node[leaf] = value
     except TypeError as e:
-      raise ConfigError(f"config key {key!r}: cannot set {value!r} ({type(value).__name__}): "
-                        f"field holds {type(current).__name__}") from e
+      raise ConfigError(
+        f"config key {key!r}: cannot set {value!r} ({type(value).__name__}): "
+        f"field holds {type(current).__name__}"
+      ) from e
 
 
 def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -236,48 +272,60 @@ def _positive_int(v):
 
 
 def _range_pair(v):  # (lo, hi) with 0 <= lo <= hi
-  return isinstance(v, (list, tuple)) and len(v) == 2 and all(isinstance(x, (int, float)) for x in v) \
-      and 0 <= v[0] <= v[1] and all(math.isfinite(x) for x in v)
+  return (
+    isinstance(v, (list, tuple))
+    and len(v) == 2
+    and all(isinstance(x, (int, float)) for x in v)
+    and 0 <= v[0] <= v[1]
+    and all(math.isfinite(x) for x in v)
+  )
 
 
 # the known range of a config value, by the last part of its dotted key (checked wherever it occurs)
 RANGES = {
-    "b1": (_fraction, "in [0, 1) (Adam's first-moment decay)"),
-    "b2": (_fraction, "in [0, 1) (Adam's second-moment decay)"),
-    "momentum": (_fraction, "in [0, 1)"),
-    "eps": (lambda v: isinstance(v, (int, float)) and 0 < v < 1, "in (0, 1)"),
-    "dropout": (_fraction, "in [0, 1) (the probability of dropping a unit)"),
-    "drop_path": (_fraction, "in [0, 1)"),
-    "mask_ratio": (_fraction, "in [0, 1) (the fraction of patches masked)"),
-    "layer_decay": (lambda v: isinstance(v, (int, float)) and 0 < v <= 1, "in (0, 1]"),
-    "width": (_positive_int, "an integer >= 1"),
-    "depth": (_positive_int, "an integer >= 1"),
-    "num_examples": (_positive_int, "an integer >= 1"),
-    "widths": (lambda v: isinstance(v, (list, tuple)) and len(v) > 0 and all(_positive_int(x) for x in v),
-               "a non-empty list of integers >= 1"),
-    "eta_range": (_range_pair, "(lo, hi) with 0 <= lo <= hi (a Poisson gain)"),
-    "sigma_range": (_range_pair, "(lo, hi) with 0 <= lo <= hi (a Gaussian standard deviation)"),
+  "b1": (_fraction, "in [0, 1) (Adam's first-moment decay)"),
+  "b2": (_fraction, "in [0, 1) (Adam's second-moment decay)"),
+  "momentum": (_fraction, "in [0, 1)"),
+  "eps": (lambda v: isinstance(v, (int, float)) and 0 < v < 1, "in (0, 1)"),
+  "dropout": (_fraction, "in [0, 1) (the probability of dropping a unit)"),
+  "drop_path": (_fraction, "in [0, 1)"),
+  "mask_ratio": (_fraction, "in [0, 1) (the fraction of patches masked)"),
+  "layer_decay": (lambda v: isinstance(v, (int, float)) and 0 < v <= 1, "in (0, 1]"),
+  "width": (_positive_int, "an integer >= 1"),
+  "depth": (_positive_int, "an integer >= 1"),
+  "num_examples": (_positive_int, "an integer >= 1"),
+  "widths": (
+    lambda v: isinstance(v, (list, tuple)) and len(v) > 0 and all(_positive_int(x) for x in v),
+    "a non-empty list of integers >= 1",
+  ),
+  "eta_range": (_range_pair, "(lo, hi) with 0 <= lo <= hi (a Poisson gain)"),
+  "sigma_range": (_range_pair, "(lo, hi) with 0 <= lo <= hi (a Gaussian standard deviation)"),
 }
 
 
 def check(cfg: ml_collections.ConfigDict) -> None:
   """Fails with one line on trainer config values that cannot be right, before anything is computed."""
+
   def need(ok: bool, msg: str):
     if not ok:
       raise ConfigError(msg)
 
   for key in ("total_steps", "batch_size", "keep_ckpts"):
     if key in cfg:
-      need(isinstance(cfg[key], int) and cfg[key] >= 1, f"{key}={cfg[key]!r} must be an integer >= 1; "
-           f"set --config.{key}")
+      need(
+        isinstance(cfg[key], int) and cfg[key] >= 1,
+        f"{key}={cfg[key]!r} must be an integer >= 1; set --config.{key}",
+      )
   for key in ("log_every", "ckpt_every", "eval_every", "figure_every"):
     if key in cfg:
       need(cfg[key] >= 0, f"{key}={cfg[key]} must be >= 0 (0 means: only at the last step)")
   if "optim" in cfg:
     lr = cfg.optim.get("lr")
     # lr = 0 is allowed: it freezes the weights (a check that an initialization loads exactly)
-    need(lr is not None and math.isfinite(lr) and lr >= 0, f"optim.lr={lr} must be a finite number >= 0 "
-         "(a negative rate climbs the loss)")
+    need(
+      lr is not None and math.isfinite(lr) and lr >= 0,
+      f"optim.lr={lr} must be a finite number >= 0 (a negative rate climbs the loss)",
+    )
     for key in ("warmup_steps", "weight_decay", "clip_norm", "min_lr"):
       if key in cfg.optim:
         need(cfg.optim[key] >= 0, f"optim.{key}={cfg.optim[key]} must be >= 0")

@@ -13,11 +13,17 @@ import contextlib
 import json
 import os
 import tempfile
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 from common.errors import UserError
 
-__all__ = ["atomic_path", "write_json_atomic", "write_text_atomic", "check_outputs", "check_out_dir"]
+__all__ = [
+  "atomic_path",
+  "write_json_atomic",
+  "write_text_atomic",
+  "check_outputs",
+  "check_out_dir",
+]
 
 
 def _umask() -> int:
@@ -34,7 +40,9 @@ def atomic_path(path: str) -> Iterator[str]:
   os.makedirs(folder, exist_ok=True)
   base = os.path.basename(path)
   stem, dot, suffix = base.rpartition(".")
-  fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{stem or base}.tmp-", suffix=f".{suffix}" if dot else "")
+  fd, tmp = tempfile.mkstemp(
+    dir=folder, prefix=f".{stem or base}.tmp-", suffix=f".{suffix}" if dot else ""
+  )
   os.close(fd)
   try:
     yield tmp
@@ -77,8 +85,10 @@ def check_outputs(outputs: Sequence[str], inputs: Sequence[str] = ()) -> None:
     real = os.path.realpath(out)
     same = ins.get(real) or ids.get(_identity(real))
     if same is not None:
-      raise UserError(f"output {out!r} is the input {same!r} (the same file); choose another --out so the "
-                      "input is not overwritten")
+      raise UserError(
+        f"output {out!r} is the input {same!r} (the same file); choose another --out so the "
+        "input is not overwritten"
+      )
     if real in seen:
       raise UserError(f"two outputs would be written to {out!r}; give the inputs distinct names")
     seen.add(real)

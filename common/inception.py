@@ -13,18 +13,27 @@ path; its keys are the PyTorch state-dict names (``Mixed_5b.branch1x1.conv.weigh
 from __future__ import annotations
 
 import os
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["InceptionV3", "load_variables", "FeatureExtractor", "to_npz_layout", "statistics", "FID_INPUT_SIZE"]
+__all__ = [
+  "InceptionV3",
+  "load_variables",
+  "FeatureExtractor",
+  "to_npz_layout",
+  "statistics",
+  "FID_INPUT_SIZE",
+]
 
 FID_INPUT_SIZE = 299
 
 
 class BasicConv(nn.Module):
   """Conv (no bias) + BatchNorm(eps=1e-3, inference) + ReLU; submodules named as torch's."""
+
   features: int
   kernel: tuple[int, int]
   stride: int = 1
@@ -32,8 +41,14 @@ class BasicConv(nn.Module):
 
   @nn.compact
   def __call__(self, x):
-    x = nn.Conv(self.features, self.kernel, (self.stride, self.stride),
-                padding=[(self.padding[0],) * 2, (self.padding[1],) * 2], use_bias=False, name="conv")(x)
+    x = nn.Conv(
+      self.features,
+      self.kernel,
+      (self.stride, self.stride),
+      padding=[(self.padding[0],) * 2, (self.padding[1],) * 2],
+      use_bias=False,
+      name="conv",
+    )(x)
     x = nn.BatchNorm(use_running_average=True, epsilon=1e-3, name="bn")(x)
     return nn.relu(x)
 
@@ -116,12 +131,22 @@ class InceptionE(nn.Module):
   def __call__(self, x):
     b1 = BasicConv(320, (1, 1), name="branch1x1")(x)
     b3 = BasicConv(384, (1, 1), name="branch3x3_1")(x)
-    b3 = jnp.concatenate([BasicConv(384, (1, 3), padding=(0, 1), name="branch3x3_2a")(b3),
-                          BasicConv(384, (3, 1), padding=(1, 0), name="branch3x3_2b")(b3)], -1)
+    b3 = jnp.concatenate(
+      [
+        BasicConv(384, (1, 3), padding=(0, 1), name="branch3x3_2a")(b3),
+        BasicConv(384, (3, 1), padding=(1, 0), name="branch3x3_2b")(b3),
+      ],
+      -1,
+    )
     bd = BasicConv(448, (1, 1), name="branch3x3dbl_1")(x)
     bd = BasicConv(384, (3, 3), padding=(1, 1), name="branch3x3dbl_2")(bd)
-    bd = jnp.concatenate([BasicConv(384, (1, 3), padding=(0, 1), name="branch3x3dbl_3a")(bd),
-                          BasicConv(384, (3, 1), padding=(1, 0), name="branch3x3dbl_3b")(bd)], -1)
+    bd = jnp.concatenate(
+      [
+        BasicConv(384, (1, 3), padding=(0, 1), name="branch3x3dbl_3a")(bd),
+        BasicConv(384, (3, 1), padding=(1, 0), name="branch3x3dbl_3b")(bd),
+      ],
+      -1,
+    )
     pooled = _max3(x, 1, 1) if self.max_pool_branch else avg_pool_exclude_pad(x)
     bp = BasicConv(192, (1, 1), name="branch_pool")(pooled)
     return jnp.concatenate([b1, b3, bd, bp], -1)
@@ -153,8 +178,13 @@ class InceptionV3(nn.Module):
 
 # --- weights -----------------------------------------------------------------------------------
 
-_TORCH_LEAF = {("params", "kernel"): "weight", ("params", "scale"): "weight", ("params", "bias"): "bias",
-               ("batch_stats", "mean"): "running_mean", ("batch_stats", "var"): "running_var"}
+_TORCH_LEAF = {
+  ("params", "kernel"): "weight",
+  ("params", "scale"): "weight",
+  ("params", "bias"): "bias",
+  ("batch_stats", "mean"): "running_mean",
+  ("batch_stats", "var"): "running_var",
+}
 
 
 def _torch_names(template) -> dict[tuple, str]:
@@ -179,8 +209,9 @@ def load_variables(path: str) -> dict:
   """
   if not path or not os.path.isfile(path):
     raise FileNotFoundError(
-        f"Inception-v3 FID weights not found at {path!r}; convert pytorch-fid's "
-        "pt_inception-2015-12-05-6726825d.pth with tools/fid_weights_to_npz.py and pass the .npz path")
+      f"Inception-v3 FID weights not found at {path!r}; convert pytorch-fid's "
+      "pt_inception-2015-12-05-6726825d.pth with tools/fid_weights_to_npz.py and pass the .npz path"
+    )
   template = _template()
   names = _torch_names(template)
   with np.load(path) as f:
@@ -226,7 +257,9 @@ class FeatureExtractor:
 
     @jax.jit
     def feats(v, x):
-      x = jax.image.resize(x, (x.shape[0], FID_INPUT_SIZE, FID_INPUT_SIZE, 3), "bilinear", antialias=False)
+      x = jax.image.resize(
+        x, (x.shape[0], FID_INPUT_SIZE, FID_INPUT_SIZE, 3), "bilinear", antialias=False
+      )
       return model.apply(v, 2.0 * x - 1.0)
 
     self._feats = feats
@@ -239,7 +272,7 @@ class FeatureExtractor:
       images = np.repeat(images, 3, axis=-1)
     out, bs = [], self.batch_size
     for i in range(0, len(images), bs):
-      xb = images[i:i + bs]
+      xb = images[i : i + bs]
       n = len(xb)
       if n < bs:
         xb = np.concatenate([xb, np.zeros((bs - n, *xb.shape[1:]), xb.dtype)])
@@ -251,4 +284,3 @@ def statistics(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
   """(mu, sigma) of features, sigma with the N-1 denominator as pytorch-fid (``np.cov``)."""
   f = np.asarray(features, np.float64)
   return f.mean(0), np.cov(f, rowvar=False)
-

@@ -10,7 +10,8 @@ import math
 import os
 import sys
 import time
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
@@ -40,9 +41,11 @@ class MetricWriter:
     os.makedirs(workdir, exist_ok=True)
     if resume_step is not None and os.path.exists(self.path):
       from common.files import write_text_atomic
+
       keep = [r for r in read_jsonl(self.path) if r.get("step", 0) <= resume_step]
       write_text_atomic(self.path, "".join(json.dumps(r) + "\n" for r in keep))
     from tensorboardX import SummaryWriter  # imported here: only process 0 needs it
+
     # a resumed run's event file starts with a purge at the first step it writes: TensorBoard drops the
     # earlier files' points from there on (written after the restored checkpoint), so none shows twice
     purge = int(resume_step) + 1 if resume_step else None
@@ -69,7 +72,9 @@ class MetricWriter:
   def write_hparams(self, hparams: Mapping[str, Any]) -> None:
     if not self.enabled:
       return
-    flat = {k: (v if isinstance(v, (int, float, str, bool)) else str(v)) for k, v in hparams.items()}
+    flat = {
+      k: (v if isinstance(v, (int, float, str, bool)) else str(v)) for k, v in hparams.items()
+    }
     self._tb.add_text("config", json.dumps(flat, indent=1), 0)
 
   def flush(self) -> None:
@@ -109,8 +114,15 @@ def _fmt_time(s: float) -> str:
 class Progress:
   """A console line: step, loss, examples/s and ETA, measured between calls with ``time.monotonic``."""
 
-  def __init__(self, total_steps: int, examples_per_step: int, start_step: int = 0, enabled: bool = True,
-               stream=None, label: str = "step"):
+  def __init__(
+    self,
+    total_steps: int,
+    examples_per_step: int,
+    start_step: int = 0,
+    enabled: bool = True,
+    stream=None,
+    label: str = "step",
+  ):
     self.total, self.eps, self.enabled, self.label = total_steps, examples_per_step, enabled, label
     self.stream = stream or sys.stdout
     self._t0, self._s0 = time.monotonic(), start_step
@@ -121,7 +133,9 @@ class Progress:
     if step > self._s0:
       self.rate = (step - self._s0) / max(now - self._t0, 1e-9)
     self._t0, self._s0 = now, step
-    eta = (self.total - step) / self.rate if self.rate == self.rate and self.rate > 0 else float("nan")
+    eta = (
+      (self.total - step) / self.rate if self.rate == self.rate and self.rate > 0 else float("nan")
+    )
     parts = [f"{self.label} {step}/{self.total}"]
     if metrics and "loss" in metrics:
       parts.append(f"loss {_scalar(metrics['loss']):.5g}")

@@ -1,7 +1,7 @@
 """Trains the task named by the config's ``task`` ("module:factory") with the shared trainer.
 
-  python -m common.main --config=configs/common/toy.py[:smoke] --workdir=DIR [--config.a.b=value ...]
-      [--allow_config_change=total_steps,...]
+python -m common.main --config=configs/common/toy.py[:smoke] --workdir=DIR [--config.a.b=value ...]
+    [--allow_config_change=total_steps,...]
 """
 
 from common import cli

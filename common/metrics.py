@@ -5,15 +5,27 @@ All are pure jnp functions, batched over leading axes. Images are ``(..., H, W, 
 
 from __future__ import annotations
 
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from common.errors import InputError
 
-__all__ = ["ssim", "psnr", "snr", "pcc", "mardia_skewness", "mardia_kurtosis", "mardia_test", "mardia_null", "null_p_values",
-           "frechet_distance", "gaussian_kernel1d", "paired_difference", "paired_cells"]
+__all__ = [
+  "ssim",
+  "psnr",
+  "snr",
+  "pcc",
+  "mardia_skewness",
+  "mardia_kurtosis",
+  "mardia_test",
+  "mardia_null",
+  "null_p_values",
+  "frechet_distance",
+  "gaussian_kernel1d",
+  "paired_difference",
+  "paired_cells",
+]
 
 _IMG_AXES = (-3, -2, -1)
 
@@ -46,8 +58,16 @@ def _valid_filter(x_NxHxWxC, kernel):
   return jnp.moveaxis(x.reshape(n, c, h - k + 1, w - k + 1), 1, -1)
 
 
-def ssim(x: jax.Array, y: jax.Array, *, data_range: float, sigma: float = 1.5,
-         k1: float = 0.01, k2: float = 0.03, return_map: bool = False) -> jax.Array:
+def ssim(
+  x: jax.Array,
+  y: jax.Array,
+  *,
+  data_range: float,
+  sigma: float = 1.5,
+  k1: float = 0.01,
+  k2: float = 0.03,
+  return_map: bool = False,
+) -> jax.Array:
   """Mean structural similarity of ``(..., H, W, C)`` images (Wang et al. 2004).
 
   Equal to ``skimage.metrics.structural_similarity(x, y, data_range=..., gaussian_weights=True,
@@ -62,18 +82,22 @@ def ssim(x: jax.Array, y: jax.Array, *, data_range: float, sigma: float = 1.5,
   if x.shape != y.shape:
     raise ValueError(f"ssim: images must have the same shape; got {x.shape} and {y.shape}")
   if x.ndim < 3:
-    raise ValueError(f"ssim expects (..., H, W, C) images; got shape {x.shape} (add a channel axis)")
+    raise ValueError(
+      f"ssim expects (..., H, W, C) images; got shape {x.shape} (add a channel axis)"
+    )
   kernel = gaussian_kernel1d(sigma, truncate=3.5)
   win = kernel.shape[0]
   if x.shape[-3] < win or x.shape[-2] < win:
-    raise ValueError(f"ssim: images of {x.shape[-3]}x{x.shape[-2]} are smaller than the {win}x{win} window")
+    raise ValueError(
+      f"ssim: images of {x.shape[-3]}x{x.shape[-2]} are smaller than the {win}x{win} window"
+    )
   lead = x.shape[:-3]
   x4 = x.reshape((-1,) + x.shape[-3:])
   y4 = y.reshape((-1,) + y.shape[-3:])
   stack = jnp.concatenate([x4, y4, x4 * x4, y4 * y4, x4 * y4], axis=-1)
   f = _valid_filter(stack, kernel)
   c = x.shape[-1]
-  ux, uy, uxx, uyy, uxy = (f[..., i * c:(i + 1) * c] for i in range(5))
+  ux, uy, uxx, uyy, uxy = (f[..., i * c : (i + 1) * c] for i in range(5))
   vx, vy, vxy = uxx - ux * ux, uyy - uy * uy, uxy - ux * uy
   c1, c2 = (k1 * data_range) ** 2, (k2 * data_range) ** 2
   s = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux**2 + uy**2 + c1) * (vx + vy + c2))
@@ -84,8 +108,10 @@ def ssim(x: jax.Array, y: jax.Array, *, data_range: float, sigma: float = 1.5,
 def _check_layout(name, x, y, axis) -> None:
   # a 2-D (H, W) image read as (H, W, C) would silently reduce over the wrong axes
   if axis == _IMG_AXES and (x.ndim < 3 or y.ndim < 3):
-    raise InputError(f"{name} expects (..., H, W, C) images; got shapes {x.shape} and {y.shape}: add a channel "
-                     "axis (x[..., None]) or pass axis=")
+    raise InputError(
+      f"{name} expects (..., H, W, C) images; got shapes {x.shape} and {y.shape}: add a channel "
+      "axis (x[..., None]) or pass axis="
+    )
   if x.shape != y.shape:
     raise InputError(f"{name}: images must have the same shape; got {x.shape} and {y.shape}")
 
@@ -138,7 +164,9 @@ def mardia_skewness(x: jax.Array, *, standardize: bool = False) -> jax.Array:
   return jnp.mean(g**3, axis=(-2, -1))
 
 
-def mardia_kurtosis(x: jax.Array, *, standardize: bool = False, normalized: bool = False) -> jax.Array:
+def mardia_kurtosis(
+  x: jax.Array, *, standardize: bool = False, normalized: bool = False
+) -> jax.Array:
   """Mardia's kurtosis b_{2,D} = 1/n sum_j ||x_j||^4 of ``(..., n, D)`` samples.
 
   The N(0, I) value is D(D + 2); ``normalized=True`` returns b_{2,D} - D(D + 2), the "normalized"
@@ -155,7 +183,7 @@ def mardia_kurtosis(x: jax.Array, *, standardize: bool = False, normalized: bool
 def _mardia_np(x: np.ndarray, chunk: int = 2048) -> tuple[float, float]:
   """(b1, b2) of an (n, D) float64 sample as it is, the gram matrix taken in row chunks (memory n x chunk)."""
   n = len(x)
-  b1 = sum(float(np.sum((x[i:i + chunk] @ x.T) ** 3)) for i in range(0, n, chunk)) / n**2
+  b1 = sum(float(np.sum((x[i : i + chunk] @ x.T) ** 3)) for i in range(0, n, chunk)) / n**2
   b2 = float(np.mean(np.sum(x * x, axis=1) ** 2))
   return b1, b2
 
@@ -168,6 +196,7 @@ def mardia_test(z) -> dict[str, float]:
   (kurtosis); Mardia (1970), Biometrika 57(3). Returns the whitened b1, b2 and both p-values.
   """
   from scipy import stats
+
   z = np.asarray(z, np.float64)
   n, d = z.shape
   if n <= d:
@@ -175,15 +204,23 @@ def mardia_test(z) -> dict[str, float]:
   zc = z - z.mean(0)
   w, v = np.linalg.eigh(zc.T @ zc / n)
   if w.min() <= 1e-12 * max(w.max(), 1e-300):
-    raise InputError(f"mardia_test: the sample covariance is singular (rank < D={d}); the latent has collapsed")
+    raise InputError(
+      f"mardia_test: the sample covariance is singular (rank < D={d}); the latent has collapsed"
+    )
   b1, b2 = _mardia_np(zc @ (v / np.sqrt(w)) @ v.T)
   a_stat = n * b1 / 6.0
   b_stat = (b2 - d * (d + 2)) / np.sqrt(8.0 * d * (d + 2) / n)
-  return {"b1": b1, "b2": b2, "p_skewness": float(stats.chi2.sf(a_stat, d * (d + 1) * (d + 2) / 6.0)),
-          "p_kurtosis": float(2.0 * stats.norm.sf(abs(b_stat)))}
+  return {
+    "b1": b1,
+    "b2": b2,
+    "p_skewness": float(stats.chi2.sf(a_stat, d * (d + 1) * (d + 2) / 6.0)),
+    "p_kurtosis": float(2.0 * stats.norm.sf(abs(b_stat))),
+  }
 
 
-def mardia_null(n: int, d: int, draws: int = 1000, seed: int = 0, *, mean=None, cov=None) -> dict[str, np.ndarray]:
+def mardia_null(
+  n: int, d: int, draws: int = 1000, seed: int = 0, *, mean=None, cov=None
+) -> dict[str, np.ndarray]:
   """The paper's statistics (:func:`mardia_skewness`, normalized :func:`mardia_kurtosis`, sample as
   it is) over ``draws`` samples of n points of N(0, I_D): arrays ``skewness`` and ``kurtosis``, the
   finite-sample null to compare a latent with (at n = 297, D = 8 the skewness is 3.2 +- 0.7, not 0).
@@ -200,7 +237,9 @@ def mardia_null(n: int, d: int, draws: int = 1000, seed: int = 0, *, mean=None, 
   return {"skewness": out[:, 0], "kurtosis": out[:, 1] - d * (d + 2)}
 
 
-def null_p_values(skewness: float, kurtosis: float, null: dict[str, np.ndarray]) -> dict[str, float]:
+def null_p_values(
+  skewness: float, kurtosis: float, null: dict[str, np.ndarray]
+) -> dict[str, float]:
   """Monte-Carlo p-values of the paper's statistics against :func:`mardia_null` (add-one rule):
   skewness one-sided (large is non-normal), kurtosis two-sided about the null mean."""
   s, k = null["skewness"], null["kurtosis"]
@@ -231,8 +270,12 @@ def frechet_distance(mu1, cov1, mu2, cov2, *, xp=jnp):
   m = 0.5 * (m + xp.swapaxes(m, -1, -2))
   tr_sqrt = xp.sum(xp.sqrt(xp.clip(xp.linalg.eigvalsh(m), 0.0, None)), axis=-1)
   diff = mu1 - mu2
-  return (xp.sum(diff**2, axis=-1) + xp.trace(cov1, axis1=-2, axis2=-1)
-          + xp.trace(cov2, axis1=-2, axis2=-1) - 2.0 * tr_sqrt)
+  return (
+    xp.sum(diff**2, axis=-1)
+    + xp.trace(cov1, axis1=-2, axis2=-1)
+    + xp.trace(cov2, axis1=-2, axis2=-1)
+    - 2.0 * tr_sqrt
+  )
 
 
 def paired_difference(d, *, smaller_wins: bool = False, test: str = "wilcoxon", **test_kw) -> dict:
@@ -242,6 +285,7 @@ def paired_difference(d, *, smaller_wins: bool = False, test: str = "wilcoxon", 
   the items won (``d > 0``, or ``d < 0`` with ``smaller_wins``). p is 1 when every difference is 0
   and nan with fewer than 2 items."""
   from scipy import stats
+
   d = np.asarray(d, np.float64).ravel()
   n = len(d)
   if n < 2:
@@ -254,11 +298,20 @@ def paired_difference(d, *, smaller_wins: bool = False, test: str = "wilcoxon", 
     p = float(stats.ttest_1samp(d, 0.0).pvalue) if np.any(d != d[0]) else 0.0
   else:
     raise ValueError(f"paired test {test!r} is unknown; use 'wilcoxon' or 't'")
-  return dict(mean=float(d.mean()) if n else float("nan"), std=float(d.std(ddof=1)) if n > 1 else 0.0, p=p,
-              won=int(np.sum(d < 0) if smaller_wins else np.sum(d > 0)), n=n)
+  return dict(
+    mean=float(d.mean()) if n else float("nan"),
+    std=float(d.std(ddof=1)) if n > 1 else 0.0,
+    p=p,
+    won=int(np.sum(d < 0) if smaller_wins else np.sum(d > 0)),
+    n=n,
+  )
 
 
 def paired_cells(d, *, digits: int = 3, p_format: str = ".2g", **kw) -> list[str]:
   """``[mean ± std, p, won/n]`` of :func:`paired_difference`, formatted for a markdown table."""
   r = paired_difference(d, **kw)
-  return [f"{r['mean']:+.{digits}f} ± {r['std']:.{digits}f}", format(r["p"], p_format), f"{r['won']}/{r['n']}"]
+  return [
+    f"{r['mean']:+.{digits}f} ± {r['std']:.{digits}f}",
+    format(r["p"], p_format),
+    f"{r['won']}/{r['n']}",
+  ]

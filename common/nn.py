@@ -21,6 +21,8 @@ def apply_train(model, params, extra, *args, **kwargs):
   Returns ``(output, new_extra)``.
   """
   if "batch_stats" in extra:
-    out, upd = model.apply(merge(params, extra), *args, train=True, mutable=["batch_stats"], **kwargs)
+    out, upd = model.apply(
+      merge(params, extra), *args, train=True, mutable=["batch_stats"], **kwargs
+    )
     return out, {**extra, **upd}
   return model.apply(merge(params, extra), *args, train=True, **kwargs), extra

@@ -13,7 +13,8 @@ multipliers, e.g. layer-wise lr decay for ViT fine-tuning.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -27,8 +28,10 @@ __all__ = ["peak_lr", "make_schedule", "make_optimizer", "scale_by_tree"]
 def _get(o, key: str):
   """``o[key]``; every optimizer default lives in the config file, so a missing key is the config's bug."""
   if key not in o:
-    raise ConfigError(f"optim.{key} is missing from the config (needed by optim.name={o.get('name')!r}, "
-                      f"schedule={o.get('schedule')!r}); add it to the config file")
+    raise ConfigError(
+      f"optim.{key} is missing from the config (needed by optim.name={o.get('name')!r}, "
+      f"schedule={o.get('schedule')!r}); add it to the config file"
+    )
   return o[key]
 
 
@@ -42,23 +45,32 @@ def peak_lr(o, batch_size: int | None = None) -> float:
   return lr * batch_size / ref
 
 
-def make_schedule(o, total_steps: int, batch_size: int | None = None) -> Callable[[jax.Array], jax.Array]:
+def make_schedule(
+  o, total_steps: int, batch_size: int | None = None
+) -> Callable[[jax.Array], jax.Array]:
   warm = int(_get(o, "warmup_steps"))
   kind = _get(o, "schedule")
   lr = peak_lr(o, batch_size)
   decay_steps = max(total_steps - warm, 1)
   if kind == "cosine":
-    main = optax.cosine_decay_schedule(lr, decay_steps, alpha=float(_get(o, "min_lr")) / lr if lr else 0.0)
+    main = optax.cosine_decay_schedule(
+      lr, decay_steps, alpha=float(_get(o, "min_lr")) / lr if lr else 0.0
+    )
   elif kind == "constant":
     main = optax.constant_schedule(lr)
   elif kind == "linear":
     main = optax.linear_schedule(lr, float(_get(o, "min_lr")), decay_steps)
   elif kind == "piecewise":
     # the X-BDCNN-style "lr, then lr * factor after a boundary" schedule
-    bounds = {int(b * total_steps) - warm: float(_get(o, "piecewise_factor")) for b in _get(o, "piecewise_fractions")}
+    bounds = {
+      int(b * total_steps) - warm: float(_get(o, "piecewise_factor"))
+      for b in _get(o, "piecewise_fractions")
+    }
     main = optax.piecewise_constant_schedule(lr, bounds)
   else:
-    raise ConfigError(f"optim.schedule={kind!r} is unknown; use cosine, constant, linear or piecewise")
+    raise ConfigError(
+      f"optim.schedule={kind!r} is unknown; use cosine, constant, linear or piecewise"
+    )
   if warm <= 0:
     return main
   return optax.join_schedules([optax.linear_schedule(0.0, lr, warm), main], [warm])
@@ -93,15 +105,24 @@ def make_optimizer(o, total_steps: int, lr_scales: Any = None, batch_size: int |
   if name in ("adamw", "sgd", "lars"):
     wd, mask = float(_get(o, "weight_decay")), _wd_mask(_get(o, "wd_mask"))
   if name == "adamw":
-    tx = optax.adamw(sched, b1=_get(o, "b1"), b2=_get(o, "b2"), eps=_get(o, "eps"), weight_decay=wd, mask=mask)
+    tx = optax.adamw(
+      sched, b1=_get(o, "b1"), b2=_get(o, "b2"), eps=_get(o, "eps"), weight_decay=wd, mask=mask
+    )
   elif name == "adam":
     tx = optax.adam(sched, b1=_get(o, "b1"), b2=_get(o, "b2"), eps=_get(o, "eps"))
   elif name == "sgd":
     parts = [optax.add_decayed_weights(wd, mask)] if wd else []
-    tx = optax.chain(*parts, optax.sgd(sched, momentum=_get(o, "momentum") or None, nesterov=_get(o, "nesterov")))
+    tx = optax.chain(
+      *parts, optax.sgd(sched, momentum=_get(o, "momentum") or None, nesterov=_get(o, "nesterov"))
+    )
   elif name == "lars":
-    tx = optax.lars(sched, weight_decay=wd, weight_decay_mask=mask if mask else True,
-                    trust_ratio_mask=mask if mask else True, momentum=_get(o, "momentum"))
+    tx = optax.lars(
+      sched,
+      weight_decay=wd,
+      weight_decay_mask=mask if mask else True,
+      trust_ratio_mask=mask if mask else True,
+      momentum=_get(o, "momentum"),
+    )
   else:
     raise ConfigError(f"optim.name={name!r} is unknown; use adamw, adam, sgd or lars")
   chain = []

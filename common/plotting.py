@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import os
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -14,8 +13,10 @@ def pyplot():
   """matplotlib.pyplot with the Agg backend, imported on first use (so that ``--help`` of a command that
   draws figures neither loads matplotlib nor writes its cache)."""
   import matplotlib
+
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
+
   return plt
 
 
@@ -29,12 +30,20 @@ def image_grid(images: np.ndarray, ncols: int, pad: int = 1, pad_value: float = 
   out = np.full((rows * (h + pad) + pad, ncols * (w + pad) + pad, c), pad_value, np.float32)
   for i in range(n):
     r, k = divmod(i, ncols)
-    out[pad + r * (h + pad):pad + r * (h + pad) + h, pad + k * (w + pad):pad + k * (w + pad) + w] = images[i]
+    out[
+      pad + r * (h + pad) : pad + r * (h + pad) + h, pad + k * (w + pad) : pad + k * (w + pad) + w
+    ] = images[i]
   return out[..., 0] if c == 1 else out
 
 
-def save_panels(path: str, panels: Sequence[tuple[str, np.ndarray]], ncols: int | None = None,
-                cmap: str = "gray", suptitle: str | None = None, size: float = 3.0) -> str:
+def save_panels(
+  path: str,
+  panels: Sequence[tuple[str, np.ndarray]],
+  ncols: int | None = None,
+  cmap: str = "gray",
+  suptitle: str | None = None,
+  size: float = 3.0,
+) -> str:
   """Titled image panels in one PNG."""
   n = len(panels)
   ncols = ncols or min(n, 4)
@@ -56,6 +65,7 @@ def save_panels(path: str, panels: Sequence[tuple[str, np.ndarray]], ncols: int 
 def save_figure(fig, path: str, dpi: int = 100) -> str:
   """Saves a matplotlib figure atomically (:func:`common.files.atomic_path`) and closes it."""
   from common.files import atomic_path
+
   try:
     with atomic_path(path) as tmp:
       fig.savefig(tmp, dpi=dpi)

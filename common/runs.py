@@ -9,20 +9,30 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
-from common import checkpoint, config as config_lib
+from common import checkpoint
+from common import config as config_lib
 from common.errors import UserError
 
-__all__ = ["Run", "load_run", "resolve_workdirs", "seed_groups", "last_checkpoint", "train_unless_done"]
+__all__ = [
+  "Run",
+  "load_run",
+  "resolve_workdirs",
+  "seed_groups",
+  "last_checkpoint",
+  "train_unless_done",
+]
 
 
 @dataclasses.dataclass
 class Run:
   """A finished (or running) training run read back from its workdir."""
+
   workdir: str
-  cfg: Any          # the run's config (ml_collections.ConfigDict, unlocked)
-  state: dict       # params, extra, opt_state, step as host arrays
+  cfg: Any  # the run's config (ml_collections.ConfigDict, unlocked)
+  state: dict  # params, extra, opt_state, step as host arrays
   step: int
 
   @property
@@ -33,6 +43,7 @@ class Run:
   def task(self):
     """The run's :class:`common.trainer.Task`, built from its own config."""
     from common import trainer
+
     return trainer.resolve_task(self.cfg)
 
 
@@ -59,22 +70,28 @@ def resolve_workdirs(items: Sequence[str]) -> dict[str, tuple[str, Any]]:
     if not label or not wd:
       raise UserError(f"--workdirs item {item!r}: expected DIR or LABEL=DIR")
     if label in out:
-      raise UserError(f"--workdirs: the label {label!r} is given twice ({out[label][0]} and {wd}); "
-                      "label runs with LABEL=DIR")
+      raise UserError(
+        f"--workdirs: the label {label!r} is given twice ({out[label][0]} and {wd}); "
+        "label runs with LABEL=DIR"
+      )
     out[label] = (wd, checkpoint.read_config(wd))
   if not out:
     raise UserError("--workdirs is empty; give one or more training workdirs")
   return out
 
 
-def seed_groups(configs: dict[str, Any], ignore: Sequence[str] = ("seed", "distributed")) -> list[list[str]]:
+def seed_groups(
+  configs: dict[str, Any], ignore: Sequence[str] = ("seed", "distributed")
+) -> list[list[str]]:
   """Labels whose configs are equal except for ``ignore`` keys: groups of two or more, in input order."""
   groups: list[list[str]] = []
   for label, cfg in configs.items():
     d = cfg.to_dict() if hasattr(cfg, "to_dict") else dict(cfg)
     for g in groups:
       ref = configs[g[0]]
-      if not config_lib.diff(ref.to_dict() if hasattr(ref, "to_dict") else dict(ref), d, allowed=ignore):
+      if not config_lib.diff(
+        ref.to_dict() if hasattr(ref, "to_dict") else dict(ref), d, allowed=ignore
+      ):
         g.append(label)
         break
     else:
@@ -95,11 +112,15 @@ def train_unless_done(cfg, workdir: str, label: str, verbose: bool = True) -> No
   import time
 
   from common import trainer
+
   done = last_checkpoint(workdir)
   if done is not None and done >= cfg.total_steps:
     print(f"{label}: finished ({done} steps), skipped", flush=True)
     return
   t0 = time.time()
-  print(f"{label}: training {cfg.total_steps} steps" + (f" from step {done}" if done else ""), flush=True)
+  print(
+    f"{label}: training {cfg.total_steps} steps" + (f" from step {done}" if done else ""),
+    flush=True,
+  )
   trainer.train(cfg, trainer.resolve_task(cfg), workdir, verbose=verbose)
   print(f"{label}: {time.time() - t0:.0f} s", flush=True)

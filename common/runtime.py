@@ -12,17 +12,31 @@ from typing import Any
 
 import jax
 import numpy as np
+from jax.sharding import AxisType, NamedSharding
+from jax.sharding import PartitionSpec as P
 
 from common.errors import UserError
-from jax.sharding import AxisType, NamedSharding, PartitionSpec as P
 
-__all__ = ["initialize", "make_mesh", "replicated", "data_sharding", "global_batch", "local_batch_size",
-           "is_main_process", "shutdown", "on_cpu", "host_bincount", "host_step_loop", "grain_read_options",
-           "conv_compiler_options"]
+__all__ = [
+  "initialize",
+  "make_mesh",
+  "replicated",
+  "data_sharding",
+  "global_batch",
+  "local_batch_size",
+  "is_main_process",
+  "shutdown",
+  "on_cpu",
+  "host_bincount",
+  "host_step_loop",
+  "grain_read_options",
+  "conv_compiler_options",
+]
 
 
 # Platform switches: every CPU-only workaround in the codebase asks one of these, so a GPU/TPU run
 # takes the accelerator path and a test can force either path.
+
 
 def on_cpu() -> bool:
   """Whether the default backend is the CPU (``MEDJAX_PLATFORM=cpu|accelerator`` overrides, for tests)."""
@@ -66,7 +80,10 @@ def grain_read_options(data_cfg: Any = None) -> dict:
   threads = int(data_cfg.grain_threads) if data_cfg is not None else 0
   prefetch = int(data_cfg.grain_prefetch) if data_cfg is not None else 0
   cpu = on_cpu()
-  return {"num_threads": threads or (4 if cpu else 16), "prefetch_batches": prefetch or (8 if cpu else 500)}
+  return {
+    "num_threads": threads or (4 if cpu else 16),
+    "prefetch_batches": prefetch or (8 if cpu else 500),
+  }
 
 
 def initialize(cfg: Any = None) -> None:
@@ -80,12 +97,17 @@ def initialize(cfg: Any = None) -> None:
     return
   dist = cfg.distributed if cfg is not None else None
   if dist is not None and dist.coordinator:  # the config names the group: take all three from it
-    jax.distributed.initialize(coordinator_address=dist.coordinator, num_processes=int(dist.num_processes),
-                               process_id=int(dist.process_id))
+    jax.distributed.initialize(
+      coordinator_address=dist.coordinator,
+      num_processes=int(dist.num_processes),
+      process_id=int(dist.process_id),
+    )
   elif os.environ.get("JAX_COORDINATOR_ADDRESS"):
-    jax.distributed.initialize(coordinator_address=os.environ["JAX_COORDINATOR_ADDRESS"],
-                               num_processes=int(os.environ["JAX_NUM_PROCESSES"]),
-                               process_id=int(os.environ["JAX_PROCESS_ID"]))
+    jax.distributed.initialize(
+      coordinator_address=os.environ["JAX_COORDINATOR_ADDRESS"],
+      num_processes=int(os.environ["JAX_NUM_PROCESSES"]),
+      process_id=int(os.environ["JAX_PROCESS_ID"]),
+    )
   elif os.environ.get("MEDJAX_DISTRIBUTED") == "1":
     jax.distributed.initialize()
 
@@ -94,6 +116,7 @@ def shutdown() -> None:
   """Leaves the multi-host group cleanly (all processes meet first), if it was joined."""
   if jax.distributed.is_initialized():
     from jax.experimental import multihost_utils
+
     multihost_utils.sync_global_devices("medjax_shutdown")
     jax.distributed.shutdown()
 
@@ -117,10 +140,22 @@ def data_sharding(mesh) -> NamedSharding:
 # substring of ``device.device_kind``, longest key first. A device not listed has no MFU unless the
 # caller measures one (common.scaling does on CPU).
 PEAK_TFLOPS = {
-    "TPU v4": 275.0, "TPU v5 lite": 197.0, "TPU v5e": 197.0, "TPU v5p": 459.0, "TPU v5": 459.0,
-    "TPU v6 lite": 918.0, "TPU v6e": 918.0, "TPU7x": 2307.0,
-    "A100": 312.0, "H100": 989.0, "H200": 989.0, "B200": 2250.0, "L40S": 362.0, "L4": 121.0, "A10G": 70.0,
-    "V100": 125.0,
+  "TPU v4": 275.0,
+  "TPU v5 lite": 197.0,
+  "TPU v5e": 197.0,
+  "TPU v5p": 459.0,
+  "TPU v5": 459.0,
+  "TPU v6 lite": 918.0,
+  "TPU v6e": 918.0,
+  "TPU7x": 2307.0,
+  "A100": 312.0,
+  "H100": 989.0,
+  "H200": 989.0,
+  "B200": 2250.0,
+  "L40S": 362.0,
+  "L4": 121.0,
+  "A10G": 70.0,
+  "V100": 125.0,
 }
 
 
@@ -146,9 +181,15 @@ def compiled_stats(compiled) -> dict:
     out["flops"] = float("nan")
   try:
     ma = compiled.memory_analysis()
-    out.update(argument_bytes=int(ma.argument_size_in_bytes), output_bytes=int(ma.output_size_in_bytes),
-               temp_bytes=int(ma.temp_size_in_bytes), alias_bytes=int(ma.alias_size_in_bytes))
-    out["peak_bytes"] = out["argument_bytes"] + out["output_bytes"] + out["temp_bytes"] - out["alias_bytes"]
+    out.update(
+      argument_bytes=int(ma.argument_size_in_bytes),
+      output_bytes=int(ma.output_size_in_bytes),
+      temp_bytes=int(ma.temp_size_in_bytes),
+      alias_bytes=int(ma.alias_size_in_bytes),
+    )
+    out["peak_bytes"] = (
+      out["argument_bytes"] + out["output_bytes"] + out["temp_bytes"] - out["alias_bytes"]
+    )
   except Exception:  # noqa: BLE001
     pass
   return out
@@ -163,8 +204,10 @@ def device_memory_peak() -> int | None:
 def platform_summary(mesh=None) -> str:
   """One line recording what a run ran on: platform, device kind, device and process counts, mesh."""
   d = jax.devices()[0]
-  line = (f"platform {d.platform}, device kind {d.device_kind}, {jax.device_count()} devices "
-          f"({jax.local_device_count()} local), {jax.process_count()} process(es)")
+  line = (
+    f"platform {d.platform}, device kind {d.device_kind}, {jax.device_count()} devices "
+    f"({jax.local_device_count()} local), {jax.process_count()} process(es)"
+  )
   if mesh is not None:
     line += ", mesh " + " x ".join(f"{n}={s}" for n, s in zip(mesh.axis_names, mesh.devices.shape))
   return line
@@ -174,15 +217,19 @@ def local_batch_size(global_batch_size: int) -> int:
   """This process's share of a global batch; checks divisibility with a one-line error."""
   n_dev, n_proc = jax.device_count(), jax.process_count()
   if global_batch_size % n_dev:
-    raise UserError(f"batch_size {global_batch_size} is not divisible by the {n_dev} devices; "
-                     f"set --config.batch_size to a multiple of {n_dev}")
+    raise UserError(
+      f"batch_size {global_batch_size} is not divisible by the {n_dev} devices; "
+      f"set --config.batch_size to a multiple of {n_dev}"
+    )
   return global_batch_size // n_proc
 
 
 def global_batch(mesh, local: Any) -> Any:
   """Per-process numpy batch (leading axis = local batch) -> global arrays sharded on 'data'."""
   sharding = data_sharding(mesh)
-  return jax.tree.map(lambda x: jax.make_array_from_process_local_data(sharding, np.asarray(x)), local)
+  return jax.tree.map(
+    lambda x: jax.make_array_from_process_local_data(sharding, np.asarray(x)), local
+  )
 
 
 def shard_full_batch(mesh, x):

@@ -32,13 +32,30 @@ import tempfile
 
 from common import logging as log_lib
 
-FIELDS = ["mode", "strategy", "devices", "batch_size", "per_device_batch", "steps", "step_time_ms",
-          "examples_per_sec", "examples_per_sec_per_device", "step_gflop_per_device", "achieved_tflops",
-          "mfu", "peak_tflops_per_device", "compiled_peak_mb_per_device", "param_state_mb_per_device",
-          "device_peak_mb", "platform"]
+FIELDS = [
+  "mode",
+  "strategy",
+  "devices",
+  "batch_size",
+  "per_device_batch",
+  "steps",
+  "step_time_ms",
+  "examples_per_sec",
+  "examples_per_sec_per_device",
+  "step_gflop_per_device",
+  "achieved_tflops",
+  "mfu",
+  "peak_tflops_per_device",
+  "compiled_peak_mb_per_device",
+  "param_state_mb_per_device",
+  "device_peak_mb",
+  "platform",
+]
 
 
-def _point(spec: str, overrides: list[str], devices: int, batch: int, steps: int, strategy: str) -> dict:
+def _point(
+  spec: str, overrides: list[str], devices: int, batch: int, steps: int, strategy: str
+) -> dict:
   env = dict(os.environ)
   env["JAX_NUM_CPU_DEVICES"] = str(devices)
   if os.environ.get("MEDJAX_SCALING_PLATFORM", "cpu") == "gpu":
@@ -46,27 +63,53 @@ def _point(spec: str, overrides: list[str], devices: int, batch: int, steps: int
   fsdp = devices if strategy == "fsdp" else 1
   with tempfile.TemporaryDirectory() as wd:
     half = max(steps // 2, 1)
-    args = [sys.executable, "-m", "common.main", f"--config={spec}", f"--workdir={wd}",
-            f"--config.total_steps={steps}", f"--config.batch_size={batch}", f"--config.log_every={half}",
-            "--config.ckpt_every=0", "--config.eval_every=0", "--config.figure_every=0",
-            f"--config.sharding.mesh.fsdp={fsdp}", "--config.sharding.mesh.data=-1", *overrides]
+    args = [
+      sys.executable,
+      "-m",
+      "common.main",
+      f"--config={spec}",
+      f"--workdir={wd}",
+      f"--config.total_steps={steps}",
+      f"--config.batch_size={batch}",
+      f"--config.log_every={half}",
+      "--config.ckpt_every=0",
+      "--config.eval_every=0",
+      "--config.figure_every=0",
+      f"--config.sharding.mesh.fsdp={fsdp}",
+      "--config.sharding.mesh.data=-1",
+      *overrides,
+    ]
     proc = subprocess.run(args, env=env, capture_output=True, text=True)
     if proc.returncode:
-      raise RuntimeError(f"scaling point devices={devices} batch={batch} {strategy} failed:\n{proc.stderr[-2000:]}")
-    rows = [r for r in log_lib.read_jsonl(os.path.join(wd, "metrics.jsonl")) if "perf/steps_per_sec" in r]
+      raise RuntimeError(
+        f"scaling point devices={devices} batch={batch} {strategy} failed:\n{proc.stderr[-2000:]}"
+      )
+    rows = [
+      r for r in log_lib.read_jsonl(os.path.join(wd, "metrics.jsonl")) if "perf/steps_per_sec" in r
+    ]
     with open(os.path.join(wd, "perf.json")) as f:
       perf = json.load(f)
   sps = rows[-1]["perf/steps_per_sec"]
   flops = perf.get("step_flops_per_device") or float("nan")
   mem = perf.get("memory_bytes_per_device", {})
   device_peak = rows[-1].get("perf/device_peak_bytes")
-  return {"strategy": strategy, "devices": devices, "batch_size": batch, "per_device_batch": batch / devices,
-          "steps": steps, "step_time_ms": 1000.0 / sps, "examples_per_sec": sps * batch,
-          "examples_per_sec_per_device": sps * batch / devices, "step_gflop_per_device": flops / 1e9,
-          "achieved_tflops": flops * devices * sps / 1e12, "_peak": perf.get("peak_flops_per_device"),
-          "compiled_peak_mb_per_device": mem.get("peak_bytes", float("nan")) / 2**20,
-          "param_state_mb_per_device": mem.get("argument_bytes", float("nan")) / 2**20,
-          "device_peak_mb": device_peak / 2**20 if device_peak else float("nan"), "platform": perf.get("platform", "")}
+  return {
+    "strategy": strategy,
+    "devices": devices,
+    "batch_size": batch,
+    "per_device_batch": batch / devices,
+    "steps": steps,
+    "step_time_ms": 1000.0 / sps,
+    "examples_per_sec": sps * batch,
+    "examples_per_sec_per_device": sps * batch / devices,
+    "step_gflop_per_device": flops / 1e9,
+    "achieved_tflops": flops * devices * sps / 1e12,
+    "_peak": perf.get("peak_flops_per_device"),
+    "compiled_peak_mb_per_device": mem.get("peak_bytes", float("nan")) / 2**20,
+    "param_state_mb_per_device": mem.get("argument_bytes", float("nan")) / 2**20,
+    "device_peak_mb": device_peak / 2**20 if device_peak else float("nan"),
+    "platform": perf.get("platform", ""),
+  }
 
 
 def host_matmul_flops(n: int = 2048, repeats: int = 5) -> float:
@@ -75,6 +118,7 @@ def host_matmul_flops(n: int = 2048, repeats: int = 5) -> float:
 
   import jax
   import jax.numpy as jnp
+
   a = jax.random.normal(jax.random.PRNGKey(0), (n, n), jnp.float32)
   f = jax.jit(lambda x: x @ x)
   f(a).block_until_ready()
@@ -86,8 +130,18 @@ def host_matmul_flops(n: int = 2048, repeats: int = 5) -> float:
   return 2.0 * n**3 / best
 
 
-def run(spec: str, devices: list[int], batch_sizes: list[int], steps: int, out: str, overrides: list[str] = (),
-        modes=("strong",), per_device_batch: int = 16, strategies=("dp",), cpu_peak: float | None = None) -> list[dict]:
+def run(
+  spec: str,
+  devices: list[int],
+  batch_sizes: list[int],
+  steps: int,
+  out: str,
+  overrides: list[str] = (),
+  modes=("strong",),
+  per_device_batch: int = 16,
+  strategies=("dp",),
+  cpu_peak: float | None = None,
+) -> list[dict]:
   """Runs every point; returns the rows also written to ``scaling.csv`` / ``scaling.png``."""
   os.makedirs(out, exist_ok=True)
   points = []
@@ -102,12 +156,21 @@ def run(spec: str, devices: list[int], batch_sizes: list[int], steps: int, out: 
     r = _point(spec, list(overrides), d, b, steps, strategy)
     peak_dev = r.pop("_peak")
     if peak_dev:  # a known accelerator: peak per device x devices
-      r["peak_tflops_per_device"], r["mfu"] = peak_dev / 1e12, r["achieved_tflops"] * 1e12 / (peak_dev * d)
+      r["peak_tflops_per_device"], r["mfu"] = (
+        peak_dev / 1e12,
+        r["achieved_tflops"] * 1e12 / (peak_dev * d),
+      )
     else:  # CPU: the simulated devices share the host; MFU against the host's measured matmul rate
       cpu_peak = cpu_peak or host_matmul_flops()
-      r["peak_tflops_per_device"], r["mfu"] = cpu_peak / 1e12 / d, r["achieved_tflops"] * 1e12 / cpu_peak
+      r["peak_tflops_per_device"], r["mfu"] = (
+        cpu_peak / 1e12 / d,
+        r["achieved_tflops"] * 1e12 / cpu_peak,
+      )
     r = {"mode": mode, **r}
-    print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()}), flush=True)
+    print(
+      json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()}),
+      flush=True,
+    )
     results.append(r)
   with open(os.path.join(out, "scaling.csv"), "w", newline="") as f:
     w = csv.DictWriter(f, fieldnames=FIELDS)
@@ -119,20 +182,46 @@ def run(spec: str, devices: list[int], batch_sizes: list[int], steps: int, out: 
 
 def plot(results: list[dict], title: str, path: str) -> str:
   import matplotlib
+
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
+
   from common import plotting
-  panels = [("step_time_ms", "step time (ms)"), ("examples_per_sec", "examples / s"), ("mfu", "MFU"),
-            ("compiled_peak_mb_per_device", "compiled step memory / device (MB)")]
+
+  panels = [
+    ("step_time_ms", "step time (ms)"),
+    ("examples_per_sec", "examples / s"),
+    ("mfu", "MFU"),
+    ("compiled_peak_mb_per_device", "compiled step memory / device (MB)"),
+  ]
   fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6))
-  series = sorted({(r["mode"], r["strategy"], r["batch_size"] if r["mode"] == "strong" else r["per_device_batch"])
-                   for r in results}, key=str)
+  series = sorted(
+    {
+      (
+        r["mode"],
+        r["strategy"],
+        r["batch_size"] if r["mode"] == "strong" else r["per_device_batch"],
+      )
+      for r in results
+    },
+    key=str,
+  )
   for mode, strategy, b in series:
-    rs = [r for r in results if r["mode"] == mode and r["strategy"] == strategy and
-          (r["batch_size"] if mode == "strong" else r["per_device_batch"]) == b]
+    rs = [
+      r
+      for r in results
+      if r["mode"] == mode
+      and r["strategy"] == strategy
+      and (r["batch_size"] if mode == "strong" else r["per_device_batch"]) == b
+    ]
     label = f"{mode}, {strategy}, " + (f"batch {b}" if mode == "strong" else f"{b:g}/device")
     for ax, (key, _) in zip(axes, panels):
-      ax.plot([r["devices"] for r in rs], [r[key] for r in rs], "o-" if strategy == "dp" else "s--", label=label)
+      ax.plot(
+        [r["devices"] for r in rs],
+        [r[key] for r in rs],
+        "o-" if strategy == "dp" else "s--",
+        label=label,
+      )
   for ax, (_, yl) in zip(axes, panels):
     ax.set_xlabel("devices")
     ax.set_ylabel(yl)
@@ -148,14 +237,21 @@ def _define_flags():
   from absl import flags
 
   from common import cli
+
   cli.define_config()
   flags.DEFINE_list("devices", ["1", "2", "4"], "device counts")
   flags.DEFINE_list("batch_sizes", ["64"], "global batch sizes (strong scaling)")
-  flags.DEFINE_list("mode", ["strong"], "strong (fixed global batch) and/or weak (fixed per-device batch)")
+  flags.DEFINE_list(
+    "mode", ["strong"], "strong (fixed global batch) and/or weak (fixed per-device batch)"
+  )
   flags.DEFINE_integer("per_device_batch", 16, "weak scaling: examples per device", lower_bound=1)
-  flags.DEFINE_list("strategies", ["dp"], "dp (replicated state) and/or fsdp (state split over all devices)")
+  flags.DEFINE_list(
+    "strategies", ["dp"], "dp (replicated state) and/or fsdp (state split over all devices)"
+  )
   flags.DEFINE_integer("steps", 40, "steps per point (timed over the second half)", lower_bound=2)
-  flags.DEFINE_float("cpu_peak_tflops", None, "CPU only: the host's peak instead of measuring a matmul")
+  flags.DEFINE_float(
+    "cpu_peak_tflops", None, "CPU only: the host's peak instead of measuring a matmul"
+  )
   flags.DEFINE_string("out", "scaling_out", "output folder (scaling.csv, scaling.png)")
 
 
@@ -168,6 +264,7 @@ def main(argv) -> int:
   from common import runtime
   from common.data import sources
   from common.errors import UserError
+
   FLAGS = flags.FLAGS
   if len(argv) > 1:
     raise UserError(f"unexpected argument {argv[1]!r}; see --help")
@@ -178,25 +275,41 @@ def main(argv) -> int:
   except ValueError:
     raise UserError("--devices and --batch_sizes are comma-separated integers") from None
   if min(devices) < 1 or min(batches) < 1:
-    raise UserError(f"--devices={FLAGS.devices} and --batch_sizes={FLAGS.batch_sizes} must be integers >= 1")
-  bad = [m for m in FLAGS.mode if m not in ("strong", "weak")] + [s for s in FLAGS.strategies if s not in ("dp", "fsdp")]
+    raise UserError(
+      f"--devices={FLAGS.devices} and --batch_sizes={FLAGS.batch_sizes} must be integers >= 1"
+    )
+  bad = [m for m in FLAGS.mode if m not in ("strong", "weak")] + [
+    s for s in FLAGS.strategies if s not in ("dp", "fsdp")
+  ]
   if bad:
     raise UserError(f"{bad[0]!r}: --mode takes strong,weak and --strategies takes dp,fsdp")
   uneven = [(b, d) for b in batches for d in devices if b % d] if "strong" in FLAGS.mode else []
   if uneven:
     b, d = uneven[0]
-    raise UserError(f"--batch_sizes: {b} is not divisible by {d} devices; give batch sizes that every "
-                    "--devices count divides (strong scaling keeps the global batch)")
+    raise UserError(
+      f"--batch_sizes: {b} is not divisible by {d} devices; give batch sizes that every "
+      "--devices count divides (strong scaling keeps the global batch)"
+    )
   print(runtime.platform_summary(), flush=True)
   spec = config_flags.get_config_filename(FLAGS["config"])
   overrides = [a for a in _sys.argv[1:] if a.startswith("--config.")]  # passed on to every point
-  run(spec, devices, batches, FLAGS.steps, sources.check_out_dir(FLAGS.out), overrides, tuple(FLAGS.mode),
-      FLAGS.per_device_batch, tuple(FLAGS.strategies),
-      FLAGS.cpu_peak_tflops * 1e12 if FLAGS.cpu_peak_tflops else None)
+  run(
+    spec,
+    devices,
+    batches,
+    FLAGS.steps,
+    sources.check_out_dir(FLAGS.out),
+    overrides,
+    tuple(FLAGS.mode),
+    FLAGS.per_device_batch,
+    tuple(FLAGS.strategies),
+    FLAGS.cpu_peak_tflops * 1e12 if FLAGS.cpu_peak_tflops else None,
+  )
   return 0
 
 
 if __name__ == "__main__":
   from common import cli
+
   _define_flags()
   cli.run(main)

@@ -22,10 +22,11 @@ from typing import Any
 
 import jax
 import numpy as np
-from jax.sharding import AxisType, NamedSharding, PartitionSpec as P
+from jax.sharding import AxisType, NamedSharding
+from jax.sharding import PartitionSpec as P
 
-from common.trees import tree_path as _path
 from common.config import ConfigError
+from common.trees import tree_path as _path
 
 __all__ = ["make_mesh", "mesh_shape", "spec_for", "state_shardings", "per_device_bytes"]
 
@@ -40,8 +41,10 @@ def mesh_shape(mesh_cfg, n_devices: int) -> tuple[int, int]:
   if data == -1:
     data = n_devices // fsdp if fsdp > 0 and n_devices % fsdp == 0 else 0
   if data < 1 or fsdp < 1 or data * fsdp != n_devices:
-    raise ConfigError(f"sharding.mesh data={mesh_cfg.data}, fsdp={mesh_cfg.fsdp} does not fit {n_devices} "
-                      "devices; set --config.sharding.mesh.fsdp to a divisor of the device count (data=-1)")
+    raise ConfigError(
+      f"sharding.mesh data={mesh_cfg.data}, fsdp={mesh_cfg.fsdp} does not fit {n_devices} "
+      "devices; set --config.sharding.mesh.fsdp to a divisor of the device count (data=-1)"
+    )
   return data, fsdp
 
 
@@ -89,7 +92,9 @@ def state_shardings(abstract_state: Any, mesh, sharding_cfg=None) -> Any:
   rules = _parse_rules(sharding_cfg.rules) if sharding_cfg is not None else []
   min_size = int(sharding_cfg.min_size) if sharding_cfg is not None else 0
   return jax.tree_util.tree_map_with_path(
-      lambda p, x: NamedSharding(mesh, spec_for(_path(p), tuple(x.shape), fsdp, rules, min_size)), abstract_state)
+    lambda p, x: NamedSharding(mesh, spec_for(_path(p), tuple(x.shape), fsdp, rules, min_size)),
+    abstract_state,
+  )
 
 
 def per_device_bytes(tree: Any) -> int:

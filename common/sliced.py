@@ -16,15 +16,22 @@ Two slips in the paper are corrected here (the math is followed, not the printed
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
 from jax.scipy.special import ndtr, ndtri
 
 __all__ = [
-    "wasserstein_sample", "wasserstein_closed_form", "cramer_wold", "cramer_von_mises",
-    "kolmogorov_smirnov", "silverman_gamma", "random_directions", "sliced", "DISTANCES",
+  "wasserstein_sample",
+  "wasserstein_closed_form",
+  "cramer_wold",
+  "cramer_von_mises",
+  "kolmogorov_smirnov",
+  "silverman_gamma",
+  "random_directions",
+  "sliced",
+  "DISTANCES",
 ]
 
 _SQRT_2_OVER_PI = 0.7978845608028654
@@ -48,7 +55,9 @@ def wasserstein_sample(y: jax.Array, z: jax.Array) -> jax.Array:
   """
   ys, zs = _sorted(y), _sorted(z)
   if ys.shape[-1] != zs.shape[-1]:
-    raise ValueError(f"wasserstein_sample needs equal sample sizes; got {ys.shape[-1]} and {zs.shape[-1]}")
+    raise ValueError(
+      f"wasserstein_sample needs equal sample sizes; got {ys.shape[-1]} and {zs.shape[-1]}"
+    )
   return jnp.mean((ys - zs) ** 2, axis=-1)
 
 
@@ -60,11 +69,11 @@ def wasserstein_closed_form(y: jax.Array) -> jax.Array:
   """
   ys = _sorted(y)
   n = ys.shape[-1]
-  q = ndtri(jnp.arange(1, n, dtype=ys.dtype) / n)            # interior quantiles Q_{i/n}, i=1..n-1
+  q = ndtri(jnp.arange(1, n, dtype=ys.dtype) / n)  # interior quantiles Q_{i/n}, i=1..n-1
   e = jnp.exp(-0.5 * q**2)
   zero = jnp.zeros((1,), ys.dtype)
-  e_hi = jnp.concatenate([e, zero])                           # exp(-Q_{i/n}^2/2), i = 1..n
-  e_lo = jnp.concatenate([zero, e])                           # exp(-Q_{(i-1)/n}^2/2)
+  e_hi = jnp.concatenate([e, zero])  # exp(-Q_{i/n}^2/2), i = 1..n
+  e_lo = jnp.concatenate([zero, e])  # exp(-Q_{(i-1)/n}^2/2)
   return 1.0 + jnp.mean(ys**2, axis=-1) + _SQRT_2_OVER_PI * jnp.sum(ys * (e_hi - e_lo), axis=-1)
 
 
@@ -125,7 +134,9 @@ def random_directions(key: jax.Array, k: int, d: int, dtype=jnp.float32) -> jax.
   return v / jnp.linalg.norm(v, axis=-1, keepdims=True)
 
 
-def sliced(distance_fn: Callable[[jax.Array], jax.Array], z: jax.Array, directions: jax.Array) -> jax.Array:
+def sliced(
+  distance_fn: Callable[[jax.Array], jax.Array], z: jax.Array, directions: jax.Array
+) -> jax.Array:
   """Eq. (3): the mean over the k directions v of ``distance_fn(z @ v)``.
 
   Args:
@@ -142,9 +153,9 @@ def sliced(distance_fn: Callable[[jax.Array], jax.Array], z: jax.Array, directio
 
 
 DISTANCES = {
-    "swae": wasserstein_sample,
-    "scfwae": wasserstein_closed_form,
-    "scwae": cramer_wold,
-    "scvmae": cramer_von_mises,
-    "sksae": kolmogorov_smirnov,
+  "swae": wasserstein_sample,
+  "scfwae": wasserstein_closed_form,
+  "scwae": cramer_wold,
+  "scvmae": cramer_von_mises,
+  "sksae": kolmogorov_smirnov,
 }

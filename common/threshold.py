@@ -16,14 +16,20 @@ from common import runtime
 
 __all__ = ["histogram", "otsu", "otsu_from_histogram"]
 
-_INT_BINS = {np.dtype(np.uint8): (0, 256), np.dtype(np.int8): (-128, 256),
-             np.dtype(np.uint16): (0, 65536), np.dtype(np.int16): (-32768, 65536)}
+_INT_BINS = {
+  np.dtype(np.uint8): (0, 256),
+  np.dtype(np.int8): (-128, 256),
+  np.dtype(np.uint16): (0, 65536),
+  np.dtype(np.int16): (-32768, 65536),
+}
 
 
 def _np_bincount(idx, length, offset=0):
   idx = np.asarray(idx)
   rows = idx.reshape(-1, idx.shape[-1])
-  out = np.stack([np.bincount(r.astype(np.intp) - offset if offset else r, minlength=length) for r in rows])
+  out = np.stack(
+    [np.bincount(r.astype(np.intp) - offset if offset else r, minlength=length) for r in rows]
+  )
   return out.reshape(idx.shape[:-1] + (length,)).astype(np.int32)
 
 
@@ -55,8 +61,10 @@ def histogram(image: jax.Array, nbins: int = 256) -> tuple[jax.Array, jax.Array]
   flat = image.reshape(-1)
   if jnp.issubdtype(image.dtype, jnp.integer):
     if np.dtype(image.dtype) not in _INT_BINS:
-      raise ValueError(f"histogram: integer images must be 8- or 16-bit, got {image.dtype}; "
-                       "convert to float32 (values are then binned into nbins bins)")
+      raise ValueError(
+        f"histogram: integer images must be 8- or 16-bit, got {image.dtype}; "
+        "convert to float32 (values are then binned into nbins bins)"
+      )
     lo, n = _INT_BINS[np.dtype(image.dtype)]
     counts = _bincount(flat, n, lo).astype(jnp.float32)
     return counts, jnp.arange(lo, lo + n, dtype=jnp.int32)

@@ -53,8 +53,9 @@ def make_task(cfg) -> trainer.Task:
 
   def train_data(cfg):
     src = data.ProceduralSource(_example, cfg.data.num_examples, seed=cfg.seed)
-    return data.train_pipeline(src, global_batch=cfg.batch_size, seed=cfg.seed,
-                               **runtime.grain_read_options(cfg.data))
+    return data.train_pipeline(
+      src, global_batch=cfg.batch_size, seed=cfg.seed, **runtime.grain_read_options(cfg.data)
+    )
 
   predict = jax.jit(lambda p, x: model.apply({"params": p}, x)[0])
 
@@ -63,7 +64,9 @@ def make_task(cfg) -> trainer.Task:
 
   def figures(state, workdir, step):
     import matplotlib.pyplot as plt
+
     from common import plotting
+
     pred = np.asarray(predict(state.params, test_x))
     fig, ax = plt.subplots(figsize=(4, 4))
     ax.scatter(test_y[:, 0], pred[:, 0], s=6)
@@ -74,6 +77,6 @@ def make_task(cfg) -> trainer.Task:
     path = os.path.join(workdir, "figures", f"toy_{step:06d}.png")
     return [plotting.save_figure(fig, path, dpi=80)]
 
-  return trainer.Task(init=init, loss=loss, train_data=train_data, evaluate=evaluate, figures=figures)
-
-
+  return trainer.Task(
+    init=init, loss=loss, train_data=train_data, evaluate=evaluate, figures=figures
+  )

@@ -16,7 +16,8 @@ import importlib
 import json
 import math
 import os
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 import flax
 import jax
@@ -25,8 +26,8 @@ import numpy as np
 import optax
 
 from common import checkpoint as ckpt_lib
-from common import logging as log_lib
 from common import config as config_lib
+from common import logging as log_lib
 from common import optim, runtime
 from common import sharding as sharding_lib
 from common import workdir as wd_lib
@@ -59,15 +60,16 @@ class Task:
     reconstruct: ``(params, images) -> (masked, reconstruction)`` for figures of finished runs (MAE).
     fid: ``(state) -> float``, the Frechet Inception distance of the model's samples (generative models).
   """
+
   init: Callable
   loss: Callable
   train_data: Callable
-  evaluate: Optional[Callable] = None
-  figures: Optional[Callable] = None
-  lr_scales: Optional[Callable] = None
-  post_init: Optional[Callable] = None
-  reconstruct: Optional[Callable] = None
-  fid: Optional[Callable] = None
+  evaluate: Callable | None = None
+  figures: Callable | None = None
+  lr_scales: Callable | None = None
+  post_init: Callable | None = None
+  reconstruct: Callable | None = None
+  fid: Callable | None = None
 
 
 def resolve_task(cfg) -> Task:
@@ -89,8 +91,14 @@ def make_train_step(task: Task, tx, schedule, seed: int):
     (loss, (metrics, extra)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
     params = jax.tree.map(lambda p, u: p + u, state.params, updates)
-    metrics = dict(metrics, loss=loss, grad_norm=optax.tree.norm(grads), param_norm=optax.tree.norm(params),
-                   update_norm=optax.tree.norm(updates), lr=schedule(state.step))
+    metrics = dict(
+      metrics,
+      loss=loss,
+      grad_norm=optax.tree.norm(grads),
+      param_norm=optax.tree.norm(params),
+      update_norm=optax.tree.norm(updates),
+      lr=schedule(state.step),
+    )
     return TrainState(state.step + 1, params, opt_state, extra), metrics
 
   return step
@@ -102,8 +110,10 @@ def _check_finite(done: int, metrics: dict, last_saved: int | None, ckpt_dir: st
   for k, v in host.items():
     if not math.isfinite(v):
       where = f"{ckpt_dir}/{last_saved}" if last_saved is not None else "none yet"
-      raise FloatingPointError(f"non-finite {k}={v} at step {done} (counted from 1, as checkpoints are); "
-                               f"stopping. Last good checkpoint: {where}")
+      raise FloatingPointError(
+        f"non-finite {k}={v} at step {done} (counted from 1, as checkpoints are); "
+        f"stopping. Last good checkpoint: {where}"
+      )
   return host
 
 
@@ -146,14 +156,20 @@ def _check_workdir_config(workdir: str, current: dict, allowed) -> dict | None:
 
   if keys:
     flat_old, flat_new = config_lib.flatten(saved), config_lib.flatten(current)
-    shown = "; ".join(f"{k}: {flat_old.get(k, '<missing>')!r} -> {flat_new.get(k, '<missing>')!r}" for k in keys[:4])
+    shown = "; ".join(
+      f"{k}: {flat_old.get(k, '<missing>')!r} -> {flat_new.get(k, '<missing>')!r}" for k in keys[:4]
+    )
     more = f" (+{len(keys) - 4} more)" if len(keys) > 4 else ""
-    raise UserError(f"workdir {workdir} holds a run with another config ({shown}{more}); start a new --workdir, "
-                    f"or pass --allow_config_change={','.join(keys)} if that change is intended")
+    raise UserError(
+      f"workdir {workdir} holds a run with another config ({shown}{more}); start a new --workdir, "
+      f"or pass --allow_config_change={','.join(keys)} if that change is intended"
+    )
   return saved
 
 
-def train(cfg, task: Task, workdir: str, *, verbose: bool = True, allow_config_change=()) -> TrainState:
+def train(
+  cfg, task: Task, workdir: str, *, verbose: bool = True, allow_config_change=()
+) -> TrainState:
   """Trains ``task`` as ``cfg`` says, resuming from ``workdir`` if it holds checkpoints.
 
   Resume order: the newest readable checkpoint in ``workdir`` (its config must equal ``cfg`` except for
@@ -166,7 +182,9 @@ def train(cfg, task: Task, workdir: str, *, verbose: bool = True, allow_config_c
   """
   config_lib.check(cfg)
   runtime.initialize(cfg)
-  runtime.local_batch_size(int(cfg.batch_size))  # divisibility by the devices, before the workdir is made
+  runtime.local_batch_size(
+    int(cfg.batch_size)
+  )  # divisibility by the devices, before the workdir is made
   main = runtime.is_main_process()
   workdir = os.path.abspath(workdir)
   if os.path.exists(workdir) and not os.path.isdir(workdir):
@@ -183,8 +201,16 @@ def train(cfg, task: Task, workdir: str, *, verbose: bool = True, allow_config_c
       lock.release()
 
 
-def _train(cfg, task: Task, workdir: str, cfg_json: dict, *, verbose: bool, main: bool,
-           saved_total: int | None = None) -> TrainState:
+def _train(
+  cfg,
+  task: Task,
+  workdir: str,
+  cfg_json: dict,
+  *,
+  verbose: bool,
+  main: bool,
+  saved_total: int | None = None,
+) -> TrainState:
   mesh = sharding_lib.make_mesh(cfg.sharding)
   if verbose and main:
     print(runtime.platform_summary(mesh), flush=True)
@@ -192,7 +218,9 @@ def _train(cfg, task: Task, workdir: str, cfg_json: dict, *, verbose: bool, main
 
   dataset = task.train_data(cfg)
   data_iter = iter(dataset)
-  example = runtime.global_batch(mesh, next(iter(dataset)))  # a fresh iterator: data_iter is untouched
+  example = runtime.global_batch(
+    mesh, next(iter(dataset))
+  )  # a fresh iterator: data_iter is untouched
 
   key = jax.random.PRNGKey(int(cfg.seed))
   abstract_params = jax.eval_shape(task.init, key, example)[0]
@@ -208,7 +236,9 @@ def _train(cfg, task: Task, workdir: str, cfg_json: dict, *, verbose: bool, main
   # FSDP: large leaves of params and optimizer state split over 'fsdp'; replicated when fsdp=1
   state_sharding = sharding_lib.state_shardings(abstract_state, mesh, cfg.sharding)
   state = jax.jit(init_state, out_shardings=state_sharding)(key, example)
-  batch_struct = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), example)
+  batch_struct = jax.tree.map(
+    lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), example
+  )
   del example
 
   ckpt_dir = os.path.join(workdir, "checkpoints")
@@ -220,15 +250,22 @@ def _train(cfg, task: Task, workdir: str, cfg_json: dict, *, verbose: bool, main
     last_saved = start
     if start > total:
       ckpt.close()
-      raise UserError(f"workdir {workdir} is at step {start}, past total_steps={total}: nothing to train; "
-                      f"give --config.total_steps >= {start}, or start a new --workdir")
+      raise UserError(
+        f"workdir {workdir} is at step {start}, past total_steps={total}: nothing to train; "
+        f"give --config.total_steps >= {start}, or start a new --workdir"
+      )
     if verbose and main:
       print(f"resumed from {ckpt_dir}/{start}", flush=True)
     if saved_total is not None and saved_total != total and main:
-      _, old_schedule = optim.make_optimizer(cfg.optim, saved_total, scales, batch_size=int(cfg.batch_size))
-      print(f"note: total_steps {saved_total} -> {total}: the learning-rate schedule ({cfg.optim.get('schedule')}) "
-            f"now spans {total} steps; at step {start} the rate is {float(schedule(start)):.4g} "
-            f"(it was {float(old_schedule(start)):.4g})", flush=True)
+      _, old_schedule = optim.make_optimizer(
+        cfg.optim, saved_total, scales, batch_size=int(cfg.batch_size)
+      )
+      print(
+        f"note: total_steps {saved_total} -> {total}: the learning-rate schedule ({cfg.optim.get('schedule')}) "
+        f"now spans {total} steps; at step {start} the rate is {float(schedule(start)):.4g} "
+        f"(it was {float(old_schedule(start)):.4g})",
+        flush=True,
+      )
   elif task.post_init is not None:
     params, extra = task.post_init(state.params, state.extra)
     state = jax.device_put(state.replace(params=params, extra=extra), state_sharding)
@@ -241,22 +278,34 @@ def _train(cfg, task: Task, workdir: str, cfg_json: dict, *, verbose: bool, main
   if start == 0:
     writer.write_hparams(cfg_json)
   progress = log_lib.Progress(total, int(cfg.batch_size), start, enabled=verbose and main)
-  step_fn = jax.jit(make_train_step(task, tx, schedule, int(cfg.seed)), donate_argnums=(0,),
-                    out_shardings=(state_sharding, repl))
+  step_fn = jax.jit(
+    make_train_step(task, tx, schedule, int(cfg.seed)),
+    donate_argnums=(0,),
+    out_shardings=(state_sharding, repl),
+  )
   # Compiled ahead of time, once: the FLOPs and bytes below are those of the executable that runs (XLA's
   # cost and memory analyses of the partitioned program: one device's share).
   step_fn = step_fn.lower(state, batch_struct).compile()
   stats = runtime.compiled_stats(step_fn)
   peak = runtime.peak_flops_per_device()
   if main:
-    wd_lib.write_json_atomic(os.path.join(workdir, "perf.json"), {
-        "platform": runtime.platform_summary(mesh), "device_kind": jax.devices()[0].device_kind,
-        "devices": jax.device_count(), "processes": jax.process_count(),
+    wd_lib.write_json_atomic(
+      os.path.join(workdir, "perf.json"),
+      {
+        "platform": runtime.platform_summary(mesh),
+        "device_kind": jax.devices()[0].device_kind,
+        "devices": jax.device_count(),
+        "processes": jax.process_count(),
         "mesh": dict(zip(mesh.axis_names, (int(s) for s in mesh.devices.shape))),
-        "step_flops_per_device": stats.get("flops"), "peak_flops_per_device": peak,
-        "memory_bytes_per_device": {k: v for k, v in stats.items() if k.endswith("bytes")}})
+        "step_flops_per_device": stats.get("flops"),
+        "peak_flops_per_device": peak,
+        "memory_bytes_per_device": {k: v for k, v in stats.items() if k.endswith("bytes")},
+      },
+    )
 
-  pending = None  # (done, metrics) of the step in flight, checked one step late to keep dispatch async
+  pending = (
+    None  # (done, metrics) of the step in flight, checked one step late to keep dispatch async
+  )
   try:
     for step in range(start, total):
       batch = runtime.global_batch(mesh, next(data_iter))
@@ -274,18 +323,25 @@ def _train(cfg, task: Task, workdir: str, cfg_json: dict, *, verbose: bool, main
         pending = None
         if log_now:
           progress.update(done, host)
-          writer.write_scalars(done, {**host, **_perf(progress.rate, int(cfg.batch_size), stats, peak)})
+          writer.write_scalars(
+            done, {**host, **_perf(progress.rate, int(cfg.batch_size), stats, peak)}
+          )
         if eval_now:
           ev = task.evaluate(state, done)
           writer.write_scalars(done, {f"eval/{k}": v for k, v in ev.items()})
           if verbose and main:
-            print(f"eval @ {done}: " + ", ".join(f"{k}={float(v):.5g}" for k, v in ev.items()), flush=True)
+            print(
+              f"eval @ {done}: " + ", ".join(f"{k}={float(v):.5g}" for k, v in ev.items()),
+              flush=True,
+            )
         if fig_now:
           # figures run on process 0 only: with the state split over processes (fsdp), a program over it
           # there alone would wait for the others' shards forever. Every process gathers a replicated
           # copy first (an all-gather they all join); process 0 then computes on its own devices.
           fig_state = state
-          if jax.process_count() > 1 and not all(x.sharding.is_fully_replicated for x in jax.tree.leaves(state)):
+          if jax.process_count() > 1 and not all(
+            x.sharding.is_fully_replicated for x in jax.tree.leaves(state)
+          ):
             fig_state = jax.device_put(state, jax.tree.map(lambda _: repl, state))
           if main:
             task.figures(fig_state, workdir, done)

@@ -40,17 +40,29 @@ class Lock:
     except BlockingIOError:
       os.close(self._fd)
       owner = f"process {previous[0]} on {previous[1]}" if len(previous) >= 2 else "another process"
-      raise UserError(f"workdir {workdir} is in use by {owner}; wait for it to finish or use another "
-                      "--workdir") from None
+      raise UserError(
+        f"workdir {workdir} is in use by {owner}; wait for it to finish or use another --workdir"
+      ) from None
     except OSError:  # no flock here: fall back to the pid check
-      if len(previous) >= 2 and previous[1] == socket.gethostname() and previous[0].isdigit() \
-          and int(previous[0]) != os.getpid() and _alive(int(previous[0])):
+      if (
+        len(previous) >= 2
+        and previous[1] == socket.gethostname()
+        and previous[0].isdigit()
+        and int(previous[0]) != os.getpid()
+        and _alive(int(previous[0]))
+      ):
         os.close(self._fd)
-        raise UserError(f"workdir {workdir} is in use by process {previous[0]}; wait for it or use another "
-                        "--workdir") from None
+        raise UserError(
+          f"workdir {workdir} is in use by process {previous[0]}; wait for it or use another "
+          "--workdir"
+        ) from None
     if len(previous) >= 2 and previous[0].isdigit() and int(previous[0]) != os.getpid():
-      print(f"WARNING: taking over the stale lock of process {previous[0]} on {previous[1]} in {workdir} "
-            "(that run ended without releasing it)", file=sys.stderr, flush=True)
+      print(
+        f"WARNING: taking over the stale lock of process {previous[0]} on {previous[1]} in {workdir} "
+        "(that run ended without releasing it)",
+        file=sys.stderr,
+        flush=True,
+      )
     os.ftruncate(self._fd, 0)
     os.lseek(self._fd, 0, os.SEEK_SET)
     os.write(self._fd, f"{os.getpid()} {socket.gethostname()}\n".encode())

@@ -42,13 +42,18 @@ def lstsq_concentrations(od, stains):
 def _result(od, stains, i0, log_base, ambiguous=False):
   stains = stains / np.linalg.norm(stains, axis=1, keepdims=True)
   c = lstsq_concentrations(od, stains)
-  return StainResult(concentrations=c.astype(np.float32), stains=stains.astype(np.float32),
-                     recon=_to_rgb(c @ stains, i0, log_base), names_ambiguous=bool(ambiguous))
+  return StainResult(
+    concentrations=c.astype(np.float32),
+    stains=stains.astype(np.float32),
+    recon=_to_rgb(c @ stains, i0, log_base),
+    names_ambiguous=bool(ambiguous),
+  )
 
 
 def ruifrok(rgb, stains=None, i0=255.0, log_base=10) -> StainResult:
   """Fixed stain vectors (default: skimage's H, E, DAB rows, using the first two: H and E)."""
   from skimage.color import rgb_from_hed
+
   s = np.asarray(rgb_from_hed[:2] if stains is None else stains, np.float64)
   return _result(od_np(rgb, i0, log_base), s, i0, log_base)
 
@@ -62,12 +67,16 @@ def _named(stains, reference):
   return stains[perm], bool(ambiguous)
 
 
-def macenko(rgb, beta: float = 0.15, alpha: float = 1.0, i0=255.0, log_base=10, reference=None) -> StainResult:
+def macenko(
+  rgb, beta: float = 0.15, alpha: float = 1.0, i0=255.0, log_base=10, reference=None
+) -> StainResult:
   od = od_np(rgb, i0, log_base)
   flat = od.reshape(-1, 3)
   tissue = flat[np.all(flat >= beta * (np.log10(np.e) if log_base == 10 else 1.0), axis=1)]
   if len(tissue) < 10:
-    raise ValueError("macenko: fewer than 10 tissue pixels above the OD threshold; is the tile background?")
+    raise ValueError(
+      "macenko: fewer than 10 tissue pixels above the OD threshold; is the tile background?"
+    )
   _, vecs = np.linalg.eigh(np.cov(tissue.T))
   plane = vecs[:, 1:3]
   proj = tissue @ plane
@@ -81,22 +90,44 @@ def macenko(rgb, beta: float = 0.15, alpha: float = 1.0, i0=255.0, log_base=10, 
   return _result(od, stains, i0, log_base, ambiguous)
 
 
-def vahadane(rgb, lam_dict: float = 0.1, lam_code: float = 0.01, luminosity: float = 0.8, i0=255.0,
-             log_base=10, reference=None, max_pixels: int = 20000, seed: int = 0) -> StainResult:
+def vahadane(
+  rgb,
+  lam_dict: float = 0.1,
+  lam_code: float = 0.01,
+  luminosity: float = 0.8,
+  i0=255.0,
+  log_base=10,
+  reference=None,
+  max_pixels: int = 20000,
+  seed: int = 0,
+) -> StainResult:
   from skimage.color import rgb2lab
   from sklearn.decomposition import DictionaryLearning
+
   od = od_np(rgb, i0, log_base)
   lum = rgb2lab(np.asarray(rgb, np.uint8))[..., 0] / 100.0
   tissue = od[lum < luminosity]
   if len(tissue) < 10:
-    raise ValueError("vahadane: fewer than 10 tissue pixels (luminosity < 0.8); is the tile background?")
+    raise ValueError(
+      "vahadane: fewer than 10 tissue pixels (luminosity < 0.8); is the tile background?"
+    )
   rng = np.random.default_rng(seed)
   if len(tissue) > max_pixels:
     tissue = tissue[rng.choice(len(tissue), max_pixels, replace=False)]
   k = 2 if reference is None else len(reference)  # more than two stains: one atom per reference row
-  dl = DictionaryLearning(n_components=k, alpha=lam_dict, positive_dict=True, positive_code=True,
-                          fit_algorithm="cd", transform_algorithm="lasso_cd", max_iter=50, random_state=seed)
-  with warnings.catch_warnings():  # coordinate descent stops at max_iter on small tiles; the fit is still used
+  dl = DictionaryLearning(
+    n_components=k,
+    alpha=lam_dict,
+    positive_dict=True,
+    positive_code=True,
+    fit_algorithm="cd",
+    transform_algorithm="lasso_cd",
+    max_iter=50,
+    random_state=seed,
+  )
+  with (
+    warnings.catch_warnings()
+  ):  # coordinate descent stops at max_iter on small tiles; the fit is still used
     warnings.simplefilter("ignore", ConvergenceWarning)
     dl.fit(tissue)
   stains = dl.components_
@@ -104,12 +135,19 @@ def vahadane(rgb, lam_dict: float = 0.1, lam_code: float = 0.01, luminosity: flo
   stains = stains[np.argsort(-stains[:, 0])]  # hematoxylin first
   stains, ambiguous = _named(stains, reference)
   from sklearn.decomposition import sparse_encode
+
   with warnings.catch_warnings():
     warnings.simplefilter("ignore", ConvergenceWarning)
-    c = sparse_encode(od.reshape(-1, 3), stains, algorithm="lasso_cd", alpha=lam_code, positive=True)
+    c = sparse_encode(
+      od.reshape(-1, 3), stains, algorithm="lasso_cd", alpha=lam_code, positive=True
+    )
   c = c.reshape(od.shape[:2] + (k,))
-  return StainResult(concentrations=c.astype(np.float32), stains=stains.astype(np.float32),
-                     recon=_to_rgb(c @ stains, i0, log_base), names_ambiguous=ambiguous)
+  return StainResult(
+    concentrations=c.astype(np.float32),
+    stains=stains.astype(np.float32),
+    recon=_to_rgb(c @ stains, i0, log_base),
+    names_ambiguous=ambiguous,
+  )
 
 
 def all_baselines(rgb, stains, i0: float = 255.0, log_base: int = 10) -> dict:
@@ -117,6 +155,7 @@ def all_baselines(rgb, stains, i0: float = 255.0, log_base: int = 10) -> dict:
   estimated vectors ordered like the fixed ones. Macenko only for two stains (its SVD plane holds two);
   Vahadane learns one dictionary atom per stain."""
   from pgdips import physics
+
   ref = physics.default_stains(stains)
   out = {"Ruifrok": ruifrok(rgb, ref, i0, log_base)}
   if len(ref) == 2:

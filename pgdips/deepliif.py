@@ -39,10 +39,12 @@ def split_panels(img: np.ndarray, name: str = "image") -> dict:
   """A ``(S, 6 S, 3)`` DeepLIIF set -> {panel name: (S, S, 3) uint8}, or a one-line InputError."""
   a = np.asarray(img)
   if a.ndim != 3 or a.shape[-1] != 3 or a.shape[1] != 6 * a.shape[0]:
-    raise InputError(f"{name} has shape {a.shape}; a DeepLIIF set is six square RGB panels side by side "
-                     "(H, 6 H, 3): IHC, hematoxylin, DAPI, Lap2, Ki-67, segmentation")
+    raise InputError(
+      f"{name} has shape {a.shape}; a DeepLIIF set is six square RGB panels side by side "
+      "(H, 6 H, 3): IHC, hematoxylin, DAPI, Lap2, Ki-67, segmentation"
+    )
   s = a.shape[0]
-  return {p: a[:, i * s:(i + 1) * s] for i, p in enumerate(PANELS)}
+  return {p: a[:, i * s : (i + 1) * s] for i, p in enumerate(PANELS)}
 
 
 def read_set(path: str) -> dict:
@@ -67,8 +69,11 @@ def _grey(rgb) -> np.ndarray:
 
 def ground_truth(panels: dict, i0: float = 255.0, log_base: int = 10) -> dict:
   """{'h_od', 'dapi', 'ki67'}: ``(S, S)`` float maps (see the module docstring)."""
-  return {"h_od": baselines.od_np(panels["hem"], i0, log_base).mean(-1), "dapi": _grey(panels["dapi"]),
-          "ki67": _grey(panels["ki67"])}
+  return {
+    "h_od": baselines.od_np(panels["hem"], i0, log_base).mean(-1),
+    "dapi": _grey(panels["dapi"]),
+    "ki67": _grey(panels["ki67"]),
+  }
 
 
 def crops(panels: dict, size: int, n: int, seed: int = 0) -> list[dict]:
@@ -83,7 +88,7 @@ def crops(panels: dict, size: int, n: int, seed: int = 0) -> list[dict]:
     if (y, x) in seen and len(seen) < (s - size + 1) ** 2:
       continue
     seen.add((y, x))
-    out.append({k: v[y:y + size, x:x + size] for k, v in panels.items()})
+    out.append({k: v[y : y + size, x : x + size] for k, v in panels.items()})
   return out
 
 
@@ -99,5 +104,7 @@ def score(result, truth: dict, stains=("hematoxylin", "dab")) -> dict:
     c = np.asarray(result.concentrations[..., list(stains).index(stain)], np.float64)
     t = truth[gt]
     out[f"pcc_{gt}"] = float(metrics.pcc(c.ravel(), t.ravel())) if c.std() > 0 else 0.0
-    out[f"ssim_{gt}"] = float(metrics.ssim(_unit(c)[..., None], _unit(t)[..., None], data_range=1.0))
+    out[f"ssim_{gt}"] = float(
+      metrics.ssim(_unit(c)[..., None], _unit(t)[..., None], data_range=1.0)
+    )
   return out

@@ -10,7 +10,8 @@ import time
 
 import numpy as np
 
-from common import config as config_lib, data, plotting
+from common import config as config_lib
+from common import data, plotting
 from pgdips import evaluate, gallery, pipeline, report, synthetic
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -25,17 +26,27 @@ def real_images(out: str, crop: int = 64, steps: int = 200) -> list[str]:
   t0 = time.time()
   md = gallery.run(cfg, os.path.join(out, "real"), crop=crop, progress=True)
   figs = [f"![{n}](pgdips/real/{n}.png)" for n in gallery.IMAGES]
-  return [f"The paper's Fig. 2 on centred {crop}x{crop} crops of the seven real stained images "
-          f"(`python -m pgdips.gallery --crop={crop} --config.num_steps={steps}`; {time.time() - t0:.0f} s here; "
-          "`--crop=0` solves the whole images, tiled):", "", *md, *figs, ""]
+  return [
+    f"The paper's Fig. 2 on centred {crop}x{crop} crops of the seven real stained images "
+    f"(`python -m pgdips.gallery --crop={crop} --config.num_steps={steps}`; {time.time() - t0:.0f} s here; "
+    "`--crop=0` solves the whole images, tiled):",
+    "",
+    *md,
+    *figs,
+    "",
+  ]
 
 
 def run(out: str, bench_steps: int = 1000, image_steps: int = 1000) -> list[str]:
-  cfg = config_lib.load_config(os.path.join(ROOT, "configs/pgdips/he.py:hdab,cpu"), {"num_steps": bench_steps})
+  cfg = config_lib.load_config(
+    os.path.join(ROOT, "configs/pgdips/he.py:hdab,cpu"), {"num_steps": bench_steps}
+  )
   res = evaluate.run(cfg, num_images=4, size=32, progress=True)
   md = evaluate.table(res)
 
-  cfg_img = config_lib.load_config(os.path.join(ROOT, "configs/pgdips/he.py:hdab,cpu"), {"num_steps": image_steps})
+  cfg_img = config_lib.load_config(
+    os.path.join(ROOT, "configs/pgdips/he.py:hdab,cpu"), {"num_steps": image_steps}
+  )
   ihc = data.bundled_rgb("immunohistochemistry")[96:160, 160:224]
   r = pipeline.deconvolve(cfg_img, ihc, progress=True)
   report.write_outputs(cfg_img, ihc, r, os.path.join(out, "ihc"))
@@ -46,17 +57,30 @@ def run(out: str, bench_steps: int = 1000, image_steps: int = 1000) -> list[str]
   other /= np.linalg.norm(other, axis=1, keepdims=True)
   ref = synthetic.synthesize(c, other, background=0.05, noise_std=1.0)
   normed, _, rr = pipeline.normalize(cfg_img, ihc, ref, progress=True, source_result=r)
-  plotting.save_panels(os.path.join(out, "normalization.png"),
-                       [("source (IHC crop)", ihc), ("reference", ref), ("normalized", normed)], ncols=3, size=3.5)
-  return [f"Ground-truth benchmark (`python -m pgdips.evaluate --num_images=4 --size=32`): 4 synthetic 32x32 "
-          "H-DAB images per condition (hard: true vectors 10-25 degrees from every method's defaults, DAB scatter "
-          "and drift, saturation, uneven background, noise; near: the same at 0-10 degrees); PGDIPS with the `cpu` "
-          f"config, {bench_steps} iterations (the paper uses 6,000 on a GPU). The README's table uses 64x64 tiles.",
-          "", md, "",
-          f"PGDIPS on a 64x64 crop of scikit-image's IHC image ({image_steps} iterations): estimated S = "
-          + ", ".join(f"{n} {report.fmt(v)}" for n, v in zip(cfg_img.stains, r.stains))
-          + f", M = {report.fmt(r.m)}, B = {report.fmt(r.background)}.", "",
-          "![ihc](pgdips/ihc/figure.png)", "",
-          "Normalization of the same crop to a reference with other stain colours (source concentrations "
-          "recombined with the reference's S, M, B):", "", "![normalization](pgdips/normalization.png)", "",
-          *real_images(out)]
+  plotting.save_panels(
+    os.path.join(out, "normalization.png"),
+    [("source (IHC crop)", ihc), ("reference", ref), ("normalized", normed)],
+    ncols=3,
+    size=3.5,
+  )
+  return [
+    f"Ground-truth benchmark (`python -m pgdips.evaluate --num_images=4 --size=32`): 4 synthetic 32x32 "
+    "H-DAB images per condition (hard: true vectors 10-25 degrees from every method's defaults, DAB scatter "
+    "and drift, saturation, uneven background, noise; near: the same at 0-10 degrees); PGDIPS with the `cpu` "
+    f"config, {bench_steps} iterations (the paper uses 6,000 on a GPU). The README's table uses 64x64 tiles.",
+    "",
+    md,
+    "",
+    f"PGDIPS on a 64x64 crop of scikit-image's IHC image ({image_steps} iterations): estimated S = "
+    + ", ".join(f"{n} {report.fmt(v)}" for n, v in zip(cfg_img.stains, r.stains))
+    + f", M = {report.fmt(r.m)}, B = {report.fmt(r.background)}.",
+    "",
+    "![ihc](pgdips/ihc/figure.png)",
+    "",
+    "Normalization of the same crop to a reference with other stain colours (source concentrations "
+    "recombined with the reference's S, M, B):",
+    "",
+    "![normalization](pgdips/normalization.png)",
+    "",
+    *real_images(out),
+  ]

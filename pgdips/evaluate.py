@@ -37,7 +37,7 @@ import os
 import numpy as np
 from absl import flags
 
-from common import cli, config as config_lib, metrics
+from common import cli, metrics
 from common.data import sources
 from common.errors import UserError
 from common.files import write_text_atomic
@@ -46,12 +46,14 @@ from pgdips import baselines, deepliif, physics, pipeline, solver, synthetic
 STAINS = ("hematoxylin", "dab")
 _NON_IDEAL = dict(saturation=1.5, m=(1.0, 1.25), background=0.08, noise_std=2.0, drift=(8.0, 15.0))
 CONDITIONS = {
-    "hard": dict(angle=(10.0, 25.0), **_NON_IDEAL),
-    "near": dict(angle=(0.0, 10.0), **_NON_IDEAL),
-    "ideal": dict(angle=(10.0, 25.0), noise_std=1.0),
+  "hard": dict(angle=(10.0, 25.0), **_NON_IDEAL),
+  "near": dict(angle=(0.0, 10.0), **_NON_IDEAL),
+  "ideal": dict(angle=(10.0, 25.0), noise_std=1.0),
 }
 METHODS = ("Ruifrok", "Macenko", "Vahadane", "PGDIPS")
-SCORE_KEYS = tuple(f"{k}_{n}" for n in STAINS for k in ("pcc", "ssim", "angle"))  # per_image.csv's columns
+SCORE_KEYS = tuple(
+  f"{k}_{n}" for n in STAINS for k in ("pcc", "ssim", "angle")
+)  # per_image.csv's columns
 NET_ROW = "PGDIPS, net C"  # with readout="inverse": the same fit's network maps, for comparison
 # with readout="inverse": each baseline's vectors through the same read-out (separation floor and inversion,
 # M = 1, no background) with no fit: what the read-out alone adds (the control for the fit)
@@ -76,7 +78,9 @@ def readout_control(cfg, img, stains):
   """``stains`` (a baseline's) read out as the preset reads PGDIPS's fit, with no fit: eq. 2 inverted
   with the pairs closer than ``inverse_min_separation`` turned apart, M = 1 and no background."""
   n = len(stains)
-  return pipeline.invert(cfg, img, {"stains": stains, "m": np.ones(n, np.float32), "background": np.ones(3, np.float32)})
+  return pipeline.invert(
+    cfg, img, {"stains": stains, "m": np.ones(n, np.float32), "background": np.ones(3, np.float32)}
+  )
 
 
 def relabelled(r) -> bool:
@@ -119,7 +123,9 @@ def benchmark_set(num_images: int, size: int, condition: str, seed: int = 0):
       s_img = synthetic.drifting_stains(c, s, 1, synthetic.rotate_away(s[1], *drift, rng))
       w = c[..., :, None] * s_img  # concentration-weighted mean colour of each stain
       s_true = w.sum((0, 1)) / np.linalg.norm(w.sum((0, 1)), axis=-1, keepdims=True)
-    out.append((synthetic.synthesize(c, s_img, seed=seed * 1000 + i, **spec), c, s_true.astype(np.float32)))
+    out.append(
+      (synthetic.synthesize(c, s_img, seed=seed * 1000 + i, **spec), c, s_true.astype(np.float32))
+    )
   return out
 
 
@@ -133,18 +139,29 @@ def score(result, c_true, s_true) -> dict:
   fitted: before PGDIPS's read-out floor, ``inverse_min_separation``). The angles are the result's
   ``stains``, the vectors its concentrations belong to."""
   fit = _fitted(result)
-  out = {"true_separation": float(angle_deg(s_true[0], s_true[1])),
-         "fit_separation": float(angle_deg(fit[0], fit[1])), "relabelled": float(relabelled(result))}
+  out = {
+    "true_separation": float(angle_deg(s_true[0], s_true[1])),
+    "fit_separation": float(angle_deg(fit[0], fit[1])),
+    "relabelled": float(relabelled(result)),
+  }
   for i, name in enumerate(STAINS):
     est, true = result.concentrations[..., i], c_true[..., i]
     out[f"pcc_{name}"] = float(metrics.pcc(est.ravel(), true.ravel()))
-    out[f"ssim_{name}"] = float(metrics.ssim(est[..., None], true[..., None], data_range=float(true.max())))
+    out[f"ssim_{name}"] = float(
+      metrics.ssim(est[..., None], true[..., None], data_range=float(true.max()))
+    )
     out[f"angle_{name}"] = float(angle_deg(result.stains[i], s_true[i]))
   return out
 
 
-def run(cfg, num_images: int = 12, size: int = 64, seed: int = 0, progress: bool = False,
-        conditions=("hard", "near")) -> dict:
+def run(
+  cfg,
+  num_images: int = 12,
+  size: int = 64,
+  seed: int = 0,
+  progress: bool = False,
+  conditions=("hard", "near"),
+) -> dict:
   """{condition: {method: [score dict per image]}}."""
   res = {}
   for cond in conditions:
@@ -152,8 +169,16 @@ def run(cfg, num_images: int = 12, size: int = 64, seed: int = 0, progress: bool
     per = {m: [] for m in _methods(cfg)}
     for img, c, s in items:
       _baseline_rows(cfg, per, img, lambda q, c=c, s=s: score(q, c, s))
-    for r, (img, c, s) in zip(solver.solve_batch(cfg, np.stack([it[0] for it in items]), seed=seed,
-                                                 chunk=int(cfg.progress_chunk), progress=progress), items):
+    for r, (img, c, s) in zip(
+      solver.solve_batch(
+        cfg,
+        np.stack([it[0] for it in items]),
+        seed=seed,
+        chunk=int(cfg.progress_chunk),
+        progress=progress,
+      ),
+      items,
+    ):
       _pgdips_rows(cfg, per, img, r, lambda q: score(q, c, s))
     res[cond] = per
   return res
@@ -164,12 +189,31 @@ def per_image_csv(res) -> str:
   diagnosing which tiles fail. Written with ``csv`` so that method names with commas are quoted."""
   buf = io.StringIO()
   w = csv.writer(buf, lineterminator="\n")
-  w.writerow(["condition", "image", "method", "true_separation_deg", "fit_separation_deg", "relabelled", *SCORE_KEYS])
+  w.writerow(
+    [
+      "condition",
+      "image",
+      "method",
+      "true_separation_deg",
+      "fit_separation_deg",
+      "relabelled",
+      *SCORE_KEYS,
+    ]
+  )
   for cond, per in res.items():
     for method, scores in per.items():
       for i, sc in enumerate(scores):
-        w.writerow([cond, i, method, f"{sc['true_separation']:.2f}", f"{sc['fit_separation']:.2f}", int(sc.get("relabelled", 0)),
-                    *(f"{sc[k]:.6g}" for k in SCORE_KEYS)])
+        w.writerow(
+          [
+            cond,
+            i,
+            method,
+            f"{sc['true_separation']:.2f}",
+            f"{sc['fit_separation']:.2f}",
+            int(sc.get("relabelled", 0)),
+            *(f"{sc[k]:.6g}" for k in SCORE_KEYS),
+          ]
+        )
   return buf.getvalue()
 
 
@@ -178,9 +222,12 @@ def read_per_image(path) -> dict:
   res: dict = {}
   with open(path, newline="") as f:
     for row in csv.DictReader(f):
-      sc = {"true_separation": float(row["true_separation_deg"]), "fit_separation": float(row["fit_separation_deg"]),
-            "relabelled": float(row.get("relabelled") or 0),
-            **{k: float(row[k]) for k in SCORE_KEYS}}
+      sc = {
+        "true_separation": float(row["true_separation_deg"]),
+        "fit_separation": float(row["fit_separation_deg"]),
+        "relabelled": float(row.get("relabelled") or 0),
+        **{k: float(row[k]) for k in SCORE_KEYS},
+      }
       res.setdefault(row["condition"], {}).setdefault(row["method"], []).append(sc)
   return res
 
@@ -203,8 +250,10 @@ def split_table(res, close_deg: float) -> str:
   lines = []
   for cond, per in res.items():
     sep = np.array([s["true_separation"] for s in per["PGDIPS"]])
-    for name, mask in ((f"true stains < {close_deg:g} degrees apart", sep < close_deg),
-                       (f"true stains >= {close_deg:g} degrees apart", sep >= close_deg)):
+    for name, mask in (
+      (f"true stains < {close_deg:g} degrees apart", sep < close_deg),
+      (f"true stains >= {close_deg:g} degrees apart", sep >= close_deg),
+    ):
       sub = {m: [s for s, keep in zip(scores, mask) if keep] for m, scores in per.items()}
       if not sub["PGDIPS"]:
         continue
@@ -220,10 +269,16 @@ def _cell(v, k):
 
 def method_table(per: dict, columns) -> list[str]:
   """``columns``: [(score key, header)]; rows mean ± std over the images (the value alone for one)."""
-  lines = ["| Method | " + " | ".join(h for _, h in columns) + " |", "|---" * (1 + len(columns)) + "|"]
+  lines = [
+    "| Method | " + " | ".join(h for _, h in columns) + " |",
+    "|---" * (1 + len(columns)) + "|",
+  ]
   for method, scores in per.items():
-    lines.append(f"| {method} | " + " | ".join(_cell(np.array([s[k] for s in scores]), k.split("_")[0])
-                                               for k, _ in columns) + " |")
+    lines.append(
+      f"| {method} | "
+      + " | ".join(_cell(np.array([s[k] for s in scores]), k.split("_")[0]) for k, _ in columns)
+      + " |"
+    )
   return lines
 
 
@@ -233,27 +288,44 @@ def paired_table(per: dict, keys, reference: str = "PGDIPS", unit: str = "images
   n = len(per[reference])
   if n < 5:
     return [f"(paired tests need 5 or more {unit}; there are {n})"]
-  lines = [f"**{reference} minus each method, paired over the {n} {unit}** (Wilcoxon signed-rank, two-sided)", "",
-           "| vs | " + " | ".join(f"Δ{k} | p | won" for k in keys) + " |", "|---" * (1 + 3 * len(keys)) + "|"]
+  lines = [
+    f"**{reference} minus each method, paired over the {n} {unit}** (Wilcoxon signed-rank, two-sided)",
+    "",
+    "| vs | " + " | ".join(f"Δ{k} | p | won" for k in keys) + " |",
+    "|---" * (1 + 3 * len(keys)) + "|",
+  ]
   ref = {k: np.array([s[k] for s in per[reference]]) for k in keys}
   for method in per:
     if method == reference:
       continue
     cells = []
     for k in keys:
-      cells += metrics.paired_cells(ref[k] - np.array([s[k] for s in per[method]]), smaller_wins=k.startswith("angle"))
+      cells += metrics.paired_cells(
+        ref[k] - np.array([s[k] for s in per[method]]), smaller_wins=k.startswith("angle")
+      )
     lines.append(f"| {method} | " + " | ".join(cells) + " |")
   return lines
 
 
 def table(res, unit: str = "images") -> str:
-  cols = [(f"{k}_{n}", f"{k.upper() if k != 'angle' else 'angle'} {n}" + (" (deg)" if k == "angle" else ""))
-          for n in STAINS for k in ("pcc", "ssim", "angle")]
+  cols = [
+    (
+      f"{k}_{n}",
+      f"{k.upper() if k != 'angle' else 'angle'} {n}" + (" (deg)" if k == "angle" else ""),
+    )
+    for n in STAINS
+    for k in ("pcc", "ssim", "angle")
+  ]
   lines = []
   for cond, per in res.items():
     lo, hi = CONDITIONS[cond]["angle"]
-    lines += [f"Condition: {cond} (true vectors {lo:g}-{hi:g} degrees from Ruifrok's)", ""] + method_table(per, cols)
-    lines += [""] + paired_table(per, [f"pcc_{n}" for n in STAINS] + [f"angle_{n}" for n in STAINS], unit=unit)
+    lines += [
+      f"Condition: {cond} (true vectors {lo:g}-{hi:g} degrees from Ruifrok's)",
+      "",
+    ] + method_table(per, cols)
+    lines += [""] + paired_table(
+      per, [f"pcc_{n}" for n in STAINS] + [f"angle_{n}" for n in STAINS], unit=unit
+    )
     lines += [""]
   return "\n".join(lines)
 
@@ -271,8 +343,15 @@ def seed_means(runs) -> dict:
   return out
 
 
-def run_deepliif(cfg, paths, n_crops: int = 8, crop_size: int = 128, whole: bool = False, seed: int = 0,
-                 progress: bool = False) -> dict:
+def run_deepliif(
+  cfg,
+  paths,
+  n_crops: int = 8,
+  crop_size: int = 128,
+  whole: bool = False,
+  seed: int = 0,
+  progress: bool = False,
+) -> dict:
   """{'crops': {method: [scores]}, 'whole': {method: [scores]}}: ``n_crops`` crops per set solved as one
   batch; ``whole``: every set's whole IHC panel (tiled by ``cfg.tile``)."""
   out = {"crops": {m: [] for m in _methods(cfg)}, "whole": {m: [] for m in METHODS}}
@@ -283,15 +362,25 @@ def run_deepliif(cfg, paths, n_crops: int = 8, crop_size: int = 128, whole: bool
       truths = [deepliif.ground_truth(c, cfg.i0, cfg.log_base) for c in cs]
       for c, t in zip(cs, truths):
         _baseline_rows(cfg, out["crops"], c["ihc"], lambda q, t=t: deepliif.score(q, t))
-      for r, c, t in zip(solver.solve_batch(cfg, np.stack([c["ihc"] for c in cs]), seed=seed,
-                                            chunk=int(cfg.progress_chunk), progress=progress), cs, truths):
+      for r, c, t in zip(
+        solver.solve_batch(
+          cfg,
+          np.stack([c["ihc"] for c in cs]),
+          seed=seed,
+          chunk=int(cfg.progress_chunk),
+          progress=progress,
+        ),
+        cs,
+        truths,
+      ):
         _pgdips_rows(cfg, out["crops"], c["ihc"], r, lambda q: deepliif.score(q, t))
     if whole:
       t = deepliif.ground_truth(panels, cfg.i0, cfg.log_base)
       for name, r in baselines.all_baselines(panels["ihc"], STAINS, cfg.i0, cfg.log_base).items():
         out["whole"][name].append(deepliif.score(r, t))
-      out["whole"]["PGDIPS"].append(deepliif.score(pipeline.deconvolve(cfg, panels["ihc"], seed=seed,
-                                                                       progress=progress), t))
+      out["whole"]["PGDIPS"].append(
+        deepliif.score(pipeline.deconvolve(cfg, panels["ihc"], seed=seed, progress=progress), t)
+      )
   return {k: v for k, v in out.items() if v["PGDIPS"]}
 
 
@@ -301,29 +390,52 @@ def deepliif_table(res) -> str:
   cols = [(k, f"{k.split('_')[0].upper()} {names[k.split('_', 1)[1]]}") for k in keys]
   lines = []
   for part, per in res.items():
-    lines += [f"DeepLIIF, {part} ({len(per['PGDIPS'])} images)", ""] + method_table(per, cols) + [""]
+    lines += (
+      [f"DeepLIIF, {part} ({len(per['PGDIPS'])} images)", ""] + method_table(per, cols) + [""]
+    )
     lines += paired_table(per, [f"pcc_{g}" for _, g in deepliif.TARGETS]) + [""]
   return "\n".join(lines)
 
 
 def _define_flags():
-  cli.define_config(cli.config_path("pgdips/he.py:hdab,cpu"), "PGDIPS config (default: the CPU preset, "
-                    "1000 iterations); configs/pgdips/he.py:hdab for the paper's (a GPU run)")
-  flags.DEFINE_string("out", ".", "output folder (table.md; per_image.csv for the synthetic protocol)")
-  flags.DEFINE_list("conditions", ["hard", "near"], f"synthetic conditions: {', '.join(CONDITIONS)}")
+  cli.define_config(
+    cli.config_path("pgdips/he.py:hdab,cpu"),
+    "PGDIPS config (default: the CPU preset, "
+    "1000 iterations); configs/pgdips/he.py:hdab for the paper's (a GPU run)",
+  )
+  flags.DEFINE_string(
+    "out", ".", "output folder (table.md; per_image.csv for the synthetic protocol)"
+  )
+  flags.DEFINE_list(
+    "conditions", ["hard", "near"], f"synthetic conditions: {', '.join(CONDITIONS)}"
+  )
   flags.DEFINE_integer("num_images", 12, "synthetic images per condition", lower_bound=1)
   flags.DEFINE_integer("size", 64, "image size in pixels", lower_bound=pipeline.MIN_SIZE)
   flags.DEFINE_integer("seed", 0, "images and PGDIPS seed")
-  flags.DEFINE_list("seeds", None, "several seeds (e.g. 25,26,27): one run each (out/seed_<s>/), then one table "
-                    "of per-seed means paired over the seeds")
-  flags.DEFINE_string("deepliif", None, "a DeepLIIF set PNG (six panels side by side) or a folder of them: "
-                      "the real-data protocol instead of the synthetic one")
+  flags.DEFINE_list(
+    "seeds",
+    None,
+    "several seeds (e.g. 25,26,27): one run each (out/seed_<s>/), then one table "
+    "of per-seed means paired over the seeds",
+  )
+  flags.DEFINE_string(
+    "deepliif",
+    None,
+    "a DeepLIIF set PNG (six panels side by side) or a folder of them: "
+    "the real-data protocol instead of the synthetic one",
+  )
   flags.DEFINE_integer("crops", 8, "DeepLIIF: crops per set (0: none)", lower_bound=0)
   flags.DEFINE_integer("crop_size", 128, "DeepLIIF: crop size", lower_bound=pipeline.MIN_SIZE)
   flags.DEFINE_bool("whole", False, "DeepLIIF: also solve every whole IHC panel")
-  flags.DEFINE_list("pool", None, "folders of earlier synthetic runs (their per_image.csv): pool their images "
-                    "into one table, split by the tiles' true stain separation, instead of solving")
-  flags.DEFINE_float("close_deg", 20.0, "--pool: the true stain separation that splits the tiles", lower_bound=0)
+  flags.DEFINE_list(
+    "pool",
+    None,
+    "folders of earlier synthetic runs (their per_image.csv): pool their images "
+    "into one table, split by the tiles' true stain separation, instead of solving",
+  )
+  flags.DEFINE_float(
+    "close_deg", 20.0, "--pool: the true stain separation that splits the tiles", lower_bound=0
+  )
 
 
 def main(argv) -> int:
@@ -333,17 +445,25 @@ def main(argv) -> int:
   cfg = FLAGS.config
   pipeline.check_config(cfg)
   out = sources.check_out_dir(FLAGS.out)
-  head = (f"PGDIPS: {cfg.num_steps} iterations, lr {cfg.optim.lr}, nets {tuple(cfg.net.channels)}, start {cfg.init_stains}"
- + ", "
-          f"C read out by {cfg.readout!r}.\n\n")
+  head = (
+    f"PGDIPS: {cfg.num_steps} iterations, lr {cfg.optim.lr}, nets {tuple(cfg.net.channels)}, start {cfg.init_stains}"
+    + ", "
+    f"C read out by {cfg.readout!r}.\n\n"
+  )
   if FLAGS.pool:
     files = [os.path.join(d, "per_image.csv") for d in FLAGS.pool]
     missing = [f for f in files if not os.path.isfile(f)]
     if missing:
-      raise UserError(f"--pool: {missing[0]} not found; give folders written by a synthetic pgdips.evaluate run")
+      raise UserError(
+        f"--pool: {missing[0]} not found; give folders written by a synthetic pgdips.evaluate run"
+      )
     res = pool(read_per_image(f) for f in files)
-    md = (f"{len(files)} runs pooled ({', '.join(FLAGS.pool)}).\n\n" + table(res) + "\n"
-          + split_table(res, FLAGS.close_deg))
+    md = (
+      f"{len(files)} runs pooled ({', '.join(FLAGS.pool)}).\n\n"
+      + table(res)
+      + "\n"
+      + split_table(res, FLAGS.close_deg)
+    )
     write_text_atomic(os.path.join(out, "table.md"), md + "\n")
     print(md)
     return 0
@@ -353,18 +473,35 @@ def main(argv) -> int:
       deepliif.read_set(p)  # every set checked before any solve
     if not FLAGS.crops and not FLAGS.whole:
       raise UserError("--crops=0 without --whole leaves nothing to solve")
-    res = run_deepliif(cfg, paths, FLAGS.crops, FLAGS.crop_size, FLAGS.whole, FLAGS.seed, progress=True)
-    md = (f"{len(paths)} DeepLIIF set(s); {FLAGS.crops} crops of {FLAGS.crop_size} px per set"
-          + (", and the whole panels" if FLAGS.whole else "") + ". " + head + deepliif_table(res))
+    res = run_deepliif(
+      cfg, paths, FLAGS.crops, FLAGS.crop_size, FLAGS.whole, FLAGS.seed, progress=True
+    )
+    md = (
+      f"{len(paths)} DeepLIIF set(s); {FLAGS.crops} crops of {FLAGS.crop_size} px per set"
+      + (", and the whole panels" if FLAGS.whole else "")
+      + ". "
+      + head
+      + deepliif_table(res)
+    )
   else:
     bad = [c for c in FLAGS.conditions if c not in CONDITIONS]
     if bad:
       raise UserError(f"--conditions: {bad[0]!r} is unknown; use some of {', '.join(CONDITIONS)}")
     if FLAGS.seeds:
       return _run_seeds(cfg, out, [int(x) for x in FLAGS.seeds], tuple(FLAGS.conditions), head)
-    res = run(cfg, FLAGS.num_images, FLAGS.size, FLAGS.seed, progress=True, conditions=tuple(FLAGS.conditions))
-    md = (f"{FLAGS.num_images} synthetic {FLAGS.size}x{FLAGS.size} H-DAB images per condition, seed {FLAGS.seed}. "
-          + head + table(res))
+    res = run(
+      cfg,
+      FLAGS.num_images,
+      FLAGS.size,
+      FLAGS.seed,
+      progress=True,
+      conditions=tuple(FLAGS.conditions),
+    )
+    md = (
+      f"{FLAGS.num_images} synthetic {FLAGS.size}x{FLAGS.size} H-DAB images per condition, seed {FLAGS.seed}. "
+      + head
+      + table(res)
+    )
     per_image = per_image_csv(res)
   if not FLAGS.deepliif:
     write_text_atomic(os.path.join(out, "per_image.csv"), per_image)
@@ -387,10 +524,12 @@ def _run_seeds(cfg, out: str, seeds: list[int], conditions, head: str) -> int:
       write_text_atomic(path, per_image_csv(res))
       print(f"seed {sd}: {path}", flush=True)
     runs.append(read_per_image(path))
-  md = (f"{FLAGS.num_images} synthetic {FLAGS.size}x{FLAGS.size} H-DAB images per condition at each of the seeds "
-        f"{', '.join(map(str, seeds))}; every row is the mean over seeds of the per-seed mean (± std over seeds), "
-        "and the paired tests pair the per-seed means (the images of a seed are crops of one source image, so the "
-        "seed is the unit). " + head + table(seed_means(runs), unit="seeds"))
+  md = (
+    f"{FLAGS.num_images} synthetic {FLAGS.size}x{FLAGS.size} H-DAB images per condition at each of the seeds "
+    f"{', '.join(map(str, seeds))}; every row is the mean over seeds of the per-seed mean (± std over seeds), "
+    "and the paired tests pair the per-seed means (the images of a seed are crops of one source image, so the "
+    "seed is the unit). " + head + table(seed_means(runs), unit="seeds")
+  )
   write_text_atomic(os.path.join(out, "table.md"), md + "\n")
   print(md)
   return 0

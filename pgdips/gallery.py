@@ -24,7 +24,8 @@ import time
 import numpy as np
 from absl import flags
 
-from common import cli, config as config_lib, plotting
+from common import cli, plotting
+from common import config as config_lib
 from common.data import sources
 from common.errors import InputError, UserError
 from common.files import write_text_atomic
@@ -35,13 +36,13 @@ DATA = os.path.join(os.path.dirname(ROOT), "shared", "data", "stains")
 
 # name: (file, stains); DeepLIIF6.png contributes its IHC panel (the first 512 x 512)
 IMAGES = {
-    "he": ("he.jpg", ("hematoxylin", "eosin")),
-    "ihc": ("ihc.tif", ("hematoxylin", "dab")),
-    "deepliif": ("DeepLIIF6.png", ("hematoxylin", "dab")),
-    "trichrome": ("trichrome.JPG", ("hematoxylin", "acid_fuchsin", "aniline_blue")),
-    "alcianblue": ("alcianblue.JPG", ("alcian_blue", "fast_red")),
-    "fibronectin": ("fibronectin.jpg", ("hematoxylin", "dab")),
-    "smacd34": ("SMACD34.jpg", ("hematoxylin", "dab", "fast_red")),
+  "he": ("he.jpg", ("hematoxylin", "eosin")),
+  "ihc": ("ihc.tif", ("hematoxylin", "dab")),
+  "deepliif": ("DeepLIIF6.png", ("hematoxylin", "dab")),
+  "trichrome": ("trichrome.JPG", ("hematoxylin", "acid_fuchsin", "aniline_blue")),
+  "alcianblue": ("alcianblue.JPG", ("alcian_blue", "fast_red")),
+  "fibronectin": ("fibronectin.jpg", ("hematoxylin", "dab")),
+  "smacd34": ("SMACD34.jpg", ("hematoxylin", "dab", "fast_red")),
 }
 
 
@@ -56,7 +57,7 @@ def missing_message(data: str) -> str | None:
 def load(name: str, data: str = DATA) -> np.ndarray:
   path = os.path.join(data, IMAGES[name][0])
   img = report.read_rgb(path)
-  return img[:, :img.shape[0]] if name == "deepliif" else img
+  return img[:, : img.shape[0]] if name == "deepliif" else img
 
 
 def centre_crop(img, crop: int):
@@ -64,23 +65,36 @@ def centre_crop(img, crop: int):
     return img
   h, w = img.shape[:2]
   if crop > min(h, w):
-    raise InputError(f"--crop={crop} is larger than the {h}x{w} image; use at most {min(h, w)} or 0 (whole)")
+    raise InputError(
+      f"--crop={crop} is larger than the {h}x{w} image; use at most {min(h, w)} or 0 (whole)"
+    )
   y, x = (h - crop) // 2, (w - crop) // 2
-  return img[y:y + crop, x:x + crop]
+  return img[y : y + crop, x : x + crop]
 
 
 def recon_errors(rgb, recon, i0: float = 255.0, log_base: int = 10) -> dict:
   """RMSE of the RGB intensities and mean absolute OD error of a reconstruction."""
   a, b = np.asarray(rgb, np.float64), np.asarray(recon, np.float64)
   od = lambda x: baselines.od_np(x, i0, log_base)
-  return {"rmse": float(np.sqrt(np.mean((a - b) ** 2))), "od_mae": float(np.mean(np.abs(od(a) - od(b))))}
+  return {
+    "rmse": float(np.sqrt(np.mean((a - b) ** 2))),
+    "od_mae": float(np.mean(np.abs(od(a) - od(b)))),
+  }
 
 
 def _swatches(cfg, r) -> np.ndarray:
   n = len(cfg.stains)
   m = np.ones(n, np.float32) if r.m is None else r.m
-  bands = [pipeline.recolor(cfg, np.zeros((10, 30, n), np.float32) + np.eye(n, dtype=np.float32)[i], r.stains, m,
-                            np.ones(3, np.float32)) for i in range(n)]
+  bands = [
+    pipeline.recolor(
+      cfg,
+      np.zeros((10, 30, n), np.float32) + np.eye(n, dtype=np.float32)[i],
+      r.stains,
+      m,
+      np.ones(3, np.float32),
+    )
+    for i in range(n)
+  ]
   return np.concatenate(bands, axis=0)
 
 
@@ -89,18 +103,31 @@ def figure(cfg, name, rgb, results: dict, path: str) -> str:
   for method, r in results.items():
     m = np.ones(len(cfg.stains), np.float32) if r.m is None else r.m
     bg = np.ones(3, np.float32) if r.background is None else r.background
-    panels += [(f"{method}: input", np.asarray(rgb).astype(np.uint8)), (f"{method}: reconstruction", r.recon)]
-    panels += [(f"{method}: {s}", pipeline.recolor(cfg, r.concentrations, r.stains, m, bg, i))
-               for i, s in enumerate(cfg.stains)]
+    panels += [
+      (f"{method}: input", np.asarray(rgb).astype(np.uint8)),
+      (f"{method}: reconstruction", r.recon),
+    ]
+    panels += [
+      (f"{method}: {s}", pipeline.recolor(cfg, r.concentrations, r.stains, m, bg, i))
+      for i, s in enumerate(cfg.stains)
+    ]
     # one line per vector: a single-line title ran off the panel
     amb = " (names ambiguous)" if r.names_ambiguous else ""
-    panels.append((f"{method}: stain colours{amb}\n" + "\n".join(f"{name} {report.fmt(v)}" for name, v in
-                                                            zip(cfg.stains, r.stains)), _swatches(cfg, r)))
-  return plotting.save_panels(path, panels, ncols=3 + len(cfg.stains), size=2.6,
-                              suptitle=f"{name}: {', '.join(cfg.stains)}")
+    panels.append(
+      (
+        f"{method}: stain colours{amb}\n"
+        + "\n".join(f"{name} {report.fmt(v)}" for name, v in zip(cfg.stains, r.stains)),
+        _swatches(cfg, r),
+      )
+    )
+  return plotting.save_panels(
+    path, panels, ncols=3 + len(cfg.stains), size=2.6, suptitle=f"{name}: {', '.join(cfg.stains)}"
+  )
 
 
-def run(cfg, out: str, names=tuple(IMAGES), crop: int = 128, data: str = DATA, progress: bool = False) -> list[str]:
+def run(
+  cfg, out: str, names=tuple(IMAGES), crop: int = 128, data: str = DATA, progress: bool = False
+) -> list[str]:
   """Deconvolves every image; writes ``<name>.png`` figures and ``gallery.md``; returns the markdown."""
   os.makedirs(out, exist_ok=True)
   imgs = {n: centre_crop(load(n, data), crop) for n in names}  # every image read before any solve
@@ -118,21 +145,34 @@ def run(cfg, out: str, names=tuple(IMAGES), crop: int = 128, data: str = DATA, p
     figure(c, n, rgb, res, os.path.join(out, f"{n}.png"))
     for method, r in res.items():
       e = recon_errors(rgb, r.recon, c.i0, c.log_base)
-      rows.append(f"| {n} | {method} | {e['rmse']:.2f} | {e['od_mae']:.4f} | "
-                  + (f"{secs:.0f} s" if method == "PGDIPS" else "") + " |")
+      rows.append(
+        f"| {n} | {method} | {e['rmse']:.2f} | {e['od_mae']:.4f} | "
+        + (f"{secs:.0f} s" if method == "PGDIPS" else "")
+        + " |"
+      )
     if progress:
       print(f"{n}: PGDIPS {secs:.0f} s", flush=True)
   size = f"centred {crop}x{crop} crops" if crop else "whole images"
-  md = [f"Reconstruction error on the real stained images ({size}; PGDIPS {cfg.num_steps} iterations):", "",
-        "| image | method | RGB RMSE | OD MAE | PGDIPS time |", "|---|---|---|---|---|", *rows, ""]
+  md = [
+    f"Reconstruction error on the real stained images ({size}; PGDIPS {cfg.num_steps} iterations):",
+    "",
+    "| image | method | RGB RMSE | OD MAE | PGDIPS time |",
+    "|---|---|---|---|---|",
+    *rows,
+    "",
+  ]
   write_text_atomic(os.path.join(out, "gallery.md"), "\n".join(md) + "\n")
   return md
 
 
 def _define_flags():
-  cli.define_config(cli.config_path("pgdips/he.py:cpu"), "PGDIPS config; the stains are set per image")
+  cli.define_config(
+    cli.config_path("pgdips/he.py:cpu"), "PGDIPS config; the stains are set per image"
+  )
   flags.DEFINE_string("out", None, "output folder")
-  flags.DEFINE_integer("crop", 128, "centred crop size (a multiple of 8); 0: the whole image", lower_bound=0)
+  flags.DEFINE_integer(
+    "crop", 128, "centred crop size (a multiple of 8); 0: the whole image", lower_bound=0
+  )
   flags.DEFINE_list("images", list(IMAGES), f"which images: {', '.join(IMAGES)}")
   flags.DEFINE_string("data", DATA, "folder of the seven stained images")
 

@@ -55,10 +55,15 @@ def anchor_loss(s_pre, anchor, b_trans, m, reduce: str = "mean"):
   of B to 1 and of M to 1. ``"sum"`` (the official code): one MSE per stain vector, one for B and one
   per spectral factor, added; ``"mean"``: one mean each over S, B and M (S and M weigh 1/N as much)."""
   if reduce == "sum":
-    return (jnp.sum(jnp.mean((s_pre - anchor) ** 2, axis=1)) + jnp.mean((b_trans - 1.0) ** 2)
-            + jnp.sum((m - 1.0) ** 2))
+    return (
+      jnp.sum(jnp.mean((s_pre - anchor) ** 2, axis=1))
+      + jnp.mean((b_trans - 1.0) ** 2)
+      + jnp.sum((m - 1.0) ** 2)
+    )
   if reduce == "mean":
-    return jnp.mean((s_pre - anchor) ** 2) + jnp.mean((b_trans - 1.0) ** 2) + jnp.mean((m - 1.0) ** 2)
+    return (
+      jnp.mean((s_pre - anchor) ** 2) + jnp.mean((b_trans - 1.0) ** 2) + jnp.mean((m - 1.0) ** 2)
+    )
   raise ValueError(f"loss.anchor_reduce={reduce!r} is unknown; use 'mean' or 'sum' (the code)")
 
 
@@ -68,5 +73,7 @@ def recon_loss(d_hat, d, kind: str = "mse"):
   if kind == "mse":
     return jnp.mean((d_hat - d) ** 2)
   if kind == "l1_ref":
-    return jnp.sum(jnp.mean(jnp.abs(d_hat - d), axis=(0, 1))) + jnp.mean(jnp.abs(d_hat.sum(-1) - d.sum(-1)))
+    return jnp.sum(jnp.mean(jnp.abs(d_hat - d), axis=(0, 1))) + jnp.mean(
+      jnp.abs(d_hat.sum(-1) - d.sum(-1))
+    )
   raise ValueError(f"loss.recon={kind!r} is unknown; use 'mse' or 'l1_ref'")

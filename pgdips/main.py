@@ -19,20 +19,26 @@ from common import cli, plotting
 from common.data import sources
 from common.errors import UserError
 
-cli.define_config(cli.config_path("pgdips/he.py"), "PGDIPS config (default: the paper's H&E); e.g. configs/pgdips/he.py:hdab,cpu")
+cli.define_config(
+  cli.config_path("pgdips/he.py"),
+  "PGDIPS config (default: the paper's H&E); e.g. configs/pgdips/he.py:hdab,cpu",
+)
 flags.DEFINE_string("out", None, "output folder")
 flags.DEFINE_string("reference", None, "normalize: the image whose stain look to copy")
 
 
 def main(argv) -> int:
   from pgdips import pipeline, report
+
   FLAGS = flags.FLAGS
   if len(argv) < 2 or argv[1] not in ("deconvolve", "normalize"):
     raise UserError("give a command: deconvolve or normalize (see --help)")
   cmd = argv[1]
   if len(argv) != 3:
-    raise UserError(f"usage: python -m pgdips.main {cmd} IMAGE --out=DIR"
-                    + (" --reference=REF" if cmd == "normalize" else ""))
+    raise UserError(
+      f"usage: python -m pgdips.main {cmd} IMAGE --out=DIR"
+      + (" --reference=REF" if cmd == "normalize" else "")
+    )
   if not FLAGS.out:
     raise UserError(f"{cmd} needs --out=DIR")
   if cmd == "deconvolve" and FLAGS.reference:
@@ -46,9 +52,16 @@ def main(argv) -> int:
   images = [report.read_rgb(p) for p in inputs]  # every input read and checked before any solve
   for p, img in zip(inputs, images):
     pipeline.check_rgb(img, p, float(cfg.i0))
-  names = (report.output_names(cfg) if cmd == "deconvolve" else
-           ["normalized.png", "normalization.png", *report.output_names(cfg, "source_"),
-            *report.output_names(cfg, "reference_")])
+  names = (
+    report.output_names(cfg)
+    if cmd == "deconvolve"
+    else [
+      "normalized.png",
+      "normalization.png",
+      *report.output_names(cfg, "source_"),
+      *report.output_names(cfg, "reference_"),
+    ]
+  )
   sources.check_outputs([os.path.join(out, n) for n in names], inputs)
   if cmd == "deconvolve":
     r = pipeline.deconvolve(cfg, images[0], progress=True)
@@ -61,10 +74,16 @@ def main(argv) -> int:
   report.save_png(os.path.join(out, "normalized.png"), normed)
   report.write_outputs(cfg, pipeline.check_rgb(src), rs, out, "source_")
   report.write_outputs(cfg, pipeline.check_rgb(ref), rr, out, "reference_")
-  plotting.save_panels(os.path.join(out, "normalization.png"),
-                       [("source", pipeline.check_rgb(src).astype(np.uint8)),
-                        ("reference", pipeline.check_rgb(ref).astype(np.uint8)), ("normalized", normed)],
-                       ncols=3, size=4)
+  plotting.save_panels(
+    os.path.join(out, "normalization.png"),
+    [
+      ("source", pipeline.check_rgb(src).astype(np.uint8)),
+      ("reference", pipeline.check_rgb(ref).astype(np.uint8)),
+      ("normalized", normed),
+    ],
+    ncols=3,
+    size=4,
+  )
   print(f"wrote {out}/normalized.png, normalization.png and the source_/reference_ results")
   return 0
 

@@ -13,7 +13,7 @@ running averages to carry). Padding is zero ('SAME') rather than the reference's
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import flax.linen as nn
 import jax
@@ -56,7 +56,9 @@ class SkipNet(nn.Module):
     h = z[None]
     skips = []
     for i, (c, s) in enumerate(zip(self.channels, self.skips)):
-      skips.append(act(norm(f"skip_norm_{i}")(nn.Conv(s, (1, 1), name=f"skip_{i}")(h))) if s else None)
+      skips.append(
+        act(norm(f"skip_norm_{i}")(nn.Conv(s, (1, 1), name=f"skip_{i}")(h))) if s else None
+      )
       h = act(norm(f"down_norm_a_{i}")(nn.Conv(c, k, strides=(2, 2), name=f"down_a_{i}")(h)))
       h = act(norm(f"down_norm_b_{i}")(nn.Conv(c, k, name=f"down_b_{i}")(h)))
     for i in reversed(range(len(self.channels))):

@@ -13,17 +13,28 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["optical_density", "transmittance_od", "to_rgb", "compose", "unmix", "spread_stains", "name_stains", "invert_model", "RUIFROK", "default_stains"]
+__all__ = [
+  "optical_density",
+  "transmittance_od",
+  "to_rgb",
+  "compose",
+  "unmix",
+  "spread_stains",
+  "name_stains",
+  "invert_model",
+  "RUIFROK",
+  "default_stains",
+]
 
 # Ruifrok & Johnston (2001) OD vectors (rows), as in scikit-image's rgb_from_* matrices
 RUIFROK = {
-    "hematoxylin": (0.65, 0.70, 0.29),    # rgb_from_hed
-    "eosin": (0.07, 0.99, 0.11),
-    "dab": (0.27, 0.57, 0.78),
-    "fast_red": (0.214, 0.851, 0.478),     # rgb_from_rbd (also the red counterstain of Alcian blue)
-    "alcian_blue": (0.875, 0.458, 0.158),  # rgb_from_ahx
-    "aniline_blue": (0.853, 0.509, 0.113),  # rgb_from_bro (the collagen stain of Masson's trichrome)
-    "acid_fuchsin": (0.1, 0.737, 0.668),   # rgb_from_bpx's Ponceau-fuchsin (trichrome's red)
+  "hematoxylin": (0.65, 0.70, 0.29),  # rgb_from_hed
+  "eosin": (0.07, 0.99, 0.11),
+  "dab": (0.27, 0.57, 0.78),
+  "fast_red": (0.214, 0.851, 0.478),  # rgb_from_rbd (also the red counterstain of Alcian blue)
+  "alcian_blue": (0.875, 0.458, 0.158),  # rgb_from_ahx
+  "aniline_blue": (0.853, 0.509, 0.113),  # rgb_from_bro (the collagen stain of Masson's trichrome)
+  "acid_fuchsin": (0.1, 0.737, 0.668),  # rgb_from_bpx's Ponceau-fuchsin (trichrome's red)
 }
 
 
@@ -75,8 +86,11 @@ def unmix(od, rows, method: str = "clip", xp=jnp):
   if method != "nnls":
     raise ValueError(f"inverse_solver={method!r} is unknown; use 'clip' or 'nnls'")
   if n > 4:
-    raise ValueError(f"inverse_solver='nnls' enumerates stain subsets; {n} stains is too many (use 'clip')")
+    raise ValueError(
+      f"inverse_solver='nnls' enumerates stain subsets; {n} stains is too many (use 'clip')"
+    )
   import itertools
+
   best_c = xp.zeros(od.shape[:-1] + (n,), od.dtype)
   best_r = xp.sum(od * od, axis=-1)  # the empty support: C = 0
   for k in range(1, n + 1):
@@ -87,7 +101,7 @@ def unmix(od, rows, method: str = "clip", xp=jnp):
       ok = xp.all(c_s >= 0, axis=-1) & (r < best_r)
       full = xp.zeros(od.shape[:-1] + (n,), od.dtype)
       for j, s in enumerate(subset):
-        full = full + c_s[..., j:j + 1] * xp.asarray(np.eye(n, dtype=np.float32)[s], od.dtype)
+        full = full + c_s[..., j : j + 1] * xp.asarray(np.eye(n, dtype=np.float32)[s], od.dtype)
       best_c = xp.where(ok[..., None], full, best_c)
       best_r = xp.where(ok, r, best_r)
   return best_c

@@ -27,6 +27,7 @@ def fmt(v) -> list:
 
 def save_png(path, img):
   from PIL import Image
+
   with atomic_path(path) as tmp:
     Image.fromarray(np.asarray(img)).save(tmp, format="PNG")
 
@@ -39,13 +40,33 @@ def figure(cfg, rgb, r, path, title="PGDIPS"):
     c = r.concentrations[..., i]
     panels.append((f"C {name}", c / max(float(np.percentile(c, 99.5)), 1e-6)))
   for i, name in enumerate(cfg.stains):
-    panels.append((f"{name} only", pipeline.recolor(cfg, r.concentrations, r.stains, r.m, r.background, i)))
+    panels.append(
+      (f"{name} only", pipeline.recolor(cfg, r.concentrations, r.stains, r.m, r.background, i))
+    )
   panels.append(("reconstruction", r.recon))
-  bg = np.broadcast_to(np.asarray(r.background, np.float32), (8, 8, 3)) if r.background is not None else np.ones((8, 8, 3))
+  bg = (
+    np.broadcast_to(np.asarray(r.background, np.float32), (8, 8, 3))
+    if r.background is not None
+    else np.ones((8, 8, 3))
+  )
   panels.append((f"background B={fmt(r.background) if r.background is not None else '-'}", bg))
   # stain vectors: each row a swatch of the colour of unit concentration through the model
-  sw = np.stack([np.repeat(pipeline.recolor(cfg, np.full((8, 24, len(cfg.stains)), 0.0) + np.eye(len(cfg.stains))[i],
-                                            r.stains, r.m, np.ones(3)), 1, 0) for i in range(len(cfg.stains))])
+  sw = np.stack(
+    [
+      np.repeat(
+        pipeline.recolor(
+          cfg,
+          np.full((8, 24, len(cfg.stains)), 0.0) + np.eye(len(cfg.stains))[i],
+          r.stains,
+          r.m,
+          np.ones(3),
+        ),
+        1,
+        0,
+      )
+      for i in range(len(cfg.stains))
+    ]
+  )
   sw = np.concatenate(list(sw), axis=0)
   vec = ", ".join(f"{n}={fmt(s)}" for n, s in zip(cfg.stains, r.stains))
   panels.append((f"S: {vec}" if len(vec) < 60 else "stain colours (S, M)", sw))
@@ -61,12 +82,18 @@ def output_names(cfg, prefix: str = "") -> list[str]:
 def write_outputs(cfg, rgb, r, out, prefix=""):
   os.makedirs(out, exist_ok=True)
   with atomic_path(os.path.join(out, f"{prefix}result.npz")) as tmp:
-    np.savez(tmp, C=r.concentrations, S=r.stains, M=r.m, B=r.background, stains=np.array(cfg.stains))
+    np.savez(
+      tmp, C=r.concentrations, S=r.stains, M=r.m, B=r.background, stains=np.array(cfg.stains)
+    )
   for i, name in enumerate(cfg.stains):
     c = r.concentrations[..., i]
-    save_png(os.path.join(out, f"{prefix}C_{name}.png"),
-             np.round(255 * np.clip(c / max(float(np.percentile(c, 99.5)), 1e-6), 0, 1)).astype(np.uint8))
-    save_png(os.path.join(out, f"{prefix}{name}_only.png"), pipeline.recolor(cfg, r.concentrations, r.stains, r.m,
-                                                                             r.background, i))
+    save_png(
+      os.path.join(out, f"{prefix}C_{name}.png"),
+      np.round(255 * np.clip(c / max(float(np.percentile(c, 99.5)), 1e-6), 0, 1)).astype(np.uint8),
+    )
+    save_png(
+      os.path.join(out, f"{prefix}{name}_only.png"),
+      pipeline.recolor(cfg, r.concentrations, r.stains, r.m, r.background, i),
+    )
   save_png(os.path.join(out, f"{prefix}reconstruction.png"), r.recon)
   return figure(cfg, rgb, r, os.path.join(out, f"{prefix}figure.png"))

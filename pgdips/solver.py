@@ -22,20 +22,36 @@ from pgdips import losses, physics
 from pgdips.models import SkipNet
 from pgdips.result import StainResult
 
-__all__ = ["StainResult", "Solver", "dihedral", "make_solver", "solve_batch", "initial_stains", "macenko_anchors"]
+__all__ = [
+  "StainResult",
+  "Solver",
+  "dihedral",
+  "make_solver",
+  "solve_batch",
+  "initial_stains",
+  "macenko_anchors",
+]
 
 
 def dihedral(x, a, square: bool = True):
   """The ``a``-th dihedral transform of the ``(..., H, W, C)`` array ``x``: identity, the three flips
   and, for square images, the transposes of those four (the 90/270-degree rotations and the two
   diagonal mirrors) -- the official code's 8 augmentations. ``a`` may be traced."""
-  ops = [lambda v: v, lambda v: jnp.flip(v, -3), lambda v: jnp.flip(v, -2), lambda v: jnp.flip(v, (-3, -2))]
+  ops = [
+    lambda v: v,
+    lambda v: jnp.flip(v, -3),
+    lambda v: jnp.flip(v, -2),
+    lambda v: jnp.flip(v, (-3, -2)),
+  ]
   if square:
     ops += [lambda v, f=f: jnp.swapaxes(f(v), -3, -2) for f in ops[:4]]
   return jax.lax.switch(a, ops, x)
 
 
-CODE_STAINS = ((0.60, 0.75, 0.29), (0.21, 0.91, 0.36))  # the official code's default_stain_vector_1/_2
+CODE_STAINS = (
+  (0.60, 0.75, 0.29),
+  (0.21, 0.91, 0.36),
+)  # the official code's default_stain_vector_1/_2
 
 
 def initial_stains(cfg) -> np.ndarray:
@@ -48,13 +64,16 @@ def initial_stains(cfg) -> np.ndarray:
     return base
   if cfg.init_stains == "code":
     return np.asarray([CODE_STAINS[i] if i < 2 else base[i] for i in range(len(base))], np.float32)
-  raise ValueError(f"init_stains={cfg.init_stains!r} is unknown; use 'ruifrok', 'code' or 'macenko'")
+  raise ValueError(
+    f"init_stains={cfg.init_stains!r} is unknown; use 'ruifrok', 'code' or 'macenko'"
+  )
 
 
 def macenko_anchors(cfg, tiles: np.ndarray) -> np.ndarray:
   """``(B, N, 3)``: each tile's Macenko stain vectors (ordered like the defaults), the defaults where
   Macenko cannot run (background tiles, N != 2)."""
   from pgdips import baselines
+
   base = physics.default_stains(cfg.stains)
   out = []
   for t in tiles:
@@ -94,23 +113,31 @@ class Solver:
     h, w = shape
     levels = len(cfg.net.channels)
     if h % 2**levels or w % 2**levels:
-      raise ValueError(f"PGDIPS tiles must be divisible by {2**levels} (the DIP net has {levels} levels); "
-                       f"got {h}x{w}: crop, pad or tile the image")
+      raise ValueError(
+        f"PGDIPS tiles must be divisible by {2**levels} (the DIP net has {levels} levels); "
+        f"got {h}x{w}: crop, pad or tile the image"
+      )
     self.cfg, self.shape, self.n = cfg, (h, w), len(cfg.stains)
     net_kw = dict(concat_norm=bool(cfg.net.concat_norm), align_corners=bool(cfg.net.align_corners))
     self.net = SkipNet(tuple(cfg.net.channels), tuple(cfg.net.skips), cfg.net.kernel, 1, **net_kw)
     self.default = jnp.asarray(initial_stains(cfg))
-    self.reference = jnp.asarray(physics.default_stains(cfg.stains))  # what the fitted stains are named after
+    self.reference = jnp.asarray(
+      physics.default_stains(cfg.stains)
+    )  # what the fitted stains are named after
     self.b_lo, self.b_hi = (float(v) for v in cfg.b_range)
     self.fixed = bool(fixed)
     if cfg.smb_param not in ("direct", "net"):
-      raise ValueError(f"smb_param={cfg.smb_param!r} is unknown; use 'direct' (the paper) or 'net' (the official code)")
+      raise ValueError(
+        f"smb_param={cfg.smb_param!r} is unknown; use 'direct' (the paper) or 'net' (the official code)"
+      )
     self.smb_net = cfg.smb_param == "net" and not self.fixed
     self.head = SkipNet(tuple(cfg.net.channels), tuple(cfg.net.skips), cfg.net.kernel, 3, **net_kw)
     self.tx = optax.adam(cfg.optim.lr)
     scale = float(cfg.optim.smb_lr_scale)
     if scale != 1.0:  # Adam is invariant to gradient scale, so scaling its updates scales the lr
-      self.tx = optax.chain(self.tx, optax.masked(optax.scale(scale), lambda p: {k: k != "nets" for k in p}))
+      self.tx = optax.chain(
+        self.tx, optax.masked(optax.scale(scale), lambda p: {k: k != "nets" for k in p})
+      )
 
   def _unpack(self, p, z):
     """-> (S before normalization (N, 3), unit S (N, 3), M (N,), B transmittance (3,)).
@@ -128,7 +155,7 @@ class Solver:
       s_pre = 0.9 * jnp.stack([centre(p["stain_nets"][i], z["stain"][i]) for i in range(n)]) + 0.05
       b_sig = centre(p["bg_net"], z["bg"])
     else:
-      s_pre = 0.9 * jax.nn.sigmoid(p["s_raw"]) + 0.05         # (N, 3) in [0.05, 0.95]
+      s_pre = 0.9 * jax.nn.sigmoid(p["s_raw"]) + 0.05  # (N, 3) in [0.05, 0.95]
       b_sig = jax.nn.sigmoid(p["b_raw"])
     b_trans = self.b_lo + (self.b_hi - self.b_lo) * b_sig if cfg.background else jnp.ones(3)
     s = s_pre / jnp.linalg.norm(s_pre, axis=1, keepdims=True)
@@ -138,7 +165,9 @@ class Solver:
   def _concentrations(self, p, z):
     # a Python loop over the N (2-3) stain networks: vmapping them inside the tile vmap made XLA build
     # an invalid grouped convolution
-    return jnp.stack([self.net.apply(p["nets"][i], z["conc"][i])[..., 0] for i in range(self.n)], axis=-1)
+    return jnp.stack(
+      [self.net.apply(p["nets"][i], z["conc"][i])[..., 0] for i in range(self.n)], axis=-1
+    )
 
   def init(self, rgb, key, fixed: dict | None = None, noise_in=None, nets_in=None, anchor=None):
     """``fixed`` (with ``Solver(..., fixed=True)``): dict(stains (N, 3), m (N,), background (3,)).
@@ -149,8 +178,10 @@ class Solver:
     (default: drawn from ``key``)."""
     cfg, n, (h, w) = self.cfg, self.n, self.shape
     k_net, k_z, k_steps, k_head, k_zh = jax.random.split(key, 5)
-    noise = lambda k, lead: jax.random.uniform(k, lead + (h, w, cfg.net.input_channels), minval=-0.5,
-                                               maxval=0.5) * cfg.net.input_scale
+    noise = lambda k, lead: (
+      jax.random.uniform(k, lead + (h, w, cfg.net.input_channels), minval=-0.5, maxval=0.5)
+      * cfg.net.input_scale
+    )
     z0 = {"conc": noise(k_z, (n,)) if noise_in is None else jnp.asarray(noise_in, jnp.float32)}
     nets = tuple(self.net.init(k, z0["conc"][i]) for i, k in enumerate(jax.random.split(k_net, n)))
     if nets_in is not None:
@@ -160,15 +191,31 @@ class Solver:
     if self.smb_net:
       k_s, k_b = jax.random.split(k_head)
       z0.update(stain=noise(k_zh, (n,)), bg=noise(jax.random.fold_in(k_zh, 1), ()))
-      params.update(stain_nets=tuple(self.head.init(k, z0["stain"][i]) for i, k in enumerate(jax.random.split(k_s, n))),
-                    bg_net=self.head.init(k_b, z0["bg"]), m=jnp.ones(n))
+      params.update(
+        stain_nets=tuple(
+          self.head.init(k, z0["stain"][i]) for i, k in enumerate(jax.random.split(k_s, n))
+        ),
+        bg_net=self.head.init(k_b, z0["bg"]),
+        m=jnp.ones(n),
+      )
     elif not self.fixed:
-      params.update(s_raw=_logit((jnp.clip(anchor, 0.05, 0.95) - 0.05) / 0.9), m=jnp.ones(n),
-                    b_raw=jnp.full((3,), 2.0, jnp.float32))  # not weak-typed: the step would compile twice
-    carry = {"params": params, "opt": self.tx.init(params), "z0": z0, "key": k_steps,
-             "step": jnp.zeros((), jnp.int32), "anchor": anchor}
+      params.update(
+        s_raw=_logit((jnp.clip(anchor, 0.05, 0.95) - 0.05) / 0.9),
+        m=jnp.ones(n),
+        b_raw=jnp.full((3,), 2.0, jnp.float32),
+      )  # not weak-typed: the step would compile twice
+    carry = {
+      "params": params,
+      "opt": self.tx.init(params),
+      "z0": z0,
+      "key": k_steps,
+      "step": jnp.zeros((), jnp.int32),
+      "anchor": anchor,
+    }
     if self.fixed:
-      carry["fixed"] = {k: jnp.asarray(fixed[k], jnp.float32) for k in ("stains", "m", "background")}
+      carry["fixed"] = {
+        k: jnp.asarray(fixed[k], jnp.float32) for k in ("stains", "m", "background")
+      }
     return carry
 
   def _with_fixed(self, p, carry):
@@ -181,7 +228,9 @@ class Solver:
     for i, name in enumerate(("stain", "bg")):
       if name in z0:
         z[name] = z0[name] + ramp * jax.random.normal(jax.random.fold_in(k, i + 1), z0[name].shape)
-    if cfg.augment:  # the code: odd iterations the original, even ones cycle the dihedral transforms
+    if (
+      cfg.augment
+    ):  # the code: odd iterations the original, even ones cycle the dihedral transforms
       square = self.shape[0] == self.shape[1]
       a = jnp.where(step % 2 == 1, 0, (step // 2) % (8 if square else 4))
       z = jax.tree.map(lambda v: dihedral(v, a, square), z)
@@ -193,10 +242,13 @@ class Solver:
     excl = losses.exclusion_loss_multi(c / cfg.max_concentration, reduce=l.exclusion_pairs)
     total = l.alpha * rec + l.beta * excl
     if not self.fixed:
-      if self.n >= l.repulsion_stains and l.repulsion:  # the code's term pushing the stain vectors apart
+      if (
+        self.n >= l.repulsion_stains and l.repulsion
+      ):  # the code's term pushing the stain vectors apart
         total = total - l.repulsion * losses.stain_repulsion(s_pre)
       total = total + jnp.where(step < l.anchor_steps, l.anchor_weight, 0.0) * losses.anchor_loss(
-          s_pre, anchor, b_trans, m, l.anchor_reduce)
+        s_pre, anchor, b_trans, m, l.anchor_reduce
+      )
     return total, (rec, excl)
 
   def step(self, carry, rgb):
@@ -204,10 +256,17 @@ class Solver:
     d = physics.optical_density(rgb, self.cfg.i0, self.cfg.log_base)
     p, opt, step = carry["params"], carry["opt"], carry["step"]
     k = jax.random.fold_in(carry["key"], step)
-    loss = lambda q: self._loss(self._with_fixed(q, carry), d, carry["z0"], step, k, carry["anchor"])
+    loss = lambda q: self._loss(
+      self._with_fixed(q, carry), d, carry["z0"], step, k, carry["anchor"]
+    )
     (total, (rec, excl)), g = jax.value_and_grad(loss, has_aux=True)(p)
     upd, opt = self.tx.update(g, opt, p)
-    return {**carry, "params": optax.apply_updates(p, upd), "opt": opt, "step": step + 1}, jnp.stack([total, rec, excl])
+    return {
+      **carry,
+      "params": optax.apply_updates(p, upd),
+      "opt": opt,
+      "step": step + 1,
+    }, jnp.stack([total, rec, excl])
 
   def run(self, carry, rgb, num_steps: int):
     """``num_steps`` iterations as one ``lax.scan`` (pure; :func:`solve_batch` instead drives the jitted
@@ -243,9 +302,17 @@ class Solver:
     else:
       raise ValueError(f"readout={cfg.readout!r} is unknown; use 'net' (the paper) or 'inverse'")
     recon = physics.to_rgb(physics.compose(c, s_out, m, b_od), cfg.i0, cfg.log_base)
-    return {"concentrations": c, "net_concentrations": c_net, "stains": s_out, "fitted_stains": s, "order": order,
-            "ambiguous": ambiguous, "m": m,
-            "background": b_trans, "recon": recon}
+    return {
+      "concentrations": c,
+      "net_concentrations": c_net,
+      "stains": s_out,
+      "fitted_stains": s,
+      "order": order,
+      "ambiguous": ambiguous,
+      "m": m,
+      "background": b_trans,
+      "recon": recon,
+    }
 
   def solve(self, rgb, key, fixed: dict | None = None):
     carry, hist = self.run(self.init(rgb, key, fixed), rgb, self.cfg.num_steps)
@@ -261,16 +328,33 @@ _PROGRAMS: dict = {}
 # config values the per-tile programs do not read (the iteration count is the Python loop's; the rest are
 # the whole-image pipeline's): left out of the cache key, so that configs differing only in them (a
 # per-tile-S/M/B run after a shared one, another iteration count) reuse the compiled programs
-_NOT_IN_PROGRAMS = ("num_steps", "tile", "overlap", "share_smb", "estimate_tiles", "tile_steps", "tile_noise",
-                    "tile_init", "batch_tiles", "background_od", "progress_chunk", "match_percentile")
+_NOT_IN_PROGRAMS = (
+  "num_steps",
+  "tile",
+  "overlap",
+  "share_smb",
+  "estimate_tiles",
+  "tile_steps",
+  "tile_noise",
+  "tile_init",
+  "batch_tiles",
+  "background_od",
+  "progress_chunk",
+  "match_percentile",
+)
 
 
 def _programs(cfg, shape, fixed: bool, mesh):
   """Jitted, device-sharded (init, step, finish) for one (config, tile shape, fixed) -- cached, so
   repeated calls (tiles of a large image, the CLI's two images) compile once."""
   used = {k: v for k, v in cfg.to_dict().items() if k not in _NOT_IN_PROGRAMS}
-  key = (json.dumps(used, sort_keys=True, default=str), tuple(shape), fixed, mesh.devices.size,
-         tuple(runtime.conv_compiler_options()))
+  key = (
+    json.dumps(used, sort_keys=True, default=str),
+    tuple(shape),
+    fixed,
+    mesh.devices.size,
+    tuple(runtime.conv_compiler_options()),
+  )
   if key not in _PROGRAMS:
     solver = Solver(cfg, shape, fixed)
     spec, rep = jax.sharding.PartitionSpec("data"), jax.sharding.PartitionSpec()
@@ -279,20 +363,42 @@ def _programs(cfg, shape, fixed: bool, mesh):
     # init and finish run once per batch: compiled without LLVM optimization (the weight initializers'
     # threefry kernels otherwise take most of the compile time: 18 s -> 2.5 s for a 2-level net's init)
     once = {"xla_backend_optimization_level": 0}
-    init = jax.jit(jax.shard_map(jax.vmap(solver.init, in_axes=(0, 0, None, 0, None, 0)), mesh=mesh,
-                                 in_specs=(spec, spec, rep, spec, rep, spec), out_specs=spec), compiler_options=once)
+    init = jax.jit(
+      jax.shard_map(
+        jax.vmap(solver.init, in_axes=(0, 0, None, 0, None, 0)),
+        mesh=mesh,
+        in_specs=(spec, spec, rep, spec, rep, spec),
+        out_specs=spec,
+      ),
+      compiler_options=once,
+    )
     conv = runtime.conv_compiler_options()
-    step = jax.jit(jax.shard_map(jax.vmap(solver.step), mesh=mesh, in_specs=spec, out_specs=spec),
-                   donate_argnums=0, compiler_options=conv or None)
-    finish = jax.jit(jax.shard_map(jax.vmap(lambda c, x: _with_nets(solver.finish(c, x), c["params"]["nets"])),
-                                   mesh=mesh, in_specs=spec, out_specs=spec), compiler_options=once)
+    step = jax.jit(
+      jax.shard_map(jax.vmap(solver.step), mesh=mesh, in_specs=spec, out_specs=spec),
+      donate_argnums=0,
+      compiler_options=conv or None,
+    )
+    finish = jax.jit(
+      jax.shard_map(
+        jax.vmap(lambda c, x: _with_nets(solver.finish(c, x), c["params"]["nets"])),
+        mesh=mesh,
+        in_specs=spec,
+        out_specs=spec,
+      ),
+      compiler_options=once,
+    )
     # accelerators (runtime.host_step_loop() False): n steps as one lax.scan per call, compiled per n
     scans = {}
 
     def scan(n: int):
       if n not in scans:
-        scans[n] = jax.jit(jax.shard_map(jax.vmap(lambda c, x: solver.run(c, x, n)), mesh=mesh, in_specs=spec,
-                                         out_specs=spec), donate_argnums=0, compiler_options=conv or None)
+        scans[n] = jax.jit(
+          jax.shard_map(
+            jax.vmap(lambda c, x: solver.run(c, x, n)), mesh=mesh, in_specs=spec, out_specs=spec
+          ),
+          donate_argnums=0,
+          compiler_options=conv or None,
+        )
       return scans[n]
 
     _PROGRAMS[key] = (init, step, finish, scan)
@@ -302,12 +408,25 @@ def _programs(cfg, shape, fixed: bool, mesh):
 def _with_nets(out: dict, nets) -> dict:
   """:meth:`Solver.finish`'s output with the concentration networks' parameters in its stain order."""
   stacked = jax.tree.map(lambda *v: jnp.stack(v), *nets)
-  return {**out, "nets": tuple(jax.tree.map(lambda v, k=k: v[out["order"][k]], stacked) for k in range(len(nets)))}
+  return {
+    **out,
+    "nets": tuple(
+      jax.tree.map(lambda v, k=k: v[out["order"][k]], stacked) for k in range(len(nets))
+    ),
+  }
 
 
-def solve_batch(cfg, tiles: np.ndarray, seed: int = 0, fixed: dict | None = None, chunk: int = 0,
-                progress: bool = False, noise: np.ndarray | None = None, same_init: bool = False,
-                init_nets=None) -> list[StainResult]:
+def solve_batch(
+  cfg,
+  tiles: np.ndarray,
+  seed: int = 0,
+  fixed: dict | None = None,
+  chunk: int = 0,
+  progress: bool = False,
+  noise: np.ndarray | None = None,
+  same_init: bool = False,
+  init_nets=None,
+) -> list[StainResult]:
   """Solves ``(B, H, W, 3)`` tiles at once: vmapped over tiles, the batch split over the mesh's devices
   (B is padded to a multiple of the device count on multi-host runs; on one host a batch that does not
   divide the device count runs on the largest device subset that it divides). With ``progress``, a
@@ -324,8 +443,9 @@ def solve_batch(cfg, tiles: np.ndarray, seed: int = 0, fixed: dict | None = None
     # fewer (or not a multiple of) tiles than devices: use the largest device subset that divides the
     # batch rather than padding with duplicate tiles that cost as much as real ones
     nd = max(m for m in range(1, min(b, nd) + 1) if b % m == 0)
-    mesh = jax.make_mesh((nd,), ("data",), devices=jax.devices()[:nd],
-                         axis_types=(jax.sharding.AxisType.Auto,))
+    mesh = jax.make_mesh(
+      (nd,), ("data",), devices=jax.devices()[:nd], axis_types=(jax.sharding.AxisType.Auto,)
+    )
   else:
     mesh = runtime.make_mesh()
   pad = (-b) % nd
@@ -338,17 +458,29 @@ def solve_batch(cfg, tiles: np.ndarray, seed: int = 0, fixed: dict | None = None
     noise = np.asarray(noise, np.float32)
     if noise.shape[0] != b:
       raise ValueError(f"noise has {noise.shape[0]} tiles for a batch of {b}")
-    noise = jax.device_put(np.concatenate([noise, np.repeat(noise[-1:], pad, 0)]) if pad else noise, sharding)
+    noise = jax.device_put(
+      np.concatenate([noise, np.repeat(noise[-1:], pad, 0)]) if pad else noise, sharding
+    )
   init, step, finish, scan = _programs(cfg, tiles.shape[1:3], fixed is not None, mesh)
   total = int(cfg.num_steps)
   chunk = min(chunk, total) if chunk and chunk > 0 else total
   x_dev = jax.device_put(x.astype(np.float32), sharding)
-  fixed_in = None if fixed is None else {k: np.asarray(fixed[k], np.float32) for k in ("stains", "m", "background")}
+  fixed_in = (
+    None
+    if fixed is None
+    else {k: np.asarray(fixed[k], np.float32) for k in ("stains", "m", "background")}
+  )
   anchors = np.broadcast_to(initial_stains(cfg), (len(x), len(cfg.stains), 3))
   if cfg.init_stains == "macenko" and fixed is None:
     anchors = macenko_anchors(cfg, x)
-  carry = init(x_dev, jax.device_put(keys, sharding), fixed_in, noise, init_nets,
-               jax.device_put(np.ascontiguousarray(anchors, np.float32), sharding))
+  carry = init(
+    x_dev,
+    jax.device_put(keys, sharding),
+    fixed_in,
+    noise,
+    init_nets,
+    jax.device_put(np.ascontiguousarray(anchors, np.float32), sharding),
+  )
   bar = Progress(total, len(x), enabled=progress)
   hists = []
   if runtime.host_step_loop():  # CPU: one jitted step per iteration (see Solver.run)
@@ -370,22 +502,36 @@ def solve_batch(cfg, tiles: np.ndarray, seed: int = 0, fixed: dict | None = None
         _check_loss(last, end, b)
         if progress:
           bar.update(done, {"loss": float(np.mean(last))})
-  return _results(cfg, jax.device_get(finish(carry, x_dev)), np.concatenate(jax.device_get(hists), axis=1), b)
+  return _results(
+    cfg, jax.device_get(finish(carry, x_dev)), np.concatenate(jax.device_get(hists), axis=1), b
+  )
 
 
 def _check_loss(loss: np.ndarray, step: int, b: int) -> None:
   """Stops a fit whose loss is no longer finite (at the progress checks, every ``chunk`` iterations)."""
   bad = np.flatnonzero(~np.isfinite(loss[:b]))
   if bad.size:
-    raise FloatingPointError(f"PGDIPS diverged: the loss of tile {int(bad[0])} is {float(loss[bad[0]])} at "
-                             f"iteration {step}; lower --config.optim.lr")
+    raise FloatingPointError(
+      f"PGDIPS diverged: the loss of tile {int(bad[0])} is {float(loss[bad[0]])} at "
+      f"iteration {step}; lower --config.optim.lr"
+    )
 
 
 def _results(cfg, out: dict, hist: np.ndarray, b: int) -> list[StainResult]:
   """The first ``b`` tiles of a batched :meth:`Solver.finish` (host arrays) and history ``(B, steps, 3)``."""
-  return [StainResult(concentrations=out["concentrations"][i], net_concentrations=out["net_concentrations"][i],
-                      stains=out["stains"][i], fitted_stains=out["fitted_stains"][i], order=out["order"][i],
-                      names_ambiguous=bool(out["ambiguous"][i]),
-                      recon=np.round(out["recon"][i]).astype(np.uint8), m=out["m"][i],
-                      background=out["background"][i], history=hist[i],
-                      nets=jax.tree.map(lambda v: v[i], out["nets"])) for i in range(b)]
+  return [
+    StainResult(
+      concentrations=out["concentrations"][i],
+      net_concentrations=out["net_concentrations"][i],
+      stains=out["stains"][i],
+      fitted_stains=out["fitted_stains"][i],
+      order=out["order"][i],
+      names_ambiguous=bool(out["ambiguous"][i]),
+      recon=np.round(out["recon"][i]).astype(np.uint8),
+      m=out["m"][i],
+      background=out["background"][i],
+      history=hist[i],
+      nets=jax.tree.map(lambda v: v[i], out["nets"]),
+    )
+    for i in range(b)
+  ]

@@ -28,24 +28,26 @@ import time
 import numpy as np
 from absl import flags
 
-from common import cli, config as config_lib, metrics, plotting
+from common import cli, metrics, plotting
+from common import config as config_lib
 from common.data import sources
 from common.errors import UserError
 from pgdips import evaluate, pipeline, synthetic
-from pgdips.result import StainResult
 
 # the stitching benchmark's rendering: saturation, DAB scatter, uneven background, noise
 CONDITION = dict(saturation=1.5, m=(1.0, 1.25), background=0.08, noise_std=2.0)
 
 
-def _strip_pairs(length: int, tile: int, overlap: int, strip: int, boundary: bool) -> list[tuple[slice, slice]]:
+def _strip_pairs(
+  length: int, tile: int, overlap: int, strip: int, boundary: bool
+) -> list[tuple[slice, slice]]:
   """(left strip, right strip) index ranges along one axis: around each overlap between neighbouring
   tiles (``boundary``), or the same distance apart inside tiles (control)."""
   pos = pipeline.tile_positions(length, tile, overlap)
   out = []
   for a, b in zip(pos, pos[1:]):
     lo, hi = b, a + tile  # the overlap of tiles a and b
-    if not boundary:      # same gap, centred in tile b's interior
+    if not boundary:  # same gap, centred in tile b's interior
       mid = b + tile // 2
       lo, hi = mid - (hi - lo) // 2, mid + (hi - lo) - (hi - lo) // 2
     if lo - strip >= 0 and hi + strip <= length:
@@ -76,8 +78,10 @@ def seam_index(c_est, c_true, tile: int, overlap: int, strip: int = 8) -> dict:
 
 
 def _score(r, c_true, cfg) -> dict:
-  out = {f"pcc_{n}": float(metrics.pcc(r.concentrations[..., i].ravel(), c_true[..., i].ravel()))
-         for i, n in enumerate(evaluate.STAINS)}
+  out = {
+    f"pcc_{n}": float(metrics.pcc(r.concentrations[..., i].ravel(), c_true[..., i].ravel()))
+    for i, n in enumerate(evaluate.STAINS)
+  }
   out.update(seam_index(r.concentrations, c_true, int(cfg.tile), int(cfg.overlap)))
   return out
 
@@ -94,9 +98,10 @@ def run(cfg, size: int = 2048, compare: int = 512, out: str = ".", progress: boo
   if compare:
     cases += [("shared S, M, B", compare, True), ("per-tile S, M, B", compare, False)]
   row = lambda n, name, sc, dt: (
-      f"| {n}x{n} | {name} | {sc['pcc_hematoxylin']:.3f} | {sc['pcc_dab']:.3f} | "
-      + (f"{sc['step']:.4f} | {sc['rms']:.3f}" if "step" in sc else "- | -")
-      + f" | {sc['seam']:.4f} | {sc['control']:.4f} | {sc['ratio']:.2f} | {dt:.0f} |")
+    f"| {n}x{n} | {name} | {sc['pcc_hematoxylin']:.3f} | {sc['pcc_dab']:.3f} | "
+    + (f"{sc['step']:.4f} | {sc['rms']:.3f}" if "step" in sc else "- | -")
+    + f" | {sc['seam']:.4f} | {sc['control']:.4f} | {sc['ratio']:.2f} | {dt:.0f} |"
+  )
   for name, n, share in cases:
     t0 = time.perf_counter()
     c = config_lib.replaced(cfg, {"share_smb": share})
@@ -109,24 +114,48 @@ def run(cfg, size: int = 2048, compare: int = 512, out: str = ".", progress: boo
     if (n, share) == (size, True):
       t0 = time.perf_counter()
       ref = results["pixelwise"] = pipeline.invert(cfg, img, ts.fixed)
-      rows.append(row(n, "the same S, M, B, per-pixel least squares (no tiles)",
-                      _score(ref, c_true, cfg), time.perf_counter() - t0))
+      rows.append(
+        row(
+          n,
+          "the same S, M, B, per-pixel least squares (no tiles)",
+          _score(ref, c_true, cfg),
+          time.perf_counter() - t0,
+        )
+      )
       print(rows[-1], flush=True)
   r = results[(size, True)]
   unit = lambda a: a / max(np.percentile(a, 99.5), 1e-6)
-  full = [("input", img)] + [(f"C {n} (stitched)", unit(r.concentrations[..., i]))
-                             for i, n in enumerate(evaluate.STAINS)] + [("reconstruction", r.recon)]
-  plotting.save_panels(os.path.join(out, "stitched.png"), full, ncols=4, size=6.0,
-                       suptitle=f"PGDIPS {size}x{size}, tiles {cfg.tile} overlap {cfg.overlap}, shared S, M, B")
+  full = (
+    [("input", img)]
+    + [(f"C {n} (stitched)", unit(r.concentrations[..., i])) for i, n in enumerate(evaluate.STAINS)]
+    + [("reconstruction", r.recon)]
+  )
+  plotting.save_panels(
+    os.path.join(out, "stitched.png"),
+    full,
+    ncols=4,
+    size=6.0,
+    suptitle=f"PGDIPS {size}x{size}, tiles {cfg.tile} overlap {cfg.overlap}, shared S, M, B",
+  )
   t, ov = int(cfg.tile), int(cfg.overlap)
   mid = pipeline.tile_positions(size, t, ov)
   mid = mid[len(mid) // 2]  # a 4-tile corner in the middle of the slide, at full resolution
   win = (slice(max(mid - 128, 0), min(mid + ov + 128, size)),) * 2
-  plotting.save_panels(os.path.join(out, "junction_slide.png"), [
-      ("input", img[win]), ("C hematoxylin, stitched", unit(r.concentrations[win][..., 0])),
-      ("C hematoxylin, per-pixel least squares", unit(results["pixelwise"].concentrations[win][..., 0])),
-      ("C hematoxylin (truth)", unit(c_true[win][..., 0]))], ncols=4, size=4.0,
-      suptitle=f"{size}x{size}: tile overlap zone [{mid}, {mid + ov}) in both axes (window centre)")
+  plotting.save_panels(
+    os.path.join(out, "junction_slide.png"),
+    [
+      ("input", img[win]),
+      ("C hematoxylin, stitched", unit(r.concentrations[win][..., 0])),
+      (
+        "C hematoxylin, per-pixel least squares",
+        unit(results["pixelwise"].concentrations[win][..., 0]),
+      ),
+      ("C hematoxylin (truth)", unit(c_true[win][..., 0])),
+    ],
+    ncols=4,
+    size=4.0,
+    suptitle=f"{size}x{size}: tile overlap zone [{mid}, {mid + ov}) in both axes (window centre)",
+  )
   if compare:
     # a 4-tile junction of the compare crop, both ways, at full resolution
     j = pipeline.tile_positions(compare, t, ov)[1]
@@ -136,27 +165,44 @@ def run(cfg, size: int = 2048, compare: int = 512, out: str = ".", progress: boo
       cc = results[(compare, share)].concentrations[win][..., 0]
       zoom.append((f"C hematoxylin, {lab} S, M, B", unit(cc)))
     zoom.append(("C hematoxylin (truth)", unit(c_true[win][..., 0])))
-    plotting.save_panels(os.path.join(out, "junction.png"), zoom, ncols=4, size=4.0,
-                         suptitle=f"tile overlap zone [{j}, {t}) in both axes")
-  md = "\n".join([
+    plotting.save_panels(
+      os.path.join(out, "junction.png"),
+      zoom,
+      ncols=4,
+      size=4.0,
+      suptitle=f"tile overlap zone [{j}, {t}) in both axes",
+    )
+  md = "\n".join(
+    [
       f"PGDIPS stitched on the synthetic non-ideal H-DAB slide (`python -m pgdips.stitch --size={size} "
       f"--compare={compare}`), tiles {cfg.tile} px overlapping {cfg.overlap} px, {cfg.num_steps} iterations "
       f"for the {cfg.estimate_tiles} S/M/B estimation tiles and {cfg.tile_steps or cfg.num_steps} per tile; "
       f"tile inputs `tile_noise={cfg.tile_noise}`, `tile_init={cfg.tile_init}`. Overlap step / rms: how "
       "differently neighbouring tiles estimate their shared pixels (`pipeline.overlap_disagreement`, no ground "
-      "truth); seam index against the truth, in units of the mean true concentration (module docstring).", "",
+      "truth); seam index against the truth, in units of the mean true concentration (module docstring).",
+      "",
       "| image | S, M, B | PCC H | PCC DAB | overlap step | overlap rms | seam | control | seam / control | s |",
-      "|---|---|---|---|---|---|---|---|---|---|", *rows, ""])
+      "|---|---|---|---|---|---|---|---|---|---|",
+      *rows,
+      "",
+    ]
+  )
   with open(os.path.join(out, "stitch.md"), "w") as f:
     f.write(md + "\n")
   return md
 
 
 def _define_flags():
-  cli.define_config(cli.config_path("pgdips/he.py:hdab,cpu,wsi"), "PGDIPS config of the stitched run")
+  cli.define_config(
+    cli.config_path("pgdips/he.py:hdab,cpu,wsi"), "PGDIPS config of the stitched run"
+  )
   flags.DEFINE_integer("size", 2048, "slide size in pixels", lower_bound=pipeline.MIN_SIZE)
-  flags.DEFINE_integer("compare", 512, "also solve a corner crop of this size with per-tile S, M, B (0: skip)",
-                       lower_bound=0)
+  flags.DEFINE_integer(
+    "compare",
+    512,
+    "also solve a corner crop of this size with per-tile S, M, B (0: skip)",
+    lower_bound=0,
+  )
   flags.DEFINE_string("out", "stitch_out", "output folder")
 
 

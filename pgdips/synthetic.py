@@ -25,9 +25,10 @@ def ihc_ground_truth(size: int = 256, offset=(0, 0)) -> tuple[np.ndarray, np.nda
   """``(C (size, size, 2) in OD units, S (2, 3))`` for hematoxylin and DAB."""
   from skimage import data
   from skimage.color import rgb2hed
+
   hed = rgb2hed(data.immunohistochemistry())
   y0, x0 = offset
-  crop = hed[y0:y0 + size, x0:x0 + size]
+  crop = hed[y0 : y0 + size, x0 : x0 + size]
   c = np.clip(crop[..., [0, 2]], 0, None)
   c = c / np.percentile(c, 99.5, axis=(0, 1)) * np.array([0.9, 0.8])  # typical OD ranges
   return c.astype(np.float32), physics.default_stains(("hematoxylin", "dab"))
@@ -37,7 +38,9 @@ def slide_ground_truth(size: int = 2048) -> tuple[np.ndarray, np.ndarray]:
   """A whole-slide-sized ``(size, size, 2)`` ground truth: the 512x512 IHC maps of
   :func:`ihc_ground_truth` mirrored (so that the tissue is continuous across the copies) and cropped."""
   c, s = ihc_ground_truth(512)
-  block = np.concatenate([np.concatenate([c, c[:, ::-1]], 1), np.concatenate([c[::-1], c[::-1, ::-1]], 1)], 0)
+  block = np.concatenate(
+    [np.concatenate([c, c[:, ::-1]], 1), np.concatenate([c[::-1], c[::-1, ::-1]], 1)], 0
+  )
   reps = -(-size // 1024)
   return np.tile(block, (reps, reps, 1))[:size, :size], s
 
@@ -69,8 +72,16 @@ def drifting_stains(c, s, k: int, end) -> np.ndarray:
   return out
 
 
-def synthesize(c, s, *, m=(1.0, 1.0), saturation: float | None = None, background: float = 0.0,
-               noise_std: float = 0.0, seed: int = 0) -> np.ndarray:
+def synthesize(
+  c,
+  s,
+  *,
+  m=(1.0, 1.0),
+  saturation: float | None = None,
+  background: float = 0.0,
+  noise_std: float = 0.0,
+  seed: int = 0,
+) -> np.ndarray:
   """uint8 RGB image from concentrations ``(H, W, N)`` and unit stains ``(N, 3)`` (or per-pixel stains
   ``(H, W, N, 3)``, :func:`drifting_stains`)."""
   s = np.asarray(s, np.float32)

@@ -16,8 +16,17 @@ import numpy as np
 
 from common import data
 
-__all__ = ["load", "train_map", "eval_map", "procedural_he", "ihc_patches", "MEAN", "STD",
-           "HE_CLASSES", "unnormalize"]
+__all__ = [
+  "load",
+  "train_map",
+  "eval_map",
+  "procedural_he",
+  "ihc_patches",
+  "MEAN",
+  "STD",
+  "HE_CLASSES",
+  "unnormalize",
+]
 
 MEAN = np.array([0.485, 0.456, 0.406], np.float32)  # ImageNet statistics, as the SD-MAE code
 STD = np.array([0.229, 0.224, 0.225], np.float32)
@@ -31,6 +40,7 @@ def unnormalize(x: np.ndarray) -> np.ndarray:
 
 def _he_vectors():
   from skimage.color import rgb_from_hed
+
   return rgb_from_hed[0], rgb_from_hed[1]  # hematoxylin, eosin OD vectors (Ruifrok)
 
 
@@ -40,7 +50,7 @@ def _smooth_noise(rng, size, cells):
   t = np.linspace(0, cells, size, endpoint=False)
   i = t.astype(int)
   f = t - i
-  rows = g[i] * (1 - f)[:, None] + g[i + 1] * f[:, None]           # (size, cells + 1)
+  rows = g[i] * (1 - f)[:, None] + g[i + 1] * f[:, None]  # (size, cells + 1)
   return rows[:, i] * (1 - f)[None] + rows[:, i + 1] * f[None]
 
 
@@ -68,11 +78,15 @@ def procedural_he(rng: np.random.Generator, size: int = 32, label: int | None = 
   s = size / 32.0
   eosin = 0.25 + 0.25 * _smooth_noise(rng, size, 4)
   if label == 0:
-    hema = _ellipses(rng, size, int(rng.integers(5, 9)), (3.0 * s, 5.0 * s), rng.uniform(1.0, 1.5)) * 1.1
+    hema = (
+      _ellipses(rng, size, int(rng.integers(5, 9)), (3.0 * s, 5.0 * s), rng.uniform(1.0, 1.5)) * 1.1
+    )
   elif label == 1:
     angle = rng.uniform(0, np.pi)
     yy, xx = np.mgrid[:size, :size]
-    fibres = 0.5 + 0.5 * np.sin((xx * np.cos(angle) + yy * np.sin(angle)) * rng.uniform(0.6, 1.0) / s)
+    fibres = 0.5 + 0.5 * np.sin(
+      (xx * np.cos(angle) + yy * np.sin(angle)) * rng.uniform(0.6, 1.0) / s
+    )
     eosin = eosin + 0.45 * fibres
     hema = _ellipses(rng, size, int(rng.integers(1, 4)), (2.0 * s, 3.0 * s), 2.5, angle) * 0.9
   elif label == 2:
@@ -82,11 +96,14 @@ def procedural_he(rng: np.random.Generator, size: int = 32, label: int | None = 
     pts = rng.uniform(0, size, (int(rng.integers(3, 6)), 2))
     yy, xx = np.mgrid[:size, :size]
     d = np.sort(np.hypot(yy[..., None] - pts[:, 0], xx[..., None] - pts[:, 1]), axis=-1)
-    eosin = 0.6 * np.exp(-((d[..., 1] - d[..., 0]) / (0.8 * s)) ** 2) + 0.03
+    eosin = 0.6 * np.exp(-(((d[..., 1] - d[..., 0]) / (0.8 * s)) ** 2)) + 0.03
     hema = _ellipses(rng, size, int(rng.integers(0, 2)), (1.5 * s, 2.0 * s), 1.5) * 0.8
   # per-tile staining variation (strength and hue), so that colour alone does not give the class away
   h_vec, e_vec = (v * np.exp(rng.normal(0, 0.1, 3)) for v in _he_vectors())
-  od = rng.uniform(0.6, 1.4) * hema[..., None] * h_vec + rng.uniform(0.6, 1.4) * eosin[..., None] * e_vec
+  od = (
+    rng.uniform(0.6, 1.4) * hema[..., None] * h_vec
+    + rng.uniform(0.6, 1.4) * eosin[..., None] * e_vec
+  )
   img = np.exp(-od * np.log(10.0)) + rng.normal(0, 0.02, (size, size, 3))
   return {"image": np.clip(img, 0, 1).astype(np.float32), "label": np.int32(label)}
 
@@ -97,6 +114,7 @@ def ihc_patches(size: int = 32, train: bool = True) -> data.ArraySource:
   disjoint regions: columns left and right of x = 384."""
   from skimage.color import rgb2hed
   from skimage.data import immunohistochemistry
+
   img = immunohistochemistry()
   dab = rgb2hed(img)[..., 2]
   stride = size // 2
@@ -105,8 +123,8 @@ def ihc_patches(size: int = 32, train: bool = True) -> data.ArraySource:
     for x in range(0, img.shape[1] - size + 1, stride):
       if x < 384 < x + size:
         continue  # straddles the split line
-      crops.append(img[y:y + size, x:x + size])
-      scores.append(dab[y:y + size, x:x + size].mean())
+      crops.append(img[y : y + size, x : x + size])
+      scores.append(dab[y : y + size, x : x + size].mean())
       is_train.append(x + size <= 384)
   scores, is_train = np.asarray(scores), np.asarray(is_train)
   labels = (scores > np.median(scores)).astype(np.int32)
@@ -117,41 +135,66 @@ def ihc_patches(size: int = 32, train: bool = True) -> data.ArraySource:
 def _procedural_source(d, train: bool):
   size = int(d.source_size)
   n = d.num_train if train else d.num_test
-  return data.ProceduralSource(lambda rng: procedural_he(rng, size), n, seed=d.seed + (0 if train else 1))
+  return data.ProceduralSource(
+    lambda rng: procedural_he(rng, size), n, seed=d.seed + (0 if train else 1)
+  )
 
 
 def load(d):
   name = d.name
   if name == "procedural_he":
-    return _procedural_source(d, True), _procedural_source(d, False), len(HE_CLASSES), list(HE_CLASSES)
+    return (
+      _procedural_source(d, True),
+      _procedural_source(d, False),
+      len(HE_CLASSES),
+      list(HE_CLASSES),
+    )
   if name == "ihc":
     size = int(d.source_size)
     return ihc_patches(size, True), ihc_patches(size, False), 2, ["DAB-poor", "DAB-rich"]
   if name == "pcam":
-    hint = ("download PatchCamelyon's HDF5 files (github.com/basveeling/pcam) into data.data_dir, "
-            "or use data.name=pcam_tfds")
-    src = [data.H5Source(os.path.join(d.data_dir, PCAM_FILES.format(split=s, xy="x")),
-                         os.path.join(d.data_dir, PCAM_FILES.format(split=s, xy="y")), hint=hint)
-           for s in ("train", d.test_split)]
+    hint = (
+      "download PatchCamelyon's HDF5 files (github.com/basveeling/pcam) into data.data_dir, "
+      "or use data.name=pcam_tfds"
+    )
+    src = [
+      data.H5Source(
+        os.path.join(d.data_dir, PCAM_FILES.format(split=s, xy="x")),
+        os.path.join(d.data_dir, PCAM_FILES.format(split=s, xy="y")),
+        hint=hint,
+      )
+      for s in ("train", d.test_split)
+    ]
     return src[0], src[1], 2, ["normal", "tumor"]
   if name == "pcam_tfds":
-    src = [data.tfds_source("patch_camelyon", s, data_dir=d.data_dir or None) for s in ("train", d.test_split)]
+    src = [
+      data.tfds_source("patch_camelyon", s, data_dir=d.data_dir or None)
+      for s in ("train", d.test_split)
+    ]
     return src[0], src[1], 2, ["normal", "tumor"]
   if name == "nct":
     hint = "NCT-CRC-HE-100K and CRC-VAL-HE-7K from zenodo.org/record/1214456, unzipped into data.data_dir"
-    tr = data.ImageFolderSource(os.path.join(d.data_dir, "NCT-CRC-HE-100K"), exclude=("BACK",), hint=hint)
-    te = data.ImageFolderSource(os.path.join(d.data_dir, "CRC-VAL-HE-7K"), classes=tr.classes, hint=hint)
+    tr = data.ImageFolderSource(
+      os.path.join(d.data_dir, "NCT-CRC-HE-100K"), exclude=("BACK",), hint=hint
+    )
+    te = data.ImageFolderSource(
+      os.path.join(d.data_dir, "CRC-VAL-HE-7K"), classes=tr.classes, hint=hint
+    )
     return tr, te, len(tr.classes), tr.classes
   if name == "imagenet100":
     if not os.path.isfile(d.class_list):
-      raise data.DatasetNotFoundError(f"data.class_list={d.class_list!r} does not exist; give a text file "
-                                      "with the 100 ImageNet synsets (n01558993 ...), one per line")
+      raise data.DatasetNotFoundError(
+        f"data.class_list={d.class_list!r} does not exist; give a text file "
+        "with the 100 ImageNet synsets (n01558993 ...), one per line"
+      )
     with open(d.class_list) as f:
       classes = [c.strip() for c in f if c.strip()]
     tr = data.ImageFolderSource(os.path.join(d.data_dir, "train"), classes=classes)
     te = data.ImageFolderSource(os.path.join(d.data_dir, "val"), classes=classes)
     return tr, te, len(classes), classes
-  raise ValueError(f"data.name={name!r} is unknown; use procedural_he, ihc, pcam, pcam_tfds, nct or imagenet100")
+  raise ValueError(
+    f"data.name={name!r} is unknown; use procedural_he, ihc, pcam, pcam_tfds, nct or imagenet100"
+  )
 
 
 def _rgb_float(img):
@@ -163,16 +206,21 @@ def _rgb_float(img):
 
 def train_map(size: int, scale=(0.08, 1.0), flip: bool = False):
   """RandomResizedCrop (the only pre-training augmentation), optional flip (probe), normalization."""
+
   def fn(ex, rng):
-    img = data.transforms.random_resized_crop(_rgb_float(ex["image"]), rng, size, scale=tuple(scale))
+    img = data.transforms.random_resized_crop(
+      _rgb_float(ex["image"]), rng, size, scale=tuple(scale)
+    )
     if flip:
       img = data.transforms.random_flip(img, rng)
     return {"image": (img - MEAN) / STD, "label": np.int32(ex.get("label", 0))}
+
   return fn
 
 
 def eval_map(size: int):
   """Centre square crop, resize to ``size``, normalization."""
+
   def fn(ex):
     img = _rgb_float(ex["image"])
     s = min(img.shape[:2])
@@ -180,4 +228,5 @@ def eval_map(size: int):
     if s != size:
       img = data.transforms.resize(img, (size, size))
     return {"image": (img - MEAN) / STD, "label": np.int32(ex.get("label", 0))}
+
   return fn

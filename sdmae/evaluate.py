@@ -17,21 +17,26 @@ import os
 from collections import defaultdict
 
 import numpy as np
-
 from absl import flags
 
 from common import cli
-from common import runs as runs_lib
 from common import logging as log_lib
+from common import runs as runs_lib
 from common.data import sources
 from common.errors import UserError
 from common.files import write_text_atomic
 
-ROWS = {"": "Supervised ViT", "mae": "MAE", "contrastive": "MAE+self-contrastive", "sdmae": "SD-MAE"}
+ROWS = {
+  "": "Supervised ViT",
+  "mae": "MAE",
+  "contrastive": "MAE+self-contrastive",
+  "sdmae": "SD-MAE",
+}
 
 
 def _config(wd):
   from common import checkpoint
+
   return checkpoint.read_config(wd).to_dict()
 
 
@@ -72,8 +77,12 @@ def table(results) -> str:
     for _, row, ds, _, acc in rs:
       cells[(row, ds)].append(100 * acc)
     name = "end-to-end fine-tuning" if protocol == "finetune" else "linear probe"
-    out += [f"Top-1 accuracy (%), {name}:", "", "| Methods | " + " | ".join(cols) + " |",
-            "|---" * (len(cols) + 1) + "|"]
+    out += [
+      f"Top-1 accuracy (%), {name}:",
+      "",
+      "| Methods | " + " | ".join(cols) + " |",
+      "|---" * (len(cols) + 1) + "|",
+    ]
     for row in ROWS:
       if not any((row, c) in cells for c in cols):
         continue
@@ -100,17 +109,26 @@ def mask_ratio_plot(results, path) -> str | None:
   if not pts:
     return None
   import matplotlib
+
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
+
   from common import plotting
+
   fig, ax = plt.subplots(figsize=(5, 3.6))
   for (protocol, row, ds), v in sorted(pts.items()):
     by = defaultdict(list)
     for m, a in v:
       by[m].append(a)
     ms = sorted(by)
-    ax.errorbar(ms, [np.mean(by[m]) for m in ms], yerr=[np.std(by[m]) for m in ms], marker="o", capsize=3,
-                label=f"{ROWS[row]} {protocol} ({ds})")
+    ax.errorbar(
+      ms,
+      [np.mean(by[m]) for m in ms],
+      yerr=[np.std(by[m]) for m in ms],
+      marker="o",
+      capsize=3,
+      label=f"{ROWS[row]} {protocol} ({ds})",
+    )
   ax.set_xlabel("masking ratio")
   ax.set_ylabel("accuracy (%)")
   ax.grid(alpha=0.3)
@@ -125,9 +143,10 @@ def reconstructions(pretrain: dict, path: str, n: int = 8) -> str | None:
     return None
   import ml_collections
 
-  from common import checkpoint, data, plotting
+  from common import data, plotting
   from sdmae import data as sd_data
   from sdmae import task as task_lib
+
   rows, labels = [], []
   for wd, cfg in sorted(pretrain.items(), key=lambda kv: list(ROWS).index(kv[1]["method"])):
     cfg = ml_collections.ConfigDict(cfg)
@@ -146,8 +165,12 @@ def reconstructions(pretrain: dict, path: str, n: int = 8) -> str | None:
 
 
 def _define_flags():
-  flags.DEFINE_list("workdirs", None, "sdmae workdirs (probe / fine-tune runs; pre-training runs for Fig. 3)",
-                    required=True)
+  flags.DEFINE_list(
+    "workdirs",
+    None,
+    "sdmae workdirs (probe / fine-tune runs; pre-training runs for Fig. 3)",
+    required=True,
+  )
   flags.DEFINE_string("out", ".", "output folder (table1.md, mask_ratio.png, reconstructions.png)")
 
 
@@ -159,8 +182,10 @@ def main(argv) -> int:
   resolved = runs_lib.resolve_workdirs(FLAGS.workdirs)  # every workdir checked before any work
   for label, (wd, run_cfg) in resolved.items():
     if not str(run_cfg.get("task", "")).startswith("sdmae") or "mode" not in run_cfg:
-      raise UserError(f"--workdirs {label}={wd} is not an sdmae training run (its config.json has "
-                      f"task={run_cfg.get('task')!r}); give sdmae pre-training, probe or fine-tuning workdirs")
+      raise UserError(
+        f"--workdirs {label}={wd} is not an sdmae training run (its config.json has "
+        f"task={run_cfg.get('task')!r}); give sdmae pre-training, probe or fine-tuning workdirs"
+      )
   results, pretrain = collect([wd for wd, _ in resolved.values()])
   os.makedirs(out, exist_ok=True)
   md = table(results)

@@ -16,8 +16,16 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-__all__ = ["patchify", "unpatchify", "pix_target", "masked_mse", "distill_loss", "nt_xent",
-           "cross_entropy", "mixup_cutmix"]
+__all__ = [
+  "patchify",
+  "unpatchify",
+  "pix_target",
+  "masked_mse",
+  "distill_loss",
+  "nt_xent",
+  "cross_entropy",
+  "mixup_cutmix",
+]
 
 
 def patchify(x, p: int):
@@ -55,8 +63,17 @@ def masked_mse(pred, target, mask):
   return jnp.sum(per_patch * mask) / jnp.maximum(jnp.sum(mask), 1.0)
 
 
-def distill_loss(q_tokens, p_tokens, center, *, student_temp=0.1, teacher_temp=0.04, stop_grad=False,
-                 center_on="probs", center_momentum=0.9):
+def distill_loss(
+  q_tokens,
+  p_tokens,
+  center,
+  *,
+  student_temp=0.1,
+  teacher_temp=0.04,
+  stop_grad=False,
+  center_on="probs",
+  center_momentum=0.9,
+):
   """Eq. (2): cross-entropy between the teacher softmax (decoder head) and the student softmax (encoder
   head), after mean-pooling the per-token head outputs over the visible tokens.
 
@@ -74,8 +91,12 @@ def distill_loss(q_tokens, p_tokens, center, *, student_temp=0.1, teacher_temp=0
   elif center_on == "logits":
     batch_center = jnp.mean(p, axis=0)
   else:
-    raise ValueError(f"loss.center_on={center_on!r} is unknown; use probs (SD-MAE code) or logits (DINO)")
-  new_center = center * center_momentum + jax.lax.stop_gradient(batch_center) * (1 - center_momentum)
+    raise ValueError(
+      f"loss.center_on={center_on!r} is unknown; use probs (SD-MAE code) or logits (DINO)"
+    )
+  new_center = center * center_momentum + jax.lax.stop_gradient(batch_center) * (
+    1 - center_momentum
+  )
   return loss, new_center
 
 
@@ -109,7 +130,11 @@ def mixup_cutmix(key, x, y_onehot, *, mixup_alpha=0.0, cutmix_alpha=0.0, switch_
     return x, y_onehot
   k1, k2, k3, k4 = jax.random.split(key, 4)
   xr, yr = x[::-1], y_onehot[::-1]
-  use_cut = (jax.random.uniform(k1) < switch_prob) if (mixup_alpha > 0 and cutmix_alpha > 0) else cutmix_alpha > 0
+  use_cut = (
+    (jax.random.uniform(k1) < switch_prob)
+    if (mixup_alpha > 0 and cutmix_alpha > 0)
+    else cutmix_alpha > 0
+  )
   lam_mix = jax.random.beta(k2, mixup_alpha, mixup_alpha) if mixup_alpha > 0 else 1.0
   lam_cut = jax.random.beta(k3, cutmix_alpha, cutmix_alpha) if cutmix_alpha > 0 else 1.0
   h, w = x.shape[1:3]

@@ -1,6 +1,6 @@
 """Pre-train, probe or fine-tune with the shared trainer (the mode is in the config file).
 
-  python -m sdmae.main --config=configs/sdmae/pretrain.py:embedded,sdmae --workdir=DIR [--config.x=y ...]
+python -m sdmae.main --config=configs/sdmae/pretrain.py:embedded,sdmae --workdir=DIR [--config.x=y ...]
 """
 
 from common import cli

@@ -11,21 +11,31 @@ the optimizer and weight decay cannot touch them.
 from __future__ import annotations
 
 import re
-from typing import Optional
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["decode_variant", "posemb_sincos_2d", "posemb_sincos_1d", "random_masking", "Encoder",
-           "Decoder", "DINOHead", "MAE", "Classifier", "ProbeHead", "layer_id"]
+__all__ = [
+  "decode_variant",
+  "posemb_sincos_2d",
+  "posemb_sincos_1d",
+  "random_masking",
+  "Encoder",
+  "Decoder",
+  "DINOHead",
+  "MAE",
+  "Classifier",
+  "ProbeHead",
+  "layer_id",
+]
 
 _WIDTHS = {  # name: (dim, depth, heads, mlp_ratio)
-    "mu": (64, 4, 2, 4),     # a micro ViT for the embedded data on CPU
-    "Ti": (192, 12, 3, 4),
-    "S": (384, 12, 6, 4),
-    "B": (768, 12, 12, 4),
+  "mu": (64, 4, 2, 4),  # a micro ViT for the embedded data on CPU
+  "Ti": (192, 12, 3, 4),
+  "S": (384, 12, 6, 4),
+  "B": (768, 12, 12, 4),
 }
 
 
@@ -33,7 +43,9 @@ def decode_variant(variant: str) -> dict:
   """'S/16' -> dict(dim=384, depth=12, heads=6, mlp_ratio=4, patch=16)."""
   m = re.fullmatch(r"(mu|Ti|S|B)/(\d+)", variant)
   if not m:
-    raise ValueError(f"model.variant={variant!r} is not NAME/PATCH with NAME in {sorted(_WIDTHS)}, e.g. 'S/16'")
+    raise ValueError(
+      f"model.variant={variant!r} is not NAME/PATCH with NAME in {sorted(_WIDTHS)}, e.g. 'S/16'"
+    )
   dim, depth, heads, ratio = _WIDTHS[m.group(1)]
   return dict(dim=dim, depth=depth, heads=heads, mlp_ratio=ratio, patch=int(m.group(2)))
 
@@ -51,7 +63,9 @@ def posemb_sincos_2d(dim: int, grid_h: int, grid_w: int) -> np.ndarray:
   if dim % 4:
     raise ValueError(f"2-D sin-cos position embeddings need dim % 4 == 0, got {dim}")
   w, h = np.meshgrid(np.arange(grid_w, dtype=np.float64), np.arange(grid_h, dtype=np.float64))
-  return np.concatenate([_sincos_1d(dim // 2, w), _sincos_1d(dim // 2, h)], axis=1).astype(np.float32)
+  return np.concatenate([_sincos_1d(dim // 2, w), _sincos_1d(dim // 2, h)], axis=1).astype(
+    np.float32
+  )
 
 
 def posemb_sincos_1d(dim: int, n: int) -> np.ndarray:
@@ -68,7 +82,9 @@ def posemb(kind: str, dim: int, gh: int, gw: int) -> np.ndarray:
     return posemb_sincos_2d(dim, gh, gw)
   if kind == "sincos1d":
     return posemb_sincos_1d(dim, gh * gw)
-  raise ValueError(f"model.posemb={kind!r} is unknown; use sincos2d (MAE) or sincos1d (SD-MAE code)")
+  raise ValueError(
+    f"model.posemb={kind!r} is unknown; use sincos2d (MAE) or sincos1d (SD-MAE code)"
+  )
 
 
 def random_masking(key, batch: int, num_tokens: int, mask_ratio: float):
@@ -97,6 +113,7 @@ _dense_init = nn.initializers.xavier_uniform()
 
 class Block(nn.Module):
   """Pre-norm transformer block (LayerNorm eps 1e-6, qkv bias, exact GELU, optional drop path)."""
+
   dim: int
   heads: int
   mlp_ratio: float = 4.0
@@ -126,6 +143,7 @@ class Encoder(nn.Module):
 
   ``ids_keep`` (B, K) selects the visible tokens (MAE); None encodes all tokens (downstream).
   """
+
   variant: str = "S/16"
   image_size: int = 224
   posemb: str = "sincos2d"
@@ -152,6 +170,7 @@ class Encoder(nn.Module):
 class Decoder(nn.Module):
   """MAE decoder: embed, append mask tokens, un-shuffle, position embedding, blocks, norm, predict
   the p*p*3 pixels of every token. Returns ``(pred (B, N, p*p*3), normed features (B, N, dim))``."""
+
   patch: int
   grid: tuple[int, int]
   dim: int = 192
@@ -173,13 +192,16 @@ class Decoder(nn.Module):
     for i in range(self.depth):
       x = Block(self.dim, self.heads, name=f"block_{i}")(x)
     feats = nn.LayerNorm(epsilon=1e-6, name="norm")(x)
-    pred = nn.Dense(self.patch * self.patch * self.channels, kernel_init=_dense_init, name="pred")(feats)
+    pred = nn.Dense(self.patch * self.patch * self.channels, kernel_init=_dense_init, name="pred")(
+      feats
+    )
     return pred, feats
 
 
 class DINOHead(nn.Module):
   """MLP (Linear-GELU x (layers-1), Linear to bottleneck), L2-normalize, weight-normed Linear without
   bias whose gain is fixed at 1 (``norm_last_layer=True``): the kernel is L2-normalized per output."""
+
   out_dim: int = 4096
   hidden_dim: int = 2048
   bottleneck_dim: int = 256
@@ -189,7 +211,9 @@ class DINOHead(nn.Module):
   def __call__(self, x):
     init = nn.initializers.truncated_normal(0.02)
     for i in range(self.layers - 1):
-      x = nn.gelu(nn.Dense(self.hidden_dim, kernel_init=init, name=f"mlp_{i}")(x), approximate=False)
+      x = nn.gelu(
+        nn.Dense(self.hidden_dim, kernel_init=init, name=f"mlp_{i}")(x), approximate=False
+      )
     x = nn.Dense(self.bottleneck_dim, kernel_init=init, name=f"mlp_{self.layers - 1}")(x)
     x = x / jnp.maximum(jnp.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
     v = self.param("last_layer", init, (self.bottleneck_dim, self.out_dim))
@@ -199,6 +223,7 @@ class DINOHead(nn.Module):
 class MAE(nn.Module):
   """Pre-training model. ``heads`` adds the student (encoder) and teacher (decoder) projection heads
   (SD-MAE and the self-contrastive variant); they act per visible token, as the SD-MAE code."""
+
   variant: str = "S/16"
   image_size: int = 224
   posemb: str = "sincos2d"
@@ -207,14 +232,21 @@ class MAE(nn.Module):
   decoder_heads: int = 3
   decoder_embed_bias: bool = True
   heads: bool = False
-  head: Optional[dict] = None
+  head: dict | None = None
 
   def setup(self):
     v = decode_variant(self.variant)
     g = self.image_size // v["patch"]
     self.encoder = Encoder(self.variant, self.image_size, self.posemb)
-    self.decoder = Decoder(v["patch"], (g, g), self.decoder_dim, self.decoder_depth, self.decoder_heads,
-                           self.decoder_embed_bias, self.posemb)
+    self.decoder = Decoder(
+      v["patch"],
+      (g, g),
+      self.decoder_dim,
+      self.decoder_depth,
+      self.decoder_heads,
+      self.decoder_embed_bias,
+      self.posemb,
+    )
     if self.heads:
       self.student_head = DINOHead(**(self.head or {}))
       self.teacher_head = DINOHead(**(self.head or {}))
@@ -236,6 +268,7 @@ class Classifier(nn.Module):
   and the supervised baseline). ``encoder_norm=False`` (the SD-MAE code's ``use_mean_pooling`` head and
   MAE's ``global_pool``): no per-token LayerNorm before the pool; True keeps the encoder's final norm.
   The head is trunc-normal(0.02) x the code's ``init_scale`` 0.001."""
+
   num_classes: int
   variant: str = "S/16"
   image_size: int = 224
@@ -245,21 +278,33 @@ class Classifier(nn.Module):
 
   @nn.compact
   def __call__(self, x, train: bool = False):
-    z = Encoder(self.variant, self.image_size, self.posemb, self.drop_path, self.encoder_norm,
-                name="encoder")(x, None, not train)
+    z = Encoder(
+      self.variant, self.image_size, self.posemb, self.drop_path, self.encoder_norm, name="encoder"
+    )(x, None, not train)
     z = nn.LayerNorm(epsilon=1e-6, name="fc_norm")(jnp.mean(z, axis=1))
-    return nn.Dense(self.num_classes, kernel_init=nn.initializers.truncated_normal(2e-5), name="head")(z)
+    return nn.Dense(
+      self.num_classes, kernel_init=nn.initializers.truncated_normal(2e-5), name="head"
+    )(z)
 
 
 class ProbeHead(nn.Module):
   """Linear probe on frozen features: BatchNorm without affine (eps 1e-6) + Linear (trunc-normal 0.01)."""
+
   num_classes: int
 
   @nn.compact
   def __call__(self, f, train: bool = False):
-    f = nn.BatchNorm(use_running_average=not train, use_bias=False, use_scale=False, epsilon=1e-6,
-                     momentum=0.9, name="bn")(f)
-    return nn.Dense(self.num_classes, kernel_init=nn.initializers.truncated_normal(0.01), name="head")(f)
+    f = nn.BatchNorm(
+      use_running_average=not train,
+      use_bias=False,
+      use_scale=False,
+      epsilon=1e-6,
+      momentum=0.9,
+      name="bn",
+    )(f)
+    return nn.Dense(
+      self.num_classes, kernel_init=nn.initializers.truncated_normal(0.01), name="head"
+    )(f)
 
 
 def layer_id(path: tuple[str, ...], depth: int) -> int:

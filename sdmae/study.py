@@ -43,36 +43,71 @@ def _cfg(config: str, overrides: dict):
 
 
 def _downstream_overrides(steps: int, init: str) -> dict:
-  return {"total_steps": steps, "ckpt_every": steps, "eval_every": steps, "log_every": max(steps // 4, 1),
-          "init.workdir": init}
+  return {
+    "total_steps": steps,
+    "ckpt_every": steps,
+    "eval_every": steps,
+    "log_every": max(steps // 4, 1),
+    "init.workdir": init,
+  }
 
 
-def plan(out: str, datasets, seeds, pretrain_steps: int, downstream_steps: int, mask_ratios,
-         fig2_seeds: int = 1) -> list[tuple]:
+def plan(
+  out: str,
+  datasets,
+  seeds,
+  pretrain_steps: int,
+  downstream_steps: int,
+  mask_ratios,
+  fig2_seeds: int = 1,
+) -> list[tuple]:
   """The runs as (label, config, overrides, workdir), pre-training before what reads it: Table 1 seed by
   seed (every dataset at seed 0, then at seed 1, ...), then Fig. 2's extra ratios for the first
   ``fig2_seeds`` seeds."""
   runs = []
-  pre_over = {"total_steps": pretrain_steps, "eval_every": pretrain_steps, "ckpt_every": pretrain_steps,
-              "figure_every": pretrain_steps, "log_every": max(pretrain_steps // 8, 1)}
+  pre_over = {
+    "total_steps": pretrain_steps,
+    "eval_every": pretrain_steps,
+    "ckpt_every": pretrain_steps,
+    "figure_every": pretrain_steps,
+    "log_every": max(pretrain_steps // 8, 1),
+  }
 
   def add(ds, s, method, mask=None, probe=True):
     tag = method if mask is None else f"{method}_mask{mask:g}"
     arg = f"{ds},{method},seed={s}" + ("" if mask is None else f",mask={mask:g}")
     pre = os.path.join(out, ds, f"s{s}", tag)
     runs.append((f"{ds} s{s} {tag}", f"pretrain.py:{arg}", pre_over, pre))
-    runs.append((f"{ds} s{s} {tag} fine-tune", f"finetune.py:{ds},seed={s}",
-                 _downstream_overrides(downstream_steps, pre), pre + "_ft"))
+    runs.append(
+      (
+        f"{ds} s{s} {tag} fine-tune",
+        f"finetune.py:{ds},seed={s}",
+        _downstream_overrides(downstream_steps, pre),
+        pre + "_ft",
+      )
+    )
     if probe:
-      runs.append((f"{ds} s{s} {tag} probe", f"probe.py:{ds},seed={s}",
-                   _downstream_overrides(downstream_steps, pre), pre + "_probe"))
+      runs.append(
+        (
+          f"{ds} s{s} {tag} probe",
+          f"probe.py:{ds},seed={s}",
+          _downstream_overrides(downstream_steps, pre),
+          pre + "_probe",
+        )
+      )
 
   for s in seeds:
     for ds in datasets:
       for method in METHODS:
         add(ds, s, method)
-      runs.append((f"{ds} s{s} supervised", f"finetune.py:{ds},seed={s}",
-                   _downstream_overrides(downstream_steps, ""), os.path.join(out, ds, f"s{s}", "supervised")))
+      runs.append(
+        (
+          f"{ds} s{s} supervised",
+          f"finetune.py:{ds},seed={s}",
+          _downstream_overrides(downstream_steps, ""),
+          os.path.join(out, ds, f"s{s}", "supervised"),
+        )
+      )
   for s in list(seeds)[:fig2_seeds]:
     for m in mask_ratios:
       if abs(m - 0.6) > 1e-9:
@@ -82,18 +117,28 @@ def plan(out: str, datasets, seeds, pretrain_steps: int, downstream_steps: int, 
 
 def paired(results, protocol: str, a: str = "sdmae", b: str = "mae") -> list[str]:
   """Per-dataset paired t-test over seeds and the pooled exact Wilcoxon of ``a`` - ``b`` (mask 0.6 runs)."""
-  acc = {(r["dataset"], r["seed"], r["row"]): r["accuracy"] for r in results
-         if r["protocol"] == protocol and r["mask"] in (None, 0.6)}
-  lines = [f"**{evaluate.ROWS[a]} minus {evaluate.ROWS[b]}, {protocol}** (accuracy points; paired over seeds)", "",
-           "| dataset | per seed | mean ± std | paired t p | seeds won |", "|---|---|---|---|---|"]
+  acc = {
+    (r["dataset"], r["seed"], r["row"]): r["accuracy"]
+    for r in results
+    if r["protocol"] == protocol and r["mask"] in (None, 0.6)
+  }
+  lines = [
+    f"**{evaluate.ROWS[a]} minus {evaluate.ROWS[b]}, {protocol}** (accuracy points; paired over seeds)",
+    "",
+    "| dataset | per seed | mean ± std | paired t p | seeds won |",
+    "|---|---|---|---|---|",
+  ]
   pooled = []
   for ds in sorted({k[0] for k in acc}):
     seeds = sorted(s for (d, s, r) in acc if d == ds and r == a and (d, s, b) in acc)
     diffs = [100 * (acc[(ds, s, a)] - acc[(ds, s, b)]) for s in seeds]
     if diffs:
       pooled += diffs
-      lines.append(f"| {ds} | {', '.join(f'{d:+.2f}' for d in diffs)} | "
-                   + " | ".join(metrics.paired_cells(diffs, digits=2, p_format=".3g", test="t")) + " |")
+      lines.append(
+        f"| {ds} | {', '.join(f'{d:+.2f}' for d in diffs)} | "
+        + " | ".join(metrics.paired_cells(diffs, digits=2, p_format=".3g", test="t"))
+        + " |"
+      )
   if len(pooled) >= 2:
     mean_std, p, won = metrics.paired_cells(pooled, digits=2, p_format=".3g", method="exact")
     lines.append(f"| all (n={len(pooled)}) | | {mean_std} | Wilcoxon {p} | {won} |")
@@ -109,26 +154,39 @@ def _collect(runs) -> list[dict]:
     if not res:
       continue
     protocol, row, ds, mask, acc = res[0]
-    rows.append(dict(protocol=protocol, row=row, dataset=ds, mask=mask, accuracy=acc,
-                     seed=_seed_of(wd), workdir=wd))
+    rows.append(
+      dict(
+        protocol=protocol,
+        row=row,
+        dataset=ds,
+        mask=mask,
+        accuracy=acc,
+        seed=_seed_of(wd),
+        workdir=wd,
+      )
+    )
   return rows
 
 
 def _seed_of(wd: str) -> int:
   from common import checkpoint
+
   return int(checkpoint.read_config(wd).seed)
 
 
 def majority_baselines(datasets) -> str:
   """The accuracy of always predicting the test split's most frequent class, per dataset."""
   from sdmae import data as sd_data
+
   parts = []
   for ds in datasets:
     cfg = _cfg(f"pretrain.py:{ds}", {})
     _, test, k, _ = sd_data.load(cfg.data)
     labels = np.array([int(test[i]["label"]) for i in range(len(test))])
-    parts.append(f"{cfg.data.name} {100 * np.bincount(labels, minlength=k).max() / len(labels):.2f}% "
-                 f"({len(labels)} test images, {k} classes)")
+    parts.append(
+      f"{cfg.data.name} {100 * np.bincount(labels, minlength=k).max() / len(labels):.2f}% "
+      f"({len(labels)} test images, {k} classes)"
+    )
   return "Majority-class accuracy of the test splits: " + "; ".join(parts) + "."
 
 
@@ -136,8 +194,15 @@ def fig2_results(results, seeds) -> list[dict]:
   """The SD-MAE fine-tunes of Fig. 2: the dataset of the extra-ratio runs, the Fig. 2 seeds only (so the
   0.6 point, a Table 1 run, averages the same seeds as the others)."""
   extra = {r["dataset"] for r in results if r["mask"] not in (None, 0.6)}
-  return [r for r in results if r["protocol"] == "finetune" and r["row"] == "sdmae" and r["mask"] is not None
-          and r["dataset"] in extra and r["seed"] in seeds]
+  return [
+    r
+    for r in results
+    if r["protocol"] == "finetune"
+    and r["row"] == "sdmae"
+    and r["mask"] is not None
+    and r["dataset"] in extra
+    and r["seed"] in seeds
+  ]
 
 
 def mask_plot(results, path: str) -> str | None:
@@ -146,13 +211,31 @@ def mask_plot(results, path: str) -> str | None:
   return evaluate.mask_ratio_plot(rows, path)
 
 
-def run_study(out: str, datasets=DATASETS, seeds=(0, 1, 2), pretrain_steps: int = 300, downstream_steps: int = 150,
-              mask_ratios=(0.4, 0.6, 0.75, 0.9), verbose: bool = False, fig2_seeds: int = 1) -> str:
+def run_study(
+  out: str,
+  datasets=DATASETS,
+  seeds=(0, 1, 2),
+  pretrain_steps: int = 300,
+  downstream_steps: int = 150,
+  mask_ratios=(0.4, 0.6, 0.75, 0.9),
+  verbose: bool = False,
+  fig2_seeds: int = 1,
+) -> str:
   for ds in datasets:
     if ds not in DATASETS:
-      raise UserError(f"--datasets: {ds!r} is not an embedded set; use {', '.join(DATASETS)} (real datasets: "
-                      "run sdmae.main with their configs)")
-  runs = plan(out, list(datasets), list(seeds), pretrain_steps, downstream_steps, list(mask_ratios), fig2_seeds)
+      raise UserError(
+        f"--datasets: {ds!r} is not an embedded set; use {', '.join(DATASETS)} (real datasets: "
+        "run sdmae.main with their configs)"
+      )
+  runs = plan(
+    out,
+    list(datasets),
+    list(seeds),
+    pretrain_steps,
+    downstream_steps,
+    list(mask_ratios),
+    fig2_seeds,
+  )
   for i, (label, config, over, wd) in enumerate(runs):
     runs_lib.train_unless_done(_cfg(config, over), wd, f"[{i + 1}/{len(runs)}] {label}", verbose)
   results = _collect(runs)
@@ -160,11 +243,19 @@ def run_study(out: str, datasets=DATASETS, seeds=(0, 1, 2), pretrain_steps: int 
     w = csv.DictWriter(f, ["protocol", "row", "dataset", "mask", "seed", "accuracy", "workdir"])
     w.writeheader()
     w.writerows(results)
-  t1 = [(r["protocol"], r["row"], r["dataset"], r["mask"], r["accuracy"]) for r in results
-        if r["mask"] in (None, 0.6)]
-  md = [f"Table 1 at CPU scale: datasets {', '.join(datasets)}, seeds {', '.join(map(str, seeds))}; pre-training "
-        f"{pretrain_steps} steps, fine-tuning / probing / supervised {downstream_steps} steps; mean ± std over seeds.",
-        "", majority_baselines(datasets), "", evaluate.table(t1)]
+  t1 = [
+    (r["protocol"], r["row"], r["dataset"], r["mask"], r["accuracy"])
+    for r in results
+    if r["mask"] in (None, 0.6)
+  ]
+  md = [
+    f"Table 1 at CPU scale: datasets {', '.join(datasets)}, seeds {', '.join(map(str, seeds))}; pre-training "
+    f"{pretrain_steps} steps, fine-tuning / probing / supervised {downstream_steps} steps; mean ± std over seeds.",
+    "",
+    majority_baselines(datasets),
+    "",
+    evaluate.table(t1),
+  ]
   for protocol in ("finetune", "probe"):
     md += paired(results, protocol)
   fig_rows = fig2_results(results, list(seeds)[:fig2_seeds])
@@ -173,9 +264,13 @@ def run_study(out: str, datasets=DATASETS, seeds=(0, 1, 2), pretrain_steps: int 
     by = defaultdict(list)
     for r in fig_rows:
       by[r["mask"]].append(100 * r["accuracy"])
-    md += [f"Fig. 2 ({datasets[0]}, SD-MAE fine-tuned, seeds {', '.join(map(str, list(seeds)[:fig2_seeds]))}): " + ", ".join(
-        f"mask {m:g}: {np.mean(v):.2f} ± {np.std(v):.2f}" for m, v in sorted(by.items())), "",
-        "![mask ratio](fig2_mask_ratio.png)", ""]
+    md += [
+      f"Fig. 2 ({datasets[0]}, SD-MAE fine-tuned, seeds {', '.join(map(str, list(seeds)[:fig2_seeds]))}): "
+      + ", ".join(f"mask {m:g}: {np.mean(v):.2f} ± {np.std(v):.2f}" for m, v in sorted(by.items())),
+      "",
+      "![mask ratio](fig2_mask_ratio.png)",
+      "",
+    ]
   text = "\n".join(md)
   with open(os.path.join(out, "table1.md"), "w") as f:
     f.write(text + "\n")
@@ -184,13 +279,21 @@ def run_study(out: str, datasets=DATASETS, seeds=(0, 1, 2), pretrain_steps: int 
 
 
 def _define_flags():
-  flags.DEFINE_string("out", None, "study folder (one workdir per run, tables, figure)", required=True)
+  flags.DEFINE_string(
+    "out", None, "study folder (one workdir per run, tables, figure)", required=True
+  )
   flags.DEFINE_list("datasets", list(DATASETS), "embedded sets")
   flags.DEFINE_list("seeds", ["0", "1", "2"], "seeds (pre-training and downstream)")
   flags.DEFINE_integer("pretrain_steps", 300, "pre-training steps per run", lower_bound=1)
-  flags.DEFINE_integer("downstream_steps", 150, "fine-tune / probe / supervised steps per run", lower_bound=1)
-  flags.DEFINE_list("mask_ratios", ["0.4", "0.6", "0.75", "0.9"], "Fig. 2 mask ratios ('' for none)")
-  flags.DEFINE_integer("fig2_seeds", 1, "seeds of the Fig. 2 mask-ratio runs (the first N of --seeds)", lower_bound=0)
+  flags.DEFINE_integer(
+    "downstream_steps", 150, "fine-tune / probe / supervised steps per run", lower_bound=1
+  )
+  flags.DEFINE_list(
+    "mask_ratios", ["0.4", "0.6", "0.75", "0.9"], "Fig. 2 mask ratios ('' for none)"
+  )
+  flags.DEFINE_integer(
+    "fig2_seeds", 1, "seeds of the Fig. 2 mask-ratio runs (the first N of --seeds)", lower_bound=0
+  )
   flags.DEFINE_bool("train_logs", False, "per-step training logs")
 
 
@@ -205,7 +308,16 @@ def main(argv) -> int:
     raise UserError(f"--seeds / --mask_ratios: {e}") from None
   if any(not 0 < m < 1 for m in masks):
     raise UserError(f"--mask_ratios={F.mask_ratios}: each must be in (0, 1)")
-  run_study(sources.check_out_dir(F.out), F.datasets, seeds, F.pretrain_steps, F.downstream_steps, masks, F.train_logs, F.fig2_seeds)
+  run_study(
+    sources.check_out_dir(F.out),
+    F.datasets,
+    seeds,
+    F.pretrain_steps,
+    F.downstream_steps,
+    masks,
+    F.train_logs,
+    F.fig2_seeds,
+  )
   return 0
 
 

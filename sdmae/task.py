@@ -16,12 +16,20 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from common import runs as runs_lib
 from common import augment, checkpoint, data, plotting, runtime, trainer
+from common import runs as runs_lib
 from common.errors import UserError
 from sdmae import data as sd_data
 from sdmae import losses
-from sdmae.models import MAE, Classifier, Encoder, ProbeHead, decode_variant, layer_id, random_masking
+from sdmae.models import (
+  MAE,
+  Classifier,
+  Encoder,
+  ProbeHead,
+  decode_variant,
+  layer_id,
+  random_masking,
+)
 
 __all__ = ["make_task", "load_pretrained_encoder"]
 
@@ -33,19 +41,25 @@ def _model_kwargs(m):
 def load_pretrained_encoder(workdir: str, model_cfg) -> dict:
   """The encoder params of a pre-training run, after checking that its ViT matches ``model_cfg``."""
   if not os.path.isfile(os.path.join(workdir, "config.json")):
-    raise UserError(f"init.workdir={workdir!r} has no config.json; pre-train first with "
-                    "python -m sdmae.main --config=configs/sdmae/pretrain.py --workdir=...")
+    raise UserError(
+      f"init.workdir={workdir!r} has no config.json; pre-train first with "
+      "python -m sdmae.main --config=configs/sdmae/pretrain.py --workdir=..."
+    )
   saved = checkpoint.read_config(workdir)
   if not str(saved.get("task", "")).startswith("sdmae") or saved.get("mode") != "pretrain":
-    raise UserError(f"init.workdir={workdir!r} is not an sdmae pre-training run (its config.json has "
-                    f"task={saved.get('task')!r}, mode={saved.get('mode')!r}); give the --workdir of "
-                    "python -m sdmae.main --config=configs/sdmae/pretrain.py")
+    raise UserError(
+      f"init.workdir={workdir!r} is not an sdmae pre-training run (its config.json has "
+      f"task={saved.get('task')!r}, mode={saved.get('mode')!r}); give the --workdir of "
+      "python -m sdmae.main --config=configs/sdmae/pretrain.py"
+    )
   run = runs_lib.load_run(workdir)
   pre = run.cfg.model
   for k in ("variant", "image_size", "posemb"):
     if pre[k] != model_cfg[k]:
-      raise UserError(f"model.{k}={model_cfg[k]!r} differs from the pre-trained encoder's {pre[k]!r} "
-                      f"(in {workdir}/config.json); set --config.model.{k}={pre[k]}")
+      raise UserError(
+        f"model.{k}={model_cfg[k]!r} differs from the pre-trained encoder's {pre[k]!r} "
+        f"(in {workdir}/config.json); set --config.model.{k}={pre[k]}"
+      )
   return jax.tree.map(np.asarray, run.state["params"]["encoder"])
 
 
@@ -60,6 +74,7 @@ def _accuracy_eval(cfg, test_src, predict):
       correct += int(np.sum((pred == b["label"]) & b["mask"]))
       total += int(b["mask"].sum())
     return {"accuracy": correct / max(total, 1)}
+
   return evaluate
 
 
@@ -71,9 +86,15 @@ def _pretrain(cfg, train_src, test_src) -> trainer.Task:
   v = decode_variant(m.variant)
   p = v["patch"]
   n_tokens = (m.image_size // p) ** 2
-  model = MAE(**_model_kwargs(m), decoder_dim=m.decoder_dim, decoder_depth=m.decoder_depth,
-              decoder_heads=m.decoder_heads, decoder_embed_bias=m.decoder_embed_bias,
-              heads=method != "mae", head=dict(m.head))
+  model = MAE(
+    **_model_kwargs(m),
+    decoder_dim=m.decoder_dim,
+    decoder_depth=m.decoder_depth,
+    decoder_heads=m.decoder_heads,
+    decoder_embed_bias=m.decoder_embed_bias,
+    heads=method != "mae",
+    head=dict(m.head),
+  )
 
   def forward(params, x, key):
     ids_keep, ids_restore, mask = random_masking(key, x.shape[0], n_tokens, cfg.mask_ratio)
@@ -92,9 +113,16 @@ def _pretrain(cfg, train_src, test_src) -> trainer.Task:
     mse = losses.masked_mse(out["pred"], losses.pix_target(x, p, lc.norm_pix), mask)
     metrics = {"mse": mse}
     if method == "sdmae":
-      d, center = losses.distill_loss(out["q"], out["p"], extra["center"], student_temp=lc.student_temp,
-                                      teacher_temp=lc.teacher_temp, stop_grad=lc.teacher_stop_grad,
-                                      center_on=lc.center_on, center_momentum=lc.center_momentum)
+      d, center = losses.distill_loss(
+        out["q"],
+        out["p"],
+        extra["center"],
+        student_temp=lc.student_temp,
+        teacher_temp=lc.teacher_temp,
+        stop_grad=lc.teacher_stop_grad,
+        center_on=lc.center_on,
+        center_momentum=lc.center_momentum,
+      )
       metrics["distill"] = d
       return lc.alpha * mse + (1 - lc.alpha) * d, (metrics, {"center": center})
     if method == "contrastive":
@@ -110,7 +138,11 @@ def _pretrain(cfg, train_src, test_src) -> trainer.Task:
   @jax.jit
   def eval_step(params, x):
     out, mask = forward(params, x, eval_key)
-    return losses.masked_mse(out["pred"], losses.pix_target(x, p, lc.norm_pix), mask), out["pred"], mask
+    return (
+      losses.masked_mse(out["pred"], losses.pix_target(x, p, lc.norm_pix), mask),
+      out["pred"],
+      mask,
+    )
 
   def evaluate(state, step):
     vals = []
@@ -125,12 +157,16 @@ def _pretrain(cfg, train_src, test_src) -> trainer.Task:
     the eval batch size so that the compiled eval step is reused (and the masks are the eval masks)."""
     n = len(x)
     xp = np.concatenate([x, np.repeat(x[-1:], max(cfg.eval_batch_size - n, 0), 0)])
-    params = jax.device_put(params, runtime.replicated(mesh))  # e.g. loaded on one device by evaluate
+    params = jax.device_put(
+      params, runtime.replicated(mesh)
+    )  # e.g. loaded on one device by evaluate
     _, pred, mask = eval_step(params, runtime.shard_full_batch(mesh, xp))
     pred, mask = np.asarray(pred)[:n], np.asarray(mask)[:n]
     pred, mask = np.asarray(pred), np.asarray(mask)[..., None]
     t = np.asarray(losses.patchify(jnp.asarray(x), p))
-    if lc.norm_pix != "none":  # as MAE's visualization: undo the per-patch normalization with the truth's stats
+    if (
+      lc.norm_pix != "none"
+    ):  # as MAE's visualization: undo the per-patch normalization with the truth's stats
       if lc.norm_pix == "joint":
         mu, sd = t.mean(-1, keepdims=True), np.sqrt(t.var(-1, keepdims=True, ddof=1) + 1e-6)
       else:
@@ -148,17 +184,32 @@ def _pretrain(cfg, train_src, test_src) -> trainer.Task:
     masked, recon = reconstruct(state.params, b["image"])
     orig = sd_data.unnormalize(b["image"])
     grid = plotting.image_grid(np.concatenate([orig, masked, recon]), 8)
-    return [plotting.save_panels(os.path.join(workdir, "figures", f"reconstruction_{step:06d}.png"),
-                                 [(f"{method.upper()} step {step}: original / masked / reconstruction", grid)],
-                                 ncols=1, size=6)]
+    return [
+      plotting.save_panels(
+        os.path.join(workdir, "figures", f"reconstruction_{step:06d}.png"),
+        [(f"{method.upper()} step {step}: original / masked / reconstruction", grid)],
+        ncols=1,
+        size=6,
+      )
+    ]
 
   def train_data(cfg):
-    return data.train_pipeline(train_src, global_batch=cfg.batch_size, seed=cfg.seed,
-                               **runtime.grain_read_options(cfg.data),
-                               random_map_fn=sd_data.train_map(m.image_size, cfg.data.crop_scale))
+    return data.train_pipeline(
+      train_src,
+      global_batch=cfg.batch_size,
+      seed=cfg.seed,
+      **runtime.grain_read_options(cfg.data),
+      random_map_fn=sd_data.train_map(m.image_size, cfg.data.crop_scale),
+    )
 
-  return trainer.Task(init=init, loss=loss, train_data=train_data, evaluate=evaluate, figures=figures,
-                      reconstruct=reconstruct)
+  return trainer.Task(
+    init=init,
+    loss=loss,
+    train_data=train_data,
+    evaluate=evaluate,
+    figures=figures,
+    reconstruct=reconstruct,
+  )
 
 
 def _probe(cfg, train_src, test_src, num_classes) -> trainer.Task:
@@ -171,7 +222,9 @@ def _probe(cfg, train_src, test_src, num_classes) -> trainer.Task:
     return jnp.mean(encoder.apply({"params": enc_params}, x), axis=1)
 
   def init(key, batch):
-    enc = encoder.init(key, batch["image"])["params"]  # replaced by the pre-trained weights in post_init
+    enc = encoder.init(key, batch["image"])[
+      "params"
+    ]  # replaced by the pre-trained weights in post_init
     f = jax.eval_shape(features, enc, batch["image"])
     v = head.init(key, jnp.zeros(f.shape, f.dtype))
     return v["params"], {"batch_stats": v["batch_stats"], "encoder": enc}
@@ -183,8 +236,12 @@ def _probe(cfg, train_src, test_src, num_classes) -> trainer.Task:
 
   def loss(params, extra, batch, key):
     f = jax.lax.stop_gradient(features(extra["encoder"], batch["image"]))
-    logits, upd = head.apply({"params": params, "batch_stats": extra["batch_stats"]}, f, train=True,
-                             mutable=["batch_stats"])
+    logits, upd = head.apply(
+      {"params": params, "batch_stats": extra["batch_stats"]},
+      f,
+      train=True,
+      mutable=["batch_stats"],
+    )
     y = jax.nn.one_hot(batch["label"], num_classes)
     ce = losses.cross_entropy(logits, y)
     acc = jnp.mean(jnp.argmax(logits, -1) == batch["label"])
@@ -192,20 +249,30 @@ def _probe(cfg, train_src, test_src, num_classes) -> trainer.Task:
 
   @jax.jit
   def predict_fn(params, extra, x):
-    return head.apply({"params": params, "batch_stats": extra["batch_stats"]}, features(extra["encoder"], x))
+    return head.apply(
+      {"params": params, "batch_stats": extra["batch_stats"]}, features(extra["encoder"], x)
+    )
 
   def train_data(cfg):
-    return data.train_pipeline(train_src, global_batch=cfg.batch_size, seed=cfg.seed,
-                               **runtime.grain_read_options(cfg.data),
-                               random_map_fn=sd_data.train_map(m.image_size, cfg.data.crop_scale, flip=True))
+    return data.train_pipeline(
+      train_src,
+      global_batch=cfg.batch_size,
+      seed=cfg.seed,
+      **runtime.grain_read_options(cfg.data),
+      random_map_fn=sd_data.train_map(m.image_size, cfg.data.crop_scale, flip=True),
+    )
 
   evaluate = _accuracy_eval(cfg, test_src, lambda s, x: predict_fn(s.params, s.extra, x))
-  return trainer.Task(init=init, loss=loss, train_data=train_data, evaluate=evaluate, post_init=post_init)
+  return trainer.Task(
+    init=init, loss=loss, train_data=train_data, evaluate=evaluate, post_init=post_init
+  )
 
 
 def _finetune(cfg, train_src, test_src, num_classes) -> trainer.Task:
   m, lc = cfg.model, cfg.loss
-  model = Classifier(num_classes, **_model_kwargs(m), drop_path=m.drop_path, encoder_norm=m.encoder_norm)
+  model = Classifier(
+    num_classes, **_model_kwargs(m), drop_path=m.drop_path, encoder_norm=m.encoder_norm
+  )
   depth = decode_variant(m.variant)["depth"]
   ac = cfg.aug
   spec = augment.parse_spec(ac.randaugment, ac.interpolation_order) if ac.randaugment else None
@@ -227,14 +294,18 @@ def _finetune(cfg, train_src, test_src, num_classes) -> trainer.Task:
     if not cfg.init.workdir:
       return params, extra  # supervised from scratch
     enc = load_pretrained_encoder(cfg.init.workdir, m)
-    return {**params, "encoder": {k: enc[k] for k in params["encoder"]}}, extra  # no "norm" when pooling bare
+    return {
+      **params,
+      "encoder": {k: enc[k] for k in params["encoder"]},
+    }, extra  # no "norm" when pooling bare
 
   def loss(params, extra, batch, key):
     k_mix, k_drop, k_aug = jax.random.split(key, 3)
     y = jax.nn.one_hot(batch["label"], num_classes)
     y = y * (1 - lc.label_smoothing) + lc.label_smoothing / num_classes
-    x, y = losses.mixup_cutmix(k_mix, augmented(k_aug, batch["image"]), y, mixup_alpha=lc.mixup,
-                               cutmix_alpha=lc.cutmix)
+    x, y = losses.mixup_cutmix(
+      k_mix, augmented(k_aug, batch["image"]), y, mixup_alpha=lc.mixup, cutmix_alpha=lc.cutmix
+    )
     logits = model.apply({"params": params}, x, train=True, rngs={"dropout": k_drop})
     ce = losses.cross_entropy(logits, y)
     return ce, ({"ce": ce}, extra)
@@ -243,18 +314,29 @@ def _finetune(cfg, train_src, test_src, num_classes) -> trainer.Task:
     def scale(path, _):
       keys = tuple(getattr(k, "key", str(k)) for k in path)
       return float(cfg.layer_decay ** (depth + 1 - layer_id(keys, depth)))
+
     return jax.tree_util.tree_map_with_path(scale, abstract_params)
 
   predict = jax.jit(lambda params, x: model.apply({"params": params}, x))
 
   def train_data(cfg):
-    return data.train_pipeline(train_src, global_batch=cfg.batch_size, seed=cfg.seed,
-                               **runtime.grain_read_options(cfg.data),
-                               random_map_fn=sd_data.train_map(m.image_size, cfg.data.crop_scale, flip=True))
+    return data.train_pipeline(
+      train_src,
+      global_batch=cfg.batch_size,
+      seed=cfg.seed,
+      **runtime.grain_read_options(cfg.data),
+      random_map_fn=sd_data.train_map(m.image_size, cfg.data.crop_scale, flip=True),
+    )
 
   evaluate = _accuracy_eval(cfg, test_src, lambda s, x: predict(s.params, x))
-  return trainer.Task(init=init, loss=loss, train_data=train_data, evaluate=evaluate,
-                      lr_scales=lr_scales if cfg.layer_decay != 1.0 else None, post_init=post_init)
+  return trainer.Task(
+    init=init,
+    loss=loss,
+    train_data=train_data,
+    evaluate=evaluate,
+    lr_scales=lr_scales if cfg.layer_decay != 1.0 else None,
+    post_init=post_init,
+  )
 
 
 def make_task(cfg) -> trainer.Task:

@@ -68,7 +68,9 @@ def _lloyd(x, centers, max_iter, tol):
   return labels, c, jnp.sum(jnp.min(d, axis=1))
 
 
-def kmeans(x, k: int, key, *, n_init: int = 4, max_iter: int = 100, tol: float = 1e-4, init: str = "kmeans++"):
+def kmeans(
+  x, k: int, key, *, n_init: int = 4, max_iter: int = 100, tol: float = 1e-4, init: str = "kmeans++"
+):
   """k-means on ``(N, F)`` points: ``n_init`` starts run in parallel (vmap), best inertia kept.
 
   ``init="kmeans++"``: k-means++ seeding, stopping when the centres move less than ``tol`` (relative to
@@ -108,12 +110,23 @@ def kmeans_features(image, features: str = "color", position_weight: float = 1.0
     yy, xx = jnp.meshgrid(jnp.linspace(0.0, 1.0, h), jnp.linspace(0.0, 1.0, w), indexing="ij")
     feats.append(position_weight * jnp.stack([yy.reshape(-1), xx.reshape(-1)], axis=1))
   elif features != "color":
-    raise ValueError(f"kmeans_segment: features={features!r} is unknown; use 'color' or 'color+position'")
+    raise ValueError(
+      f"kmeans_segment: features={features!r} is unknown; use 'color' or 'color+position'"
+    )
   return jnp.concatenate(feats, axis=1)
 
 
-def kmeans_segment(image, k: int, *, features: str = "color", position_weight: float = 1.0,
-                   n_init: int = 4, max_iter: int = 100, key=None, init: str = "kmeans++"):
+def kmeans_segment(
+  image,
+  k: int,
+  *,
+  features: str = "color",
+  position_weight: float = 1.0,
+  n_init: int = 4,
+  max_iter: int = 100,
+  key=None,
+  init: str = "kmeans++",
+):
   """Segments an image into ``k`` clusters. Returns ``(labels (H, W) int32, centers (k, F))``.
   ``init="random"`` is the lecture's k-means (see the module docstring)."""
   key = jax.random.PRNGKey(0) if key is None else key

@@ -23,12 +23,34 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["erosion", "dilation", "opening", "closing", "hit_or_miss", "thin", "thicken",
-           "binary_erosion", "binary_dilation", "binary_opening", "binary_closing", "cross", "square", "disk",
-           "THIN_LUTS", "LECTURE_PAIRS", "lecture_pairs"]
+__all__ = [
+  "erosion",
+  "dilation",
+  "opening",
+  "closing",
+  "hit_or_miss",
+  "thin",
+  "thicken",
+  "binary_erosion",
+  "binary_dilation",
+  "binary_opening",
+  "binary_closing",
+  "cross",
+  "square",
+  "disk",
+  "THIN_LUTS",
+  "LECTURE_PAIRS",
+  "lecture_pairs",
+]
 
 # scipy.ndimage border mode -> numpy/jnp.pad mode (shared with segclassic.thresholds)
-PAD_MODES = {"reflect": "symmetric", "mirror": "reflect", "nearest": "edge", "wrap": "wrap", "constant": "constant"}
+PAD_MODES = {
+  "reflect": "symmetric",
+  "mirror": "reflect",
+  "nearest": "edge",
+  "wrap": "wrap",
+  "constant": "constant",
+}
 
 
 def cross() -> np.ndarray:
@@ -41,7 +63,7 @@ def square(n: int) -> np.ndarray:
 
 
 def disk(r: int) -> np.ndarray:
-  y, x = np.mgrid[-r:r + 1, -r:r + 1]
+  y, x = np.mgrid[-r : r + 1, -r : r + 1]
   return (x * x + y * y) <= r * r
 
 
@@ -83,9 +105,9 @@ def _reduce(x, fp: np.ndarray, center, op, mode, cval):
   kh, kw = fp.shape
   p = _pad(x, fp.shape, center, mode, cval)
   if fp.all() and kh > 1 and kw > 1:  # separable: kh + kw slices instead of kh * kw
-    rows = functools.reduce(op, [p[..., :, k:k + w] for k in range(kw)])
-    return functools.reduce(op, [rows[..., j:j + h, :] for j in range(kh)])
-  return functools.reduce(op, [p[..., j:j + h, k:k + w] for j, k in zip(*np.nonzero(fp))])
+    rows = functools.reduce(op, [p[..., :, k : k + w] for k in range(kw)])
+    return functools.reduce(op, [rows[..., j : j + h, :] for j in range(kh)])
+  return functools.reduce(op, [p[..., j : j + h, k : k + w] for j, k in zip(*np.nonzero(fp))])
 
 
 def _dilation_geometry(fp):
@@ -93,7 +115,9 @@ def _dilation_geometry(fp):
   return fp[::-1, ::-1], center
 
 
-def erosion(image, footprint=None, *, border_value: int = 0, mode: str | None = None, cval: float = 0.0):
+def erosion(
+  image, footprint=None, *, border_value: int = 0, mode: str | None = None, cval: float = 0.0
+):
   """Erosion. Boolean images: ``scipy.ndimage.binary_erosion(image, footprint, border_value=...)``, or with
   ``mode`` set, the border extended as ``mode`` says (``"nearest"``: the edge pixel replicated, the
   lecture's "padding the boundary with the same value as the neighbour"); others:
@@ -108,7 +132,9 @@ def erosion(image, footprint=None, *, border_value: int = 0, mode: str | None = 
   return _reduce(x, fp, center, jnp.minimum, mode or "reflect", cval)
 
 
-def dilation(image, footprint=None, *, border_value: int = 0, mode: str | None = None, cval: float = 0.0):
+def dilation(
+  image, footprint=None, *, border_value: int = 0, mode: str | None = None, cval: float = 0.0
+):
   """Dilation. Boolean images: ``scipy.ndimage.binary_dilation`` (or ``mode``'s border, as
   :func:`erosion`); others: ``grey_dilation``."""
   fp, center = _dilation_geometry(_footprint(footprint))
@@ -120,13 +146,17 @@ def dilation(image, footprint=None, *, border_value: int = 0, mode: str | None =
   return _reduce(x, fp, center, jnp.maximum, mode or "reflect", cval)
 
 
-def opening(image, footprint=None, *, border_value: int = 0, mode: str | None = None, cval: float = 0.0):
+def opening(
+  image, footprint=None, *, border_value: int = 0, mode: str | None = None, cval: float = 0.0
+):
   """Erosion then dilation (removes bright/foreground details smaller than the footprint)."""
   kw = dict(border_value=border_value, mode=mode, cval=cval)
   return dilation(erosion(image, footprint, **kw), footprint, **kw)
 
 
-def closing(image, footprint=None, *, border_value: int = 0, mode: str | None = None, cval: float = 0.0):
+def closing(
+  image, footprint=None, *, border_value: int = 0, mode: str | None = None, cval: float = 0.0
+):
   """Dilation then erosion (fills dark/background gaps smaller than the footprint)."""
   kw = dict(border_value=border_value, mode=mode, cval=cval)
   return erosion(dilation(image, footprint, **kw), footprint, **kw)
@@ -136,8 +166,10 @@ def _binary(image, name):
   x = _check_image(image, name)
   if x.dtype != jnp.bool_:
     if not isinstance(x, jax.core.Tracer) and not bool(jnp.all((x == 0) | (x == 1))):
-      raise ValueError(f"{name}: the image is not binary (values other than 0 and 1); threshold it first, "
-                       "e.g. image > segclassic.threshold_otsu(image)")
+      raise ValueError(
+        f"{name}: the image is not binary (values other than 0 and 1); threshold it first, "
+        "e.g. image > segclassic.threshold_otsu(image)"
+      )
     x = x.astype(bool)
   return x
 
@@ -149,7 +181,9 @@ def binary_erosion(image, footprint=None, border_value: int = 0, *, mode: str | 
 
 
 def binary_dilation(image, footprint=None, border_value: int = 0, *, mode: str | None = None):
-  return dilation(_binary(image, "binary_dilation"), footprint, border_value=border_value, mode=mode)
+  return dilation(
+    _binary(image, "binary_dilation"), footprint, border_value=border_value, mode=mode
+  )
 
 
 def binary_opening(image, footprint=None, border_value: int = 0, *, mode: str | None = None):
@@ -173,7 +207,9 @@ def hit_or_miss(image, fg=None, bg=None):
   if bg.shape != fg.shape:
     raise ValueError(f"hit_or_miss: fg {fg.shape} and bg {bg.shape} must have the same shape")
   if (fg & bg).any():
-    raise ValueError("hit_or_miss: fg and bg overlap; a pixel cannot be both foreground and background")
+    raise ValueError(
+      "hit_or_miss: fg and bg overlap; a pixel cannot be both foreground and background"
+    )
   hit = erosion(x, fg, border_value=0)
   if not bg.any():
     return hit
@@ -211,7 +247,12 @@ _WEIGHTS = np.array([[8, 4, 2], [16, 0, 1], [32, 64, 128]], np.int32)
 def _neighbour_code(x):
   p = jnp.pad(x.astype(jnp.int32), [(0, 0)] * (x.ndim - 2) + [(1, 1), (1, 1)])
   h, w = x.shape[-2:]
-  return sum(int(_WEIGHTS[j, k]) * p[..., j:j + h, k:k + w] for j in range(3) for k in range(3) if _WEIGHTS[j, k])
+  return sum(
+    int(_WEIGHTS[j, k]) * p[..., j : j + h, k : k + w]
+    for j in range(3)
+    for k in range(3)
+    if _WEIGHTS[j, k]
+  )
 
 
 def lecture_pairs() -> list[tuple[np.ndarray, np.ndarray]]:
@@ -219,7 +260,16 @@ def lecture_pairs() -> list[tuple[np.ndarray, np.ndarray]]:
   000/111/111, BG 111/000/000) in its 8 rotations: pair k has the 8 outer cells moved k places clockwise
   around the centre (45k degrees); the centre stays foreground."""
   fg0 = np.array([[0, 0, 0], [1, 1, 1], [1, 1, 1]], bool)
-  ring = [(0, 0), (0, 1), (0, 2), (1, 2), (2, 2), (2, 1), (2, 0), (1, 0)]  # clockwise from the top left
+  ring = [
+    (0, 0),
+    (0, 1),
+    (0, 2),
+    (1, 2),
+    (2, 2),
+    (2, 1),
+    (2, 0),
+    (1, 0),
+  ]  # clockwise from the top left
   pairs = []
   for k in range(8):
     fg = fg0.copy()
@@ -261,7 +311,10 @@ def _thin_hit_or_miss(x, max_num_iter):
 
 def _thicken_hit_or_miss(x, max_num_iter):
   def one_pass(s):
-    for fg, bg in LECTURE_PAIRS:  # the complement pair: a background centre whose 3x3 matches is added
+    for (
+      fg,
+      bg,
+    ) in LECTURE_PAIRS:  # the complement pair: a background centre whose 3x3 matches is added
       s = s | hit_or_miss(s, bg, fg)  # fg holds the centre: it must be background to be added
     return s
 
@@ -324,5 +377,7 @@ def thicken(image, max_num_iter: int | None = None, *, method: str = "guo_hall")
   if method == "hit_or_miss":
     return _thicken_hit_or_miss(x, max_num_iter)
   if method != "guo_hall":
-    raise ValueError(f"thicken: method={method!r} is unknown; use one of {', '.join(_THIN_METHODS)}")
+    raise ValueError(
+      f"thicken: method={method!r} is unknown; use one of {', '.join(_THIN_METHODS)}"
+    )
   return ~thin(~x, max_num_iter)

@@ -15,9 +15,18 @@ from common import threshold as _thr
 from common.metrics import gaussian_kernel1d
 from segclassic.morphology import PAD_MODES
 
-__all__ = ["threshold_otsu", "otsu_variances", "threshold_iterative", "threshold_local",
-           "threshold_adaptive_otsu", "threshold_minimum_error", "minimum_error_criterion", "bayes_threshold",
-           "histogram", "equalize_hist"]
+__all__ = [
+  "threshold_otsu",
+  "otsu_variances",
+  "threshold_iterative",
+  "threshold_local",
+  "threshold_adaptive_otsu",
+  "threshold_minimum_error",
+  "minimum_error_criterion",
+  "bayes_threshold",
+  "histogram",
+  "equalize_hist",
+]
 
 histogram = _thr.histogram
 
@@ -25,8 +34,10 @@ histogram = _thr.histogram
 def _check(image, name):
   image = jnp.asarray(image)
   if image.ndim < 2:
-    raise ValueError(f"{name}: expected grayscale images (..., H, W); got shape {image.shape} "
-                     "(convert colour with skimage.color.rgb2gray)")
+    raise ValueError(
+      f"{name}: expected grayscale images (..., H, W); got shape {image.shape} "
+      "(convert colour with skimage.color.rgb2gray)"
+    )
   if jnp.issubdtype(image.dtype, jnp.floating) and not isinstance(image, jax.core.Tracer):
     if bool(jnp.any(~jnp.isfinite(image))):
       raise ValueError(f"{name}: the image contains NaN or inf; fill or mask them first")
@@ -61,20 +72,35 @@ def otsu_variances(hist, levels=None) -> dict:
     weight, mean and variance 0, as in the lecture's table.
   """
   h = jnp.asarray(hist, jnp.float32)
-  v = jnp.arange(h.shape[0], dtype=jnp.float32) if levels is None else jnp.asarray(levels, jnp.float32)
+  v = (
+    jnp.arange(h.shape[0], dtype=jnp.float32)
+    if levels is None
+    else jnp.asarray(levels, jnp.float32)
+  )
   n = jnp.sum(h)
-  excl = lambda a: jnp.concatenate([jnp.zeros((1,), a.dtype), jnp.cumsum(a)[:-1]])  # sum over levels < T
+  excl = lambda a: jnp.concatenate(
+    [jnp.zeros((1,), a.dtype), jnp.cumsum(a)[:-1]]
+  )  # sum over levels < T
   nb, sb = excl(h), excl(h * v)
   nf, sf = n - nb, jnp.sum(h * v) - sb
   safe = lambda a: jnp.where(a > 0, a, 1.0)
   m_b, m_f = jnp.where(nb > 0, sb / safe(nb), 0.0), jnp.where(nf > 0, sf / safe(nf), 0.0)
   # variances from centred sums (more accurate than E[x^2] - E[x]^2 in float32)
-  lower = jnp.arange(len(v))[None, :] < jnp.arange(len(v))[:, None]             # [T, level]: level < T
+  lower = jnp.arange(len(v))[None, :] < jnp.arange(len(v))[:, None]  # [T, level]: level < T
   var_b = jnp.sum(jnp.where(lower, h * (v[None, :] - m_b[:, None]) ** 2, 0.0), axis=1) / safe(nb)
   var_f = jnp.sum(jnp.where(~lower, h * (v[None, :] - m_f[:, None]) ** 2, 0.0), axis=1) / safe(nf)
   w_b, w_f = nb / n, nf / n
-  return {"T": v, "w_b": w_b, "m_b": m_b, "var_b": var_b, "w_f": w_f, "m_f": m_f, "var_f": var_f,
-          "within": w_b * var_b + w_f * var_f, "between": w_b * w_f * (m_b - m_f) ** 2}
+  return {
+    "T": v,
+    "w_b": w_b,
+    "m_b": m_b,
+    "var_b": var_b,
+    "w_f": w_f,
+    "m_f": m_f,
+    "var_f": var_f,
+    "within": w_b * var_b + w_f * var_f,
+    "between": w_b * w_f * (m_b - m_f) ** 2,
+  }
 
 
 def threshold_iterative(image, tol: float = 0.5, initial=None, max_iter: int = 256):
@@ -123,8 +149,15 @@ def _filter1d(x, kernel, axis, mode, cval):
   return out
 
 
-def threshold_local(image, block_size: int, method: str = "gaussian", offset: float = 0.0,
-                    mode: str = "reflect", param=None, cval: float = 0.0):
+def threshold_local(
+  image,
+  block_size: int,
+  method: str = "gaussian",
+  offset: float = 0.0,
+  mode: str = "reflect",
+  param=None,
+  cval: float = 0.0,
+):
   """Local threshold image ``T(x, y) - offset`` (foreground is ``image > T``); equal to
   ``skimage.filters.threshold_local`` for the 'gaussian' (sigma = (block_size - 1) / 6 unless ``param``)
   and 'mean' (block_size box) methods, with scipy's border modes. Works on ``(..., H, W)``."""
@@ -134,7 +167,9 @@ def threshold_local(image, block_size: int, method: str = "gaussian", offset: fl
   if int(block_size) % 2 == 0 or block_size < 1:
     raise ValueError(f"threshold_local: block_size must be odd and positive; got {block_size}")
   if mode not in PAD_MODES:
-    raise ValueError(f"threshold_local: mode={mode!r} is unknown; use reflect, mirror, nearest, wrap or constant")
+    raise ValueError(
+      f"threshold_local: mode={mode!r} is unknown; use reflect, mirror, nearest, wrap or constant"
+    )
   x = x.astype(jnp.float32)
   if method == "gaussian":
     sigma = (block_size - 1) / 6.0 if param is None else float(param)
@@ -142,7 +177,9 @@ def threshold_local(image, block_size: int, method: str = "gaussian", offset: fl
   elif method == "mean":
     k = np.full(block_size, 1.0 / block_size, np.float32)
   else:
-    raise ValueError(f"threshold_local: method={method!r} is not supported; use 'gaussian' or 'mean'")
+    raise ValueError(
+      f"threshold_local: method={method!r} is not supported; use 'gaussian' or 'mean'"
+    )
   k = jnp.asarray(k, jnp.float32)
   t = _filter1d(_filter1d(x, k, x.ndim - 2, mode, cval), k, x.ndim - 1, mode, cval)
   return t - offset
@@ -162,8 +199,12 @@ def threshold_adaptive_otsu(image, window: int, var_threshold: float, *, global_
   if window < 2:
     raise ValueError(f"threshold_adaptive_otsu: window must be >= 2; got {window}")
   if x.ndim > 2:
-    return _per_image(lambda im: threshold_adaptive_otsu(im, window, var_threshold, global_threshold=global_threshold),
-                      x)
+    return _per_image(
+      lambda im: threshold_adaptive_otsu(
+        im, window, var_threshold, global_threshold=global_threshold
+      ),
+      x,
+    )
   h, w = x.shape
   g = threshold_otsu(x) if global_threshold is None else global_threshold
   ph, pw = (-h) % window, (-w) % window
@@ -178,7 +219,7 @@ def threshold_adaptive_otsu(image, window: int, var_threshold: float, *, global_
   # tile neighbours (this follows slow shading), else the global threshold
   grid_t = jnp.where(busy, t_local, 0.0).reshape(nh, nw)
   grid_n = busy.astype(jnp.float32).reshape(nh, nw)
-  box = lambda a: sum(jnp.pad(a, 1)[i:i + nh, j:j + nw] for i in range(3) for j in range(3))
+  box = lambda a: sum(jnp.pad(a, 1)[i : i + nh, j : j + nw] for i in range(3) for j in range(3))
   s_t, s_n = box(grid_t).reshape(-1), box(grid_n).reshape(-1)
   ref = jnp.where(s_n > 0, s_t / jnp.maximum(s_n, 1.0), jnp.asarray(g, jnp.float32))
   uniform_fg = jnp.mean(tf, axis=(1, 2)) > ref
@@ -215,8 +256,11 @@ def minimum_error_criterion(counts, centers):
   occ1 = jnp.cumsum((h > 0).astype(jnp.int32))
   occ2 = occ1[-1] - occ1
   ok = (occ1 >= 2) & (occ2 >= 2) & (var1 > 0) & (var2 > 0)
-  j = 1.0 + (p1 * jnp.log(safe(var1)) + p2 * jnp.log(safe(var2))) \
-      - 2.0 * (p1 * jnp.log(safe(p1)) + p2 * jnp.log(safe(p2)))  # 2 ln s = ln var
+  j = (
+    1.0
+    + (p1 * jnp.log(safe(var1)) + p2 * jnp.log(safe(var2)))
+    - 2.0 * (p1 * jnp.log(safe(p1)) + p2 * jnp.log(safe(p2)))
+  )  # 2 ln s = ln var
   return jnp.where(ok, j, jnp.inf)
 
 
@@ -244,7 +288,9 @@ def bayes_threshold(mean1, std1, prior1, mean2, std2, prior2):
   weighted pdfs); with equal spreads the single root ``-c / b``. Of two roots the one between the
   means is returned (the other lies in a tail); if neither is, the one nearer the midpoint.
   """
-  m1, s1, p1, m2, s2, p2 = (jnp.asarray(v, jnp.float32) for v in (mean1, std1, prior1, mean2, std2, prior2))
+  m1, s1, p1, m2, s2, p2 = (
+    jnp.asarray(v, jnp.float32) for v in (mean1, std1, prior1, mean2, std2, prior2)
+  )
   a = 0.5 / s2**2 - 0.5 / s1**2
   b = m1 / s1**2 - m2 / s2**2
   c = 0.5 * m2**2 / s2**2 - 0.5 * m1**2 / s1**2 + jnp.log(p1 * s2 / (p2 * s1))
@@ -266,7 +312,9 @@ def equalize_hist(image, nbins: int = 256):
   counts, centers = histogram(x, nbins)
   cdf = jnp.cumsum(counts)
   cdf = cdf / cdf[-1]
-  if jnp.issubdtype(x.dtype, jnp.integer):  # every value sits on a bin centre: interpolation is a lookup
+  if jnp.issubdtype(
+    x.dtype, jnp.integer
+  ):  # every value sits on a bin centre: interpolation is a lookup
     return cdf[x.astype(jnp.int32) - centers[0]]
   out = jnp.interp(x.reshape(-1).astype(jnp.float32), centers.astype(jnp.float32), cdf)
   return out.reshape(x.shape)

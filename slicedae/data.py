@@ -16,6 +16,7 @@ def _celeba_map(size: int, crop: int):
     h, w = img.shape[:2]
     img = data.transforms.center_crop(img, (min(crop, h), min(crop, w)))
     return {"image": data.transforms.resize(data.transforms.to_float(img), (size, size))}
+
   return fn
 
 
@@ -35,6 +36,7 @@ def embedded_arrays(name: str) -> tuple[np.ndarray, np.ndarray]:
     src = data.digits()
     return src.arrays["image"], src.arrays["label"]
   from skimage.data import lfw_subset
+
   x = lfw_subset().astype(np.float32)[:, :24, :24, None]
   y = (np.arange(len(x)) < 100).astype(np.int32)
   order = np.random.default_rng(0).permutation(len(x))
@@ -47,7 +49,9 @@ def load_splits(d):
     x, _ = embedded_arrays(d.name)
     n_test = d.num_test
     if not 0 < n_test < len(x):
-      raise ValueError(f"data.num_test={n_test} must be in 1..{len(x) - 1} for data.name={d.name!r}")
+      raise ValueError(
+        f"data.num_test={n_test} must be in 1..{len(x) - 1} for data.name={d.name!r}"
+      )
     return data.ArraySource(image=x[:-n_test]), x[-n_test:], x.shape[1:]
   if d.name in ("mnist", "cifar10", "celeb_a"):
     fn = _celeba_map(d.image_size, d.center_crop) if d.name == "celeb_a" else _to_float

@@ -21,7 +21,15 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-__all__ = ["Classifier", "ClassifierFeatures", "train_classifier", "name_for", "labelled_data", "distance", "build"]
+__all__ = [
+  "Classifier",
+  "ClassifierFeatures",
+  "train_classifier",
+  "name_for",
+  "labelled_data",
+  "distance",
+  "build",
+]
 
 
 def name_for(dataset: str) -> str:
@@ -31,6 +39,7 @@ def name_for(dataset: str) -> str:
 
 class Classifier(nn.Module):
   """conv32 -> conv64/2 -> conv64/2 -> dense(features) -> dense(classes); ReLU. Returns (logits, features)."""
+
   num_classes: int
   features: int = 64
 
@@ -48,12 +57,18 @@ def labelled_data(d, train_src, test_x: np.ndarray, max_train: int = 20000):
   are the autoencoder's own splits (``slicedae.data.load_splits``), so the classifier sees exactly
   the autoencoder's training images and is scored on its held-out ones."""
   from slicedae import data as sd_data
+
   if d.name in ("digits", "lfw"):
     x, y = sd_data.embedded_arrays(d.name)
     n_test = len(test_x)
     return x[:-n_test], y[:-n_test], y[-n_test:], int(y.max()) + 1
   from common import data
-  label = (lambda ex: int(ex["attributes"]["Male"])) if d.name == "celeb_a" else (lambda ex: int(ex["label"]))
+
+  label = (
+    (lambda ex: int(ex["attributes"]["Male"]))
+    if d.name == "celeb_a"
+    else (lambda ex: int(ex["label"]))
+  )
   train = data.tfds_source(d.name, "train", data_dir=d.data_dir or None)
   test = data.tfds_source(d.name, "test", data_dir=d.data_dir or None)
   n = min(len(train_src), max_train)
@@ -63,8 +78,17 @@ def labelled_data(d, train_src, test_x: np.ndarray, max_train: int = 20000):
   return train_x, train_y, test_y, 2 if d.name == "celeb_a" else 10
 
 
-def train_classifier(train_x, train_y, num_classes: int, *, steps: int = 1500, batch_size: int = 128,
-                     lr: float = 1e-3, features: int = 64, seed: int = 0):
+def train_classifier(
+  train_x,
+  train_y,
+  num_classes: int,
+  *,
+  steps: int = 1500,
+  batch_size: int = 128,
+  lr: float = 1e-3,
+  features: int = 64,
+  seed: int = 0,
+):
   """Adam on cross-entropy, batches drawn by a seeded NumPy generator: the same weights for the
   same data and arguments. Returns (model, params)."""
   model = Classifier(num_classes, features)
@@ -77,6 +101,7 @@ def train_classifier(train_x, train_y, num_classes: int, *, steps: int = 1500, b
     def loss(p):
       logits, _ = model.apply({"params": p}, x)
       return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
+
     g = jax.grad(loss)(params)
     upd, opt = tx.update(g, opt, params)
     return optax.apply_updates(params, upd), opt
@@ -101,7 +126,7 @@ class ClassifierFeatures:
     images = np.asarray(images, np.float32)
     logits, feats, bs = [], [], self.batch_size
     for i in range(0, len(images), bs):
-      xb = images[i:i + bs]
+      xb = images[i : i + bs]
       n = len(xb)
       if n < bs:
         xb = np.concatenate([xb, np.zeros((bs - n, *xb.shape[1:]), xb.dtype)])
@@ -122,6 +147,7 @@ def distance(extractor, images, ref) -> float:
   to ``extractor(images)`` and ``ref`` = (mu, sigma) (``common.inception.statistics`` of the reference
   features). FID is this with ``common.inception.FeatureExtractor``."""
   from common import inception, metrics
+
   mu, sigma = inception.statistics(extractor(images))
   return float(metrics.frechet_distance(mu, sigma, *ref, xp=np))
 
@@ -132,7 +158,15 @@ _BUILT: dict = {}
 def build(d, f, train_src, test_x, batch_size: int = 500):
   """(extractor, test accuracy) for a config's data block ``d`` and ``fd`` block ``f``. Kept per
   process for each (data, classifier settings): runs scored in one process share the network."""
-  key = (d.name, d.data_dir, int(d.num_test), int(f.classifier_steps), int(f.features), int(f.seed), batch_size)
+  key = (
+    d.name,
+    d.data_dir,
+    int(d.num_test),
+    int(f.classifier_steps),
+    int(f.features),
+    int(f.seed),
+    batch_size,
+  )
   if key not in _BUILT:
     _BUILT[key] = _build(d, f, train_src, test_x, batch_size)
   return _BUILT[key]
@@ -140,7 +174,8 @@ def build(d, f, train_src, test_x, batch_size: int = 500):
 
 def _build(d, f, train_src, test_x, batch_size):
   train_x, train_y, test_y, k = labelled_data(d, train_src, test_x)
-  model, params = train_classifier(train_x, train_y, k, steps=f.classifier_steps, features=f.features,
-                                   seed=f.seed)
+  model, params = train_classifier(
+    train_x, train_y, k, steps=f.classifier_steps, features=f.features, seed=f.seed
+  )
   ext = ClassifierFeatures(model, params, batch_size)
   return ext, ext.accuracy(test_x, test_y)

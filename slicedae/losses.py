@@ -35,13 +35,18 @@ def cramer_wold_multivariate(z, gamma=None):
   - 2/n sum_i (g + 1/2 + K|zi|^2)^-1/2 with K = 1/(2D - 3), g = (4/(3n))^(2/5)."""
   n, d = z.shape
   if d < 2:
-    raise ValueError("cramer_wold_multivariate needs a latent dimension >= 2; use common.sliced.cramer_wold in 1-D")
+    raise ValueError(
+      "cramer_wold_multivariate needs a latent dimension >= 2; use common.sliced.cramer_wold in 1-D"
+    )
   g = sliced.silverman_gamma(n) if gamma is None else gamma
   k = 1.0 / (2.0 * d - 3.0)
   sq = jnp.sum(z * z, axis=1)
   dist2 = jnp.maximum(sq[:, None] + sq[None, :] - 2.0 * z @ z.T, 0.0)
-  return (1.0 / jnp.sqrt(1.0 + g) + jnp.mean(1.0 / jnp.sqrt(g + k * dist2))
-          - 2.0 * jnp.mean(1.0 / jnp.sqrt(g + 0.5 + k * sq)))
+  return (
+    1.0 / jnp.sqrt(1.0 + g)
+    + jnp.mean(1.0 / jnp.sqrt(g + k * dist2))
+    - 2.0 * jnp.mean(1.0 / jnp.sqrt(g + 0.5 + k * sq))
+  )
 
 
 def normality_index(z, key, model: str, num_projections: int):

@@ -1,6 +1,6 @@
 """Train a sliced generative autoencoder with the shared trainer.
 
-  python -m slicedae.main --config=configs/slicedae/digits.py:scwae --workdir=DIR [--config.x=y ...]
+python -m slicedae.main --config=configs/slicedae/digits.py:scwae --workdir=DIR [--config.x=y ...]
 """
 
 from common import cli

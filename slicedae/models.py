@@ -5,7 +5,7 @@ shared/REFERENCES.md section 3.1). Each returns ``(reconstruction, {"z": latent}
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import flax.linen as nn
 
@@ -14,6 +14,7 @@ __all__ = ["MLPAE", "ConvAE", "DCGANAE", "make_model"]
 
 class MLPAE(nn.Module):
   """MNIST: 784-200-200-200-z, ReLU, mirrored decoder with a sigmoid output."""
+
   image_shape: Sequence[int]
   z_dim: int = 8
   hidden: Sequence[int] = (200, 200, 200)
@@ -43,6 +44,7 @@ class MLPAE(nn.Module):
 
 class ConvAE(nn.Module):
   """CIFAR-10 (and small images): strided convs -> FC -> z; FC -> transposed convs -> sigmoid."""
+
   image_shape: Sequence[int]
   z_dim: int = 64
   width: int = 32
@@ -72,7 +74,9 @@ class ConvAE(nn.Module):
 
   def decode(self, z, train: bool = False):
     h, w, _ = self.image_shape
-    m = nn.relu(self.fc_d2(nn.relu(self.fc_d1(z)))).reshape(z.shape[0], self.hh, self.ww, self.width)
+    m = nn.relu(self.fc_d2(nn.relu(self.fc_d1(z)))).reshape(
+      z.shape[0], self.hh, self.ww, self.width
+    )
     m = nn.relu(self.t2(nn.relu(self.t1(m))))
     m = nn.relu(self.t3(m))[:, :h, :w]
     return nn.sigmoid(self.c_out(m))
@@ -85,6 +89,7 @@ class ConvAE(nn.Module):
 class DCGANAE(nn.Module):
   """CelebA 64x64: conv 128-256-512-1024 (4x4 stride 2, BN, ReLU) -> z; z -> 1024x8x8 -> transposed
   convs 512-256-128 -> 3x3 conv -> sigmoid."""
+
   image_shape: Sequence[int]
   z_dim: int = 64
   widths: Sequence[int] = (128, 256, 512, 1024)
@@ -100,7 +105,9 @@ class DCGANAE(nn.Module):
   @nn.compact
   def decode(self, z, train: bool = False):
     s = self.image_shape[0] // 8
-    h = nn.Dense(s * s * self.widths[-1], name="dec_fc")(z).reshape(z.shape[0], s, s, self.widths[-1])
+    h = nn.Dense(s * s * self.widths[-1], name="dec_fc")(z).reshape(
+      z.shape[0], s, s, self.widths[-1]
+    )
     for i, wd in enumerate(reversed(self.widths[:-1])):
       h = nn.ConvTranspose(wd, (4, 4), strides=(2, 2), name=f"dec_deconv_{i}")(h)
       h = nn.relu(nn.BatchNorm(use_running_average=not train, name=f"dec_bn_{i}")(h))

@@ -18,8 +18,8 @@ import os
 from absl import flags
 
 from common import cli
-from common import runs as runs_lib
 from common import config as config_lib
+from common import runs as runs_lib
 from common.data import sources
 from common.errors import UserError
 
@@ -27,12 +27,20 @@ DATASETS = {"digits": "slicedae/digits.py", "lfw": "slicedae/lfw.py"}
 MODELS = ("swae", "sksae", "scwae", "scvmae", "scfwae", "cwae", "ae")
 
 
-def run_study(out: str, datasets=tuple(DATASETS), models=MODELS, variant: str = "long",
-              overrides: dict | None = None, verbose: bool = True, seeds=(0,)) -> dict[str, str]:
+def run_study(
+  out: str,
+  datasets=tuple(DATASETS),
+  models=MODELS,
+  variant: str = "long",
+  overrides: dict | None = None,
+  verbose: bool = True,
+  seeds=(0,),
+) -> dict[str, str]:
   """Trains what is missing, then writes each dataset's table and curves; returns {dataset: table md}.
   ``variant``: the config variant ("long", "smoke", or "" for the default budget); ``seeds``: one run per
   seed (``OUT/DATASET/MODEL`` for seed 0, ``MODEL_sK`` for seed K), pooled as mean ± std in the table."""
   from slicedae import evaluate
+
   for ds in datasets:
     if ds not in DATASETS:
       raise UserError(f"--datasets: unknown {ds!r}; choose from {', '.join(DATASETS)}")
@@ -66,13 +74,17 @@ def run_study(out: str, datasets=tuple(DATASETS), models=MODELS, variant: str = 
 # weighted 64x more against the reconstruction (per-pixel mean instead of the per-image sum over 64
 # pixels: eq. 2 has no lambda, and a factor inside the log only adds a constant) and with 4x larger
 # batches (a less noisy d per step; 5,000 steps, the same 2.56M examples as 20,000 of batch 128).
-ABLATION = {"sum_b128": {}, "mean_b128": {"loss.rec_reduction": "mean"},
-            "sum_b512": {"batch_size": 512, "total_steps": 5000, "eval_every": 125, "ckpt_every": 1000}}
+ABLATION = {
+  "sum_b128": {},
+  "mean_b128": {"loss.rec_reduction": "mean"},
+  "sum_b512": {"batch_size": 512, "total_steps": 5000, "eval_every": 125, "ckpt_every": 1000},
+}
 
 
 def run_ablation(out: str, verbose: bool = True) -> str:
   """SCWAE on digits (the ``long`` variant) under :data:`ABLATION`; writes ``OUT/ablation.md``."""
   from slicedae import evaluate
+
   workdirs = []
   for name, ov in ABLATION.items():
     cfg = config_lib.load_config(cli.config_path(DATASETS["digits"]) + ":scwae,long", ov)
@@ -89,14 +101,24 @@ def run_ablation(out: str, verbose: bool = True) -> str:
 
 
 def _define_flags():
-  flags.DEFINE_string("out", None, "study folder (one workdir per dataset/model, tables, figures)", required=True)
+  flags.DEFINE_string(
+    "out", None, "study folder (one workdir per dataset/model, tables, figures)", required=True
+  )
   flags.DEFINE_list("datasets", list(DATASETS), "embedded sets to run")
   flags.DEFINE_list("models", list(MODELS), "models to train")
   flags.DEFINE_bool("quiet", False, "no per-step training logs")
   flags.DEFINE_list("seeds", ["0"], "one run per seed; several are pooled as mean ± std")
-  flags.DEFINE_enum("variant", "long", ["long", "default", "smoke"], "config budget: long (convergence), "
-                    "default (digits 3,000 / faces 2,000 steps), smoke")
-  flags.DEFINE_bool("ablation", False, "instead: SCWAE on digits, reconstruction summed or averaged over pixels, batch 128 or 512 (OUT/ablation.md)")
+  flags.DEFINE_enum(
+    "variant",
+    "long",
+    ["long", "default", "smoke"],
+    "config budget: long (convergence), default (digits 3,000 / faces 2,000 steps), smoke",
+  )
+  flags.DEFINE_bool(
+    "ablation",
+    False,
+    "instead: SCWAE on digits, reconstruction summed or averaged over pixels, batch 128 or 512 (OUT/ablation.md)",
+  )
 
 
 def main(argv) -> int:
@@ -112,8 +134,14 @@ def main(argv) -> int:
       if not k.isdigit():
         raise UserError(f"--seeds: {k!r} is not a non-negative integer")
       seeds.append(int(k))
-    run_study(out, FLAGS.datasets, FLAGS.models, variant="" if FLAGS.variant == "default" else FLAGS.variant,
-              verbose=not FLAGS.quiet, seeds=tuple(seeds))
+    run_study(
+      out,
+      FLAGS.datasets,
+      FLAGS.models,
+      variant="" if FLAGS.variant == "default" else FLAGS.variant,
+      verbose=not FLAGS.quiet,
+      seeds=tuple(seeds),
+    )
   return 0
 
 

@@ -30,5 +30,7 @@ flags.FLAGS.mark_as_parsed()
 
 
 def pytest_unconfigure(config):
-  if _OWN_CACHE:  # the process that made the cache (the controller, or a run without xdist) removes it
+  if (
+    _OWN_CACHE
+  ):  # the process that made the cache (the controller, or a run without xdist) removes it
     shutil.rmtree(os.environ["JAX_COMPILATION_CACHE_DIR"], ignore_errors=True)

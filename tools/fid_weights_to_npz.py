@@ -18,12 +18,17 @@ import numpy as np
 
 def _torch_state_dict(path, random):
   import torch
+
   if not random:
     sd = torch.load(path, map_location="cpu")
     return {k: v.numpy() for k, v in sd.items()}, None
   import types
-  sys.modules.setdefault("torchvision._meta_registrations", types.ModuleType("stub"))  # CPU-wheel mismatch
+
+  sys.modules.setdefault(
+    "torchvision._meta_registrations", types.ModuleType("stub")
+  )  # CPU-wheel mismatch
   from pytorch_fid import inception as fid
+
   fid.load_state_dict_from_url = lambda *a, **k: None
   orig = torch.nn.Module.load_state_dict
   torch.nn.Module.load_state_dict = lambda self, sd, *a, **k: None
@@ -33,8 +38,12 @@ def _torch_state_dict(path, random):
   with torch.no_grad():
     for name, t in inc.state_dict().items():
       if t.dtype.is_floating_point:
-        t.copy_(torch.rand(t.shape, generator=g) + 0.5 if "running_var" in name
-                else torch.randn(t.shape, generator=g) * (0.1 if "weight" in name and t.ndim == 4 else 0.5))
+        t.copy_(
+          torch.rand(t.shape, generator=g) + 0.5
+          if "running_var" in name
+          else torch.randn(t.shape, generator=g)
+          * (0.1 if "weight" in name and t.ndim == 4 else 0.5)
+        )
   fid.fid_inception_v3 = lambda: inc
   net = fid.InceptionV3([3], resize_input=True, normalize_input=True, use_fid_inception=True).eval()
   inner = {k: v.numpy() for k, v in inc.state_dict().items()}
@@ -44,19 +53,32 @@ def _torch_state_dict(path, random):
 def main(argv=None) -> int:
   # argparse, not absl: half of this tool runs under the torch interpreter, which has no absl
   import argparse
-  ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-  ap.add_argument("files", nargs="*", help="PTH OUT.npz (convert), OUT.npz with --random, or W.npz PROBE.npz "
-                  "with --compare")
-  ap.add_argument("--compare", action="store_true", help="compare medjax's features with a probe file")
-  ap.add_argument("--random", action="store_true", help="random weights instead of a .pth (parity check)")
+
+  ap = argparse.ArgumentParser(
+    description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+  )
+  ap.add_argument(
+    "files",
+    nargs="*",
+    help="PTH OUT.npz (convert), OUT.npz with --random, or W.npz PROBE.npz with --compare",
+  )
+  ap.add_argument(
+    "--compare", action="store_true", help="compare medjax's features with a probe file"
+  )
+  ap.add_argument(
+    "--random", action="store_true", help="random weights instead of a .pth (parity check)"
+  )
   ap.add_argument("--probe", help="also write probe images and torch's features to this file")
   a = ap.parse_args(argv)
   if a.compare:
     if len(a.files) != 2:
       ap.error("--compare takes W.npz PROBE.npz")
     from common import inception
+
     probe = np.load(a.files[1])
-    feats = inception.FeatureExtractor(inception.load_variables(a.files[0]), batch_size=4)(probe["images"])
+    feats = inception.FeatureExtractor(inception.load_variables(a.files[0]), batch_size=4)(
+      probe["images"]
+    )
     ref = probe["features"]
     err = np.abs(feats - ref).max()
     print(f"max |medjax - pytorch-fid| = {err:.3g} (feature scale {np.abs(ref).mean():.3g})")
@@ -69,6 +91,7 @@ def main(argv=None) -> int:
   print(f"wrote {len(sd)} arrays to {a.files[-1]}")
   if a.probe and net is not None:
     import torch
+
     x = np.random.default_rng(1).uniform(size=(4, 40, 56, 3)).astype(np.float32)
     with torch.no_grad():
       f = net(torch.from_numpy(x).permute(0, 3, 1, 2))[0][:, :, 0, 0].numpy()

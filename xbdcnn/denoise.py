@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import jax
 import numpy as np
 
@@ -18,6 +16,7 @@ __all__ = ["load_denoiser", "denoise_file"]
 def load_denoiser(workdir: str):
   """``apply(f_NHW1) -> g`` from a training workdir (its config.json and latest checkpoint)."""
   from xbdcnn.models import make_model
+
   run = runs_lib.load_run(workdir)
   if "model" not in run.cfg or "arch" not in run.cfg.model:
     raise UserError(f"{workdir} is not an xbdcnn training run (its config has no model.arch)")
@@ -30,6 +29,7 @@ def denoise_file(image: str, workdir: str, out: str, tile: int = 512) -> str:
   """Denoises one 8/16-bit or float grayscale file into ``out`` (same dtype). Inputs and the output
   path are checked before the network is loaded."""
   from xbdcnn.task import denoise_image
+
   if tile < 16:
     raise UserError(f"--tile={tile} is too small; use at least 16 (the U-Net downsamples by 4)")
   raw = sources.read_image(image, mode="gray")
@@ -37,8 +37,10 @@ def denoise_file(image: str, workdir: str, out: str, tile: int = 512) -> str:
   if not out.lower().endswith((".png", ".tif", ".tiff")):
     raise UserError(f"--out={out!r}: write .png or .tif/.tiff")
   if raw.dtype not in (np.uint8, np.uint16, np.float32):
-    raise UserError(f"{image} has pixel type {raw.dtype}; denoise reads 8/16-bit integer or float images: "
-                    "convert it (e.g. to uint16) first")
+    raise UserError(
+      f"{image} has pixel type {raw.dtype}; denoise reads 8/16-bit integer or float images: "
+      "convert it (e.g. to uint16) first"
+    )
   if raw.dtype == np.float32 and not out.lower().endswith((".tif", ".tiff")):
     raise UserError(f"{image} is a float image; write it to a .tif/.tiff --out to keep its values")
   if raw.dtype == np.uint8:
@@ -53,8 +55,10 @@ def denoise_file(image: str, workdir: str, out: str, tile: int = 512) -> str:
   with atomic_path(out) as tmp:
     if out.lower().endswith((".tif", ".tiff")):
       import tifffile
+
       tifffile.imwrite(tmp, y)
     else:
       from PIL import Image
+
       Image.fromarray(y).save(tmp, format="PNG")
   return out

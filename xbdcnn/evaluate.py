@@ -21,7 +21,6 @@ import time
 
 import jax
 import numpy as np
-
 from absl import flags
 
 from common import checkpoint, cli, metrics, plotting
@@ -35,10 +34,16 @@ ETAS, SIGMAS = (0.4, 0.6, 0.8), (5.0, 10.0, 15.0)
 
 def classical(name: str):
   from skimage import restoration
+
   if name == "nlm":
-    return lambda f: restoration.denoise_nl_means(f, h=0.8 * restoration.estimate_sigma(f), patch_size=5,
-                                                  patch_distance=6, fast_mode=True,
-                                                  sigma=restoration.estimate_sigma(f))
+    return lambda f: restoration.denoise_nl_means(
+      f,
+      h=0.8 * restoration.estimate_sigma(f),
+      patch_size=5,
+      patch_distance=6,
+      fast_mode=True,
+      sigma=restoration.estimate_sigma(f),
+    )
   if name == "tv":
     return lambda f: restoration.denoise_tv_chambolle(f, weight=1.5 * restoration.estimate_sigma(f))
   if name == "bm3d":
@@ -52,11 +57,16 @@ def classical(name: str):
 
 def _scores(out, clean):
   o, c = np.asarray(out, np.float32)[..., None], np.asarray(clean, np.float32)[..., None]
-  return (float(metrics.snr(c, o)), float(metrics.psnr(o, c, data_range=1.0)),
-          float(metrics.ssim(o, c, data_range=1.0)))
+  return (
+    float(metrics.snr(c, o)),
+    float(metrics.psnr(o, c, data_range=1.0)),
+    float(metrics.ssim(o, c, data_range=1.0)),
+  )
 
 
-def run_methods(methods: dict, pairs: list[tuple[np.ndarray, np.ndarray]], per_image: dict | None = None) -> dict:
+def run_methods(
+  methods: dict, pairs: list[tuple[np.ndarray, np.ndarray]], per_image: dict | None = None
+) -> dict:
   """``{name: (snr, psnr, ssim, seconds per image)}`` averaged over ``(noisy, clean)`` pairs; with
   ``per_image``, also ``{name: (n, 3) array}`` of each pair's scores there."""
   res = {"Noisy input": np.mean([_scores(f, g) for f, g in pairs], axis=0).tolist() + [0.0]}
@@ -78,8 +88,12 @@ def paired(per_image: dict, reference: str, names) -> list[str]:
   """Each network against ``reference`` on the same crops: mean ± std of the per-crop PSNR and SSIM
   differences and the two-sided Wilcoxon signed-rank p-value (scipy), with the count of crops won."""
   ref = per_image[reference]
-  lines = [f"**Paired over the {len(ref)} crops: network minus {reference}** (Wilcoxon signed-rank, two-sided)", "",
-           "| Method | ΔPSNR (dB) | p | crops won | ΔSSIM | p | crops won |", "|---|---|---|---|---|---|---|"]
+  lines = [
+    f"**Paired over the {len(ref)} crops: network minus {reference}** (Wilcoxon signed-rank, two-sided)",
+    "",
+    "| Method | ΔPSNR (dB) | p | crops won | ΔSSIM | p | crops won |",
+    "|---|---|---|---|---|---|---|",
+  ]
   for name in names:
     d = per_image[name] - ref
     cells = []
@@ -99,7 +113,7 @@ def crops(images, size, n, seed) -> list[np.ndarray]:
     hs, ws = (min(size, img.shape[0]), min(size, img.shape[1])) if size else img.shape
     hs, ws = hs // 4 * 4, ws // 4 * 4
     y0, x0 = rng.integers(0, img.shape[0] - hs + 1), rng.integers(0, img.shape[1] - ws + 1)
-    out.append(img[y0:y0 + hs, x0:x0 + ws])
+    out.append(img[y0 : y0 + hs, x0 : x0 + ws])
   return out
 
 
@@ -113,7 +127,9 @@ def noisy_pairs(clean, seed, eta=None, sigma=None, convention="peak"):
     key = jax.random.fold_in(jax.random.PRNGKey(seed), i)
     e = rng.uniform(0.4, 1.9) if eta is None else eta
     s = rng.uniform(0.0, 20.0) if sigma is None else sigma
-    f = np.asarray(noise.add_noise(key, g[None, ..., None], np.array([e]), np.array([s]), convention))[0, ..., 0]
+    f = np.asarray(
+      noise.add_noise(key, g[None, ..., None], np.array([e]), np.array([s]), convention)
+    )[0, ..., 0]
     out.append((f, g))
   return out
 
@@ -131,14 +147,27 @@ def _cell(v, fmt: str) -> str:
 
 def table(res: dict, title: str) -> str:
   """``res``: name -> (snr, psnr, ssim, seconds), each a number or a (mean, std) pair."""
-  lines = [f"**{title}**", "", f"{SNR_DEF}; PSNR with peak 1.", "", "| Method | SNR | PSNR | SSIM | Time (s) |",
-           "|---|---|---|---|---|"]
+  lines = [
+    f"**{title}**",
+    "",
+    f"{SNR_DEF}; PSNR with peak 1.",
+    "",
+    "| Method | SNR | PSNR | SSIM | Time (s) |",
+    "|---|---|---|---|---|",
+  ]
   for name, (snr, psnr, ssim, t) in res.items():
-    lines.append(f"| {name} | {_cell(snr, '.2f')} | {_cell(psnr, '.2f')} | {_cell(ssim, '.4f')} | {_cell(t, '.3f')} |")
+    lines.append(
+      f"| {name} | {_cell(snr, '.2f')} | {_cell(psnr, '.2f')} | {_cell(ssim, '.4f')} | {_cell(t, '.3f')} |"
+    )
   return "\n".join(lines)
 
 
-KINDS = {"xbdcnn": "X-BDCNN", "dncnn": "DnCNN", "no_nle": "X-BDCNN w/o NLE", "no_ssim": "X-BDCNN w/o SSIM loss"}
+KINDS = {
+  "xbdcnn": "X-BDCNN",
+  "dncnn": "DnCNN",
+  "no_nle": "X-BDCNN w/o NLE",
+  "no_ssim": "X-BDCNN w/o SSIM loss",
+}
 
 
 def network_kind(cfg) -> str:
@@ -175,23 +204,38 @@ def read_images(paths: list[str]) -> list[np.ndarray]:
     else:
       img = raw.astype(np.float32)
       if img.min() < 0 or img.max() > 1:
-        raise UserError(f"{p}: float pixels outside [0, 1] ({img.min():.3g}..{img.max():.3g}); scale it to [0, 1]")
+        raise UserError(
+          f"{p}: float pixels outside [0, 1] ({img.min():.3g}..{img.max():.3g}); scale it to [0, 1]"
+        )
     if min(img.shape) < 16:
-      raise UserError(f"{p} is {img.shape[0]}x{img.shape[1]}; test images need at least 16x16 pixels")
+      raise UserError(
+        f"{p} is {img.shape[0]}x{img.shape[1]}; test images need at least 16x16 pixels"
+      )
     out.append(img)
   return out
 
 
-def evaluate(workdirs: dict, cfg, out: str, size: int | None = 128, num_patches: int = 16,
-             classical_names=("nlm", "tv", "bm3d"), grid_images: int = 10,
-             images: list[np.ndarray] | None = None, image_names: list[str] | None = None) -> list[str]:
+def evaluate(
+  workdirs: dict,
+  cfg,
+  out: str,
+  size: int | None = 128,
+  num_patches: int = 16,
+  classical_names=("nlm", "tv", "bm3d"),
+  grid_images: int = 10,
+  images: list[np.ndarray] | None = None,
+  image_names: list[str] | None = None,
+) -> list[str]:
   """``workdirs``: label -> training workdir (or the ``(workdir, config)`` pairs of
   :func:`common.runs.resolve_workdirs`); every one is a row, runs that differ only in the seed also get a
   pooled mean ± std row. ``images``: the test images (default: the config's test split, which no
   training split contains)."""
   from common import runs as runs_lib
   from xbdcnn.denoise import load_denoiser
-  resolved = {k: (v if isinstance(v, tuple) else (v, checkpoint.read_config(v))) for k, v in workdirs.items()}
+
+  resolved = {
+    k: (v if isinstance(v, tuple) else (v, checkpoint.read_config(v))) for k, v in workdirs.items()
+  }
   if images is None:
     images = [task.as_image(i) for i in task.load_images(cfg.data)["test"]]
     image_names = task.split_names(cfg.data)["test"] if cfg.data.name == "bundled" else None
@@ -207,19 +251,31 @@ def evaluate(workdirs: dict, cfg, out: str, size: int | None = 128, num_patches:
   for label, (wd, run_cfg) in resolved.items():
     kind = network_kind(run_cfg)
     names[label] = row_name(label, kind)
-    kinds.setdefault(kind, names[label])  # the first run of each network stands for it in the figure
+    kinds.setdefault(
+      kind, names[label]
+    )  # the first run of each network stands for it in the figure
     apply = load_denoiser(wd)
     methods[names[label]] = lambda f, a=apply: task.denoise_image(a, f)
-  groups = {f"{KINDS[network_kind(resolved[g[0]][1])]}, mean ± std of {len(g)} seeds ({', '.join(g)})":
-            [names[m] for m in g] for g in runs_lib.seed_groups({k: c for k, (_, c) in resolved.items()})}
+  groups = {
+    f"{KINDS[network_kind(resolved[g[0]][1])]}, mean ± std of {len(g)} seeds ({', '.join(g)})": [
+      names[m] for m in g
+    ]
+    for g in runs_lib.seed_groups({k: c for k, (_, c) in resolved.items()})
+  }
   lines = []
   pairs = make_pairs(images, size, num_patches, seed=0, convention=conv)
   per_image = {}
   res = run_methods(methods, pairs, per_image)
   res.update(pooled(res, groups))
   src = f" of {', '.join(image_names)}" if image_names else ""
-  lines += [table(res, f"Table I: {num_patches} held-out {size or 'full'}-pixel crops{src}, eta ~ U(0.4, 1.9), "
-                       "sigma ~ U(0, 20)"), ""]
+  lines += [
+    table(
+      res,
+      f"Table I: {num_patches} held-out {size or 'full'}-pixel crops{src}, eta ~ U(0.4, 1.9), "
+      "sigma ~ U(0, 20)",
+    ),
+    "",
+  ]
   nets = list(names.values())
   if len(pairs) >= 5 and nets:
     for ref in ("BM3D", kinds.get("dncnn")):
@@ -228,16 +284,28 @@ def evaluate(workdirs: dict, cfg, out: str, size: int | None = 128, num_patches:
         lines += paired(per_image, ref, others) + [""]
   cols = ["Noisy input", *methods]
   n_grid = min(grid_images, len(images))
-  grid_clean = crops(images[:n_grid], size, n_grid, seed=1)  # the same images and crops in every cell
-  grid = [f"**Table II: SNR / PSNR / SSIM by noise level** ({n_grid} held-out images, "
-          f"{'whole' if size is None else f'one {size}-pixel crop of each'}, the same in every cell; "
-          "noise seeded by the cell, not the method)", "", SNR_DEF, "",
-          "| eta, sigma | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
+  grid_clean = crops(
+    images[:n_grid], size, n_grid, seed=1
+  )  # the same images and crops in every cell
+  grid = [
+    f"**Table II: SNR / PSNR / SSIM by noise level** ({n_grid} held-out images, "
+    f"{'whole' if size is None else f'one {size}-pixel crop of each'}, the same in every cell; "
+    "noise seeded by the cell, not the method)",
+    "",
+    SNR_DEF,
+    "",
+    "| eta, sigma | " + " | ".join(cols) + " |",
+    "|---" * (len(cols) + 1) + "|",
+  ]
   fig_panels = []
   for ci, (eta, sigma) in enumerate((e, s) for e in ETAS for s in SIGMAS):
     p = noisy_pairs(grid_clean, seed=100 + ci, eta=eta, sigma=sigma, convention=conv)
     r = run_methods(methods, p)
-    grid.append(f"| {eta}, {sigma:g} | " + " | ".join(f"{v[0]:.2f} / {v[1]:.2f} / {v[2]:.3f}" for v in r.values()) + " |")
+    grid.append(
+      f"| {eta}, {sigma:g} | "
+      + " | ".join(f"{v[0]:.2f} / {v[1]:.2f} / {v[2]:.3f}" for v in r.values())
+      + " |"
+    )
     if (eta, sigma) in ((0.4, 10.0), (0.4, 15.0), (0.6, 10.0), (0.6, 15.0)):
       f, g = p[0]
       fig_panels.append((f"noisy (eta={eta}, sigma={sigma:g})", np.clip(f, 0, 1)))
@@ -256,20 +324,34 @@ OUTPUTS = ("fig2_comparison.png", "tables.md")  # what evaluate writes into --ou
 
 
 def _define_flags():
-  flags.DEFINE_list("workdirs", None, "xbdcnn training workdirs, DIR or LABEL=DIR; each is a row (the network "
-                    "is read from its config.json), runs differing only in the seed are also pooled", required=True)
-  cli.define_config(cli.config_path("xbdcnn/bundled.py"), "the data config (test images, noise convention)")
+  flags.DEFINE_list(
+    "workdirs",
+    None,
+    "xbdcnn training workdirs, DIR or LABEL=DIR; each is a row (the network "
+    "is read from its config.json), runs differing only in the seed are also pooled",
+    required=True,
+  )
+  cli.define_config(
+    cli.config_path("xbdcnn/bundled.py"), "the data config (test images, noise convention)"
+  )
   flags.DEFINE_string("out", "xbdcnn_eval", "output folder")
   flags.DEFINE_string("size", "128", "crop size in pixels, or 'full' for whole images")
   flags.DEFINE_integer("num_patches", 16, "Table I crops", lower_bound=1)
-  flags.DEFINE_integer("grid_images", 10, "Table II: held-out images (one crop each, the same in every cell)",
-                       lower_bound=1)
-  flags.DEFINE_list("images", None, "test images (8/16-bit grayscale files) instead of the config's test split")
+  flags.DEFINE_integer(
+    "grid_images",
+    10,
+    "Table II: held-out images (one crop each, the same in every cell)",
+    lower_bound=1,
+  )
+  flags.DEFINE_list(
+    "images", None, "test images (8/16-bit grayscale files) instead of the config's test split"
+  )
   flags.DEFINE_list("classical", ["nlm", "tv", "bm3d"], "classical baselines (nlm, tv, bm3d)")
 
 
 def main(argv) -> int:
   from common import runs as runs_lib
+
   FLAGS = flags.FLAGS
   if len(argv) > 1:
     raise UserError(f"unexpected argument {argv[1]!r}; see --help")
@@ -281,16 +363,29 @@ def main(argv) -> int:
   resolved = runs_lib.resolve_workdirs(FLAGS.workdirs)  # every workdir checked before any denoising
   for label, (wd, run_cfg) in resolved.items():
     if "model" not in run_cfg or "arch" not in run_cfg.model:
-      raise UserError(f"--workdirs {label}={wd} is not an xbdcnn training run (no model.arch in its config.json)")
+      raise UserError(
+        f"--workdirs {label}={wd} is not an xbdcnn training run (no model.arch in its config.json)"
+      )
   size = None if FLAGS.size == "full" else int(FLAGS.size)
   if size is not None and (size < 16 or size % 4):
-    raise UserError(f"--size={size}: give a multiple of 4 of at least 16 (the U-Net downsamples by 4)")
+    raise UserError(
+      f"--size={size}: give a multiple of 4 of at least 16 (the U-Net downsamples by 4)"
+    )
   images = read_images(FLAGS.images) if FLAGS.images else None
   names = sources.unique_stems(FLAGS.images) if FLAGS.images else None
   out = sources.check_out_dir(FLAGS.out)
   sources.check_outputs([os.path.join(out, n) for n in OUTPUTS], FLAGS.images or ())
-  lines = evaluate(resolved, FLAGS.config, out, size, FLAGS.num_patches,
-                   tuple(FLAGS.classical), FLAGS.grid_images, images, names)
+  lines = evaluate(
+    resolved,
+    FLAGS.config,
+    out,
+    size,
+    FLAGS.num_patches,
+    tuple(FLAGS.classical),
+    FLAGS.grid_images,
+    images,
+    names,
+  )
   print("\n".join(lines))
   return 0
 

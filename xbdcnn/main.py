@@ -32,6 +32,7 @@ def main(argv) -> int:
   if not FLAGS.checkpoint or not FLAGS.out:
     raise UserError("denoise needs --checkpoint=WORKDIR and --out=FILE")
   from xbdcnn.denoise import denoise_file
+
   print(denoise_file(argv[2], FLAGS.checkpoint, FLAGS.out, FLAGS.tile))
   return 0
 

@@ -5,7 +5,7 @@ Both return ``(denoised, aux)``; X-BDCNN's aux holds the estimated level maps ``
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import flax.linen as nn
 import jax.numpy as jnp
@@ -17,6 +17,7 @@ class Up2x2(nn.Module):
   """A 2x2, stride-2 transposed convolution written as one matmul + depth-to-space (identical maths:
   each input pixel writes a 2x2 output block); XLA's CPU backward pass of ConvTranspose was ~10x
   slower than this."""
+
   features: int
 
   @nn.compact
@@ -35,6 +36,7 @@ def _conv(c, name, k=3):
 class NLE(nn.Module):
   """Noise-level estimation: five 3x3 convs of 32 channels, ReLU after each (so levels >= 0), the
   output of layer 1 added to the output of layer 4 (the paper's skip from the first to the fourth)."""
+
   width: int = 32
   out_channels: int = 2
 
@@ -52,6 +54,7 @@ class NBD(nn.Module):
   3x3 convs, 2x2 average pooling, 2x2 stride-2 transposed convs (:class:`Up2x2`), additive skips), a last conv
   (``final_kernel``; the paper says 3x3, CBDNet uses 1x1): 17 convs, ReLU after all but the last;
   global residual ``g = f + R(f, levels)``."""
+
   widths: Sequence[int] = (64, 128, 256)
   final_kernel: int = 3
 
@@ -86,7 +89,9 @@ class XBDCNN(nn.Module):
   def __call__(self, f, train: bool = False):
     h, w = f.shape[-3:-1]
     if h % 4 or w % 4:
-      raise ValueError(f"X-BDCNN needs H and W divisible by 4 (two 2x poolings); got {h}x{w}; pad or tile")
+      raise ValueError(
+        f"X-BDCNN needs H and W divisible by 4 (two 2x poolings); got {h}x{w}; pad or tile"
+      )
     levels = NLE(self.nle_width, name="nle")(f) if self.use_nle else None
     g = NBD(tuple(self.widths), self.final_kernel, name="nbd")(f, levels)
     return g, {"levels": levels}
@@ -97,6 +102,7 @@ class DnCNN(nn.Module):
   the network predicts the noise and returns ``f - noise``. ``batch_norm=False`` drops the BN layers
   (deepinv's DnCNN): with batches of 8 small patches whose noise level differs per image, the BN
   version stayed at the identity for hundreds of steps here while the BN-free one learned at once."""
+
   depth: int = 17
   width: int = 64
   batch_norm: bool = True
@@ -118,5 +124,3 @@ def make_model(m):
   if m.arch == "dncnn":
     return DnCNN(m.depth, m.dncnn_width, m.dncnn_bn)
   raise ValueError(f"model.arch={m.arch!r} is unknown; use xbdcnn or dncnn")
-
-

@@ -39,7 +39,9 @@ def noise_levels(g01, eta, sigma, convention: str = "peak"):
   eta = jnp.asarray(eta, jnp.float32)[..., None, None, None]
   sigma = jnp.asarray(sigma, jnp.float32)[..., None, None, None]
   var_p = poisson_variance(g01, eta, convention)
-  return jnp.concatenate([jnp.broadcast_to(sigma / 255.0, g01.shape), jnp.sqrt(var_p) / 255.0], axis=-1)
+  return jnp.concatenate(
+    [jnp.broadcast_to(sigma / 255.0, g01.shape), jnp.sqrt(var_p) / 255.0], axis=-1
+  )
 
 
 def add_noise(key, g01, eta, sigma, convention: str = "peak", clip: bool = False):

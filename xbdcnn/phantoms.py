@@ -50,7 +50,9 @@ def chest_phantom(seed: int, size: int = 256) -> np.ndarray:
     for _ in range(int(rng.integers(8, 11))):
       k, w = u(0.8, 1.6), u(0.006, 0.011)
       d = np.abs(yy - (y0 + k * (xx - cx) ** 2)) - w
-      within = _soft(np.abs(xx - (cx + side * 0.2)) - u(0.17, 0.22), 0.01) * (side * (xx - cx) > 0.03)
+      within = _soft(np.abs(xx - (cx + side * 0.2)) - u(0.17, 0.22), 0.01) * (
+        side * (xx - cx) > 0.03
+      )
       img += _soft(d, 0.003) * within * body * u(0.06, 0.11)
       y0 += u(0.045, 0.065)
   # clavicles: two slanted bands at the top

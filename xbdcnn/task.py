@@ -12,12 +12,20 @@ import os
 import jax
 import numpy as np
 
-from common import nn as nn_util
 from common import data, metrics, plotting, runtime, trainer
+from common import nn as nn_util
 from xbdcnn import losses, noise
 from xbdcnn.models import make_model
 
-__all__ = ["make_task", "validation_set", "load_images", "split_names", "as_image", "PatchSource", "denoise_image"]
+__all__ = [
+  "make_task",
+  "validation_set",
+  "load_images",
+  "split_names",
+  "as_image",
+  "PatchSource",
+  "denoise_image",
+]
 
 
 def _gray01(img: np.ndarray) -> np.ndarray:
@@ -35,7 +43,9 @@ def split_names(d) -> dict[str, list[str]]:
   ``phantom:SEED`` (``data.phantoms`` = (train, val, test) counts, seeds from :data:`PHANTOM_SEEDS`)."""
   counts = dict(zip(("train", "val", "test"), d.phantoms))
   named = {"train": list(d.train_images), "val": list(d.val_images), "test": list(d.test_images)}
-  return {k: named[k] + [f"phantom:{PHANTOM_SEEDS[k] + i}" for i in range(counts[k])] for k in named}
+  return {
+    k: named[k] + [f"phantom:{PHANTOM_SEEDS[k] + i}" for i in range(counts[k])] for k in named
+  }
 
 
 @functools.lru_cache(maxsize=128)
@@ -43,6 +53,7 @@ def _bundled(name: str) -> np.ndarray:
   """One bundled image, read (or drawn) once per process; callers must not write into it."""
   if name.startswith("phantom:"):
     from xbdcnn.phantoms import chest_phantom
+
     img = chest_phantom(int(name.split(":")[1]))
   else:
     img = _gray01(data.bundled_gray(name))
@@ -56,14 +67,21 @@ def load_images(d) -> dict[str, list]:
   if d.name == "bundled":
     return {k: [_bundled(n) for n in names] for k, names in split_names(d).items()}
   if d.name == "folder":
-    src = data.ImageFolderSource(d.root, flat_ok=True,
-                                 hint="ChestX-ray8: download images_*.tar.gz from the NIH Clinical Center box "
-                                      "and extract the PNGs into one folder")
+    src = data.ImageFolderSource(
+      d.root,
+      flat_ok=True,
+      hint="ChestX-ray8: download images_*.tar.gz from the NIH Clinical Center box "
+      "and extract the PNGs into one folder",
+    )
     order = np.random.default_rng(d.split_seed).permutation(len(src.files))
     n = len(order)
     n_tr, n_va = int(round(0.7 * n)), int(round(0.2 * n))
     pick = lambda idx: [src.files[i] for i in sorted(idx)]
-    return {"train": pick(order[:n_tr]), "val": pick(order[n_tr:n_tr + n_va]), "test": pick(order[n_tr + n_va:])}
+    return {
+      "train": pick(order[:n_tr]),
+      "val": pick(order[n_tr : n_tr + n_va]),
+      "test": pick(order[n_tr + n_va :]),
+    }
   raise ValueError(f"data.name={d.name!r} is unknown; use 'bundled' or 'folder'")
 
 
@@ -77,7 +95,13 @@ class PatchSource:
   crop i depends only on (seed, i)."""
 
   def __init__(self, images: list, patch: int, length: int, seed: int, augment: bool = True):
-    self.images, self.patch, self.length, self.seed, self.augment = images, patch, length, seed, augment
+    self.images, self.patch, self.length, self.seed, self.augment = (
+      images,
+      patch,
+      length,
+      seed,
+      augment,
+    )
 
   def __len__(self):
     return self.length
@@ -99,11 +123,17 @@ def validation_set(cfg, val_images=None):
   n_cfg = cfg.noise
   if val_images is None:
     val_images = load_images(cfg.data)["val"]
-  val_src = PatchSource(val_images, cfg.data.patch, cfg.data.num_val_patches, seed=cfg.seed + 1, augment=False)
+  val_src = PatchSource(
+    val_images, cfg.data.patch, cfg.data.num_val_patches, seed=cfg.seed + 1, augment=False
+  )
   clean = np.stack([val_src[i]["image"] for i in range(len(val_src))])
   vkey = jax.random.PRNGKey(cfg.seed + 2)
-  eta, sigma = noise.sample_params(vkey, len(clean), tuple(n_cfg.eta_range), tuple(n_cfg.sigma_range))
-  noisy = np.asarray(noise.add_noise(jax.random.fold_in(vkey, 1), clean, eta, sigma, n_cfg.convention, n_cfg.clip))
+  eta, sigma = noise.sample_params(
+    vkey, len(clean), tuple(n_cfg.eta_range), tuple(n_cfg.sigma_range)
+  )
+  noisy = np.asarray(
+    noise.add_noise(jax.random.fold_in(vkey, 1), clean, eta, sigma, n_cfg.convention, n_cfg.clip)
+  )
   return noisy, clean, eta, sigma
 
 
@@ -121,7 +151,9 @@ def make_task(cfg) -> trainer.Task:
   def loss(params, extra, batch, key):
     g = batch["image"]
     k_par, k_noise = jax.random.split(key)
-    eta, sigma = noise.sample_params(k_par, g.shape[0], tuple(n_cfg.eta_range), tuple(n_cfg.sigma_range))
+    eta, sigma = noise.sample_params(
+      k_par, g.shape[0], tuple(n_cfg.eta_range), tuple(n_cfg.sigma_range)
+    )
     f = noise.add_noise(k_noise, g, eta, sigma, n_cfg.convention, n_cfg.clip)
     levels = noise.noise_levels(g, eta, sigma, n_cfg.convention)
     (g_hat, aux), extra = nn_util.apply_train(model, params, extra, f)
@@ -130,29 +162,48 @@ def make_task(cfg) -> trainer.Task:
 
   def train_data(cfg):
     src = PatchSource(images["train"], cfg.data.patch, cfg.data.num_train_patches, seed=cfg.seed)
-    return data.train_pipeline(src, global_batch=cfg.batch_size, seed=cfg.seed,
-                               **runtime.grain_read_options(cfg.data))
+    return data.train_pipeline(
+      src, global_batch=cfg.batch_size, seed=cfg.seed, **runtime.grain_read_options(cfg.data)
+    )
 
   apply = jax.jit(lambda p, e, f: model.apply(variables(p, e), f)[0])
 
   def evaluate(state, step):
-    out = np.concatenate([np.asarray(apply(state.params, state.extra, val_noisy[i:i + 32]))
-                          for i in range(0, len(val_noisy), 32)])
-    return {"val_mse": float(np.mean((out - val_clean) ** 2)),
-            "val_psnr": float(np.mean(metrics.psnr(out, val_clean, data_range=1.0))),
-            "val_ssim": float(np.mean(metrics.ssim(out, val_clean, data_range=1.0))),
-            "noisy_psnr": float(np.mean(metrics.psnr(val_noisy, val_clean, data_range=1.0)))}
+    out = np.concatenate(
+      [
+        np.asarray(apply(state.params, state.extra, val_noisy[i : i + 32]))
+        for i in range(0, len(val_noisy), 32)
+      ]
+    )
+    return {
+      "val_mse": float(np.mean((out - val_clean) ** 2)),
+      "val_psnr": float(np.mean(metrics.psnr(out, val_clean, data_range=1.0))),
+      "val_ssim": float(np.mean(metrics.ssim(out, val_clean, data_range=1.0))),
+      "noisy_psnr": float(np.mean(metrics.psnr(val_noisy, val_clean, data_range=1.0))),
+    }
 
   def figures(state, workdir, step):
     k = min(6, len(val_noisy))
     out = np.asarray(apply(state.params, state.extra, val_noisy[:k]))
     panels = []
     for i in range(k):
-      panels += [(f"noisy (eta={float(v_eta[i]):.2f}, sigma={float(v_sigma[i]):.1f})", np.clip(val_noisy[i, ..., 0], 0, 1)),
-                 ("denoised", np.clip(out[i, ..., 0], 0, 1)), ("clean", val_clean[i, ..., 0])]
-    return [plotting.save_panels(os.path.join(workdir, "figures", f"val_{step:06d}.png"), panels, ncols=3, size=2.5)]
+      panels += [
+        (
+          f"noisy (eta={float(v_eta[i]):.2f}, sigma={float(v_sigma[i]):.1f})",
+          np.clip(val_noisy[i, ..., 0], 0, 1),
+        ),
+        ("denoised", np.clip(out[i, ..., 0], 0, 1)),
+        ("clean", val_clean[i, ..., 0]),
+      ]
+    return [
+      plotting.save_panels(
+        os.path.join(workdir, "figures", f"val_{step:06d}.png"), panels, ncols=3, size=2.5
+      )
+    ]
 
-  return trainer.Task(init=init, loss=loss, train_data=train_data, evaluate=evaluate, figures=figures)
+  return trainer.Task(
+    init=init, loss=loss, train_data=train_data, evaluate=evaluate, figures=figures
+  )
 
 
 def denoise_image(apply_fn, img01: np.ndarray, tile: int = 512, overlap: int = 48) -> np.ndarray:
@@ -166,22 +217,26 @@ def denoise_image(apply_fn, img01: np.ndarray, tile: int = 512, overlap: int = 4
   so the tiled result equals the whole-image result: no seams."""
   h, w = img01.shape
   if tile % 4 or overlap % 4 or tile <= 2 * overlap:
-    raise ValueError(f"tile ({tile}) and overlap ({overlap}) must be multiples of 4 with tile > 2 * overlap")
+    raise ValueError(
+      f"tile ({tile}) and overlap ({overlap}) must be multiples of 4 with tile > 2 * overlap"
+    )
   ph, pw = (-h) % 4, (-w) % 4
   x = np.pad(img01, ((0, ph), (0, pw)), mode="reflect")
   H, W = x.shape
   xp = np.pad(x, overlap, mode="reflect")
   if H + 2 * overlap <= tile and W + 2 * overlap <= tile:
-    return np.asarray(apply_fn(xp[None, ..., None]))[0, overlap:overlap + h, overlap:overlap + w, 0]
+    return np.asarray(apply_fn(xp[None, ..., None]))[
+      0, overlap : overlap + h, overlap : overlap + w, 0
+    ]
   out = np.zeros_like(x)
   step = tile - 2 * overlap
   for y0 in range(0, H, step):
     for x0 in range(0, W, step):
       y1, x1 = min(y0 + step, H), min(x0 + step, W)
       ty, tx = y1 - y0 + 2 * overlap, x1 - x0 + 2 * overlap
-      t = xp[y0:y0 + ty, x0:x0 + tx]
+      t = xp[y0 : y0 + ty, x0 : x0 + tx]
       py, px = (-t.shape[0]) % 4, (-t.shape[1]) % 4
       t = np.pad(t, ((0, py), (0, px)), mode="reflect")
       d = np.asarray(apply_fn(t[None, ..., None]))[0, ..., 0]
-      out[y0:y1, x0:x1] = d[overlap:overlap + y1 - y0, overlap:overlap + x1 - x0]
+      out[y0:y1, x0:x1] = d[overlap : overlap + y1 - y0, overlap : overlap + x1 - x0]
   return out[:h, :w]

@@ -8,7 +8,7 @@ the checkpoint stores and a resumed run sees exactly the batches an uninterrupte
 
 from __future__ import annotations
 
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import grain
 import jax
@@ -17,10 +17,20 @@ import numpy as np
 __all__ = ["train_pipeline", "eval_batches"]
 
 
-def train_pipeline(source, *, global_batch: int, seed: int, map_fn: Callable | None = None,
-                   random_map_fn: Callable | None = None, shuffle: bool = True, num_epochs: int | None = None,
-                   process_index: int | None = None, process_count: int | None = None,
-                   num_threads: int = 4, prefetch_batches: int = 8):
+def train_pipeline(
+  source,
+  *,
+  global_batch: int,
+  seed: int,
+  map_fn: Callable | None = None,
+  random_map_fn: Callable | None = None,
+  shuffle: bool = True,
+  num_epochs: int | None = None,
+  process_index: int | None = None,
+  process_count: int | None = None,
+  num_threads: int = 4,
+  prefetch_batches: int = 8,
+):
   """An endless (or ``num_epochs``) ``grain.IterDataset`` of this process's batches.
 
   The global stream of examples (shuffle, maps, random maps) does not depend on the number of
@@ -41,7 +51,9 @@ def train_pipeline(source, *, global_batch: int, seed: int, map_fn: Callable | N
   if global_batch % pc:
     raise ValueError(f"batch_size {global_batch} is not divisible by the {pc} processes")
   if len(source) < global_batch and num_epochs is not None:
-    raise ValueError(f"the source has {len(source)} examples, fewer than one batch of {global_batch}")
+    raise ValueError(
+      f"the source has {len(source)} examples, fewer than one batch of {global_batch}"
+    )
   ds = grain.MapDataset.source(source)
   if shuffle:
     ds = ds.shuffle(seed=seed)  # reshuffled every epoch by the repeat below

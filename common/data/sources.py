@@ -7,16 +7,30 @@ with one line saying what is missing and how to prepare it.
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
 from common.errors import InputError, UserError
 from common.files import check_out_dir, check_outputs  # noqa: F401  (re-exported: the CLIs' checks)
 
-__all__ = ["DatasetNotFoundError", "ArraySource", "ImageFolderSource", "H5Source", "ProceduralSource",
-           "tfds_source", "bundled_gray", "bundled_rgb", "digits", "read_image",
-           "UnreadableImageError", "unique_stems", "check_outputs", "check_out_dir"]
+__all__ = [
+  "DatasetNotFoundError",
+  "ArraySource",
+  "ImageFolderSource",
+  "H5Source",
+  "ProceduralSource",
+  "tfds_source",
+  "bundled_gray",
+  "bundled_rgb",
+  "digits",
+  "read_image",
+  "UnreadableImageError",
+  "unique_stems",
+  "check_outputs",
+  "check_out_dir",
+]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 
@@ -73,11 +87,13 @@ def read_image(path: str, mode: str | None = None) -> np.ndarray:
   try:
     if ext in (".tif", ".tiff"):
       import tifffile
+
       img = tifffile.imread(path)
       if img.ndim == 3 and img.shape[0] in (3, 4) and img.shape[-1] not in (3, 4):
         img = np.moveaxis(img, 0, -1)  # planar (C, H, W) TIFF
     else:
       from PIL import Image
+
       with Image.open(path) as im:
         im.load()
         if im.mode in ("I;16", "I;16B", "I;16L"):
@@ -95,24 +111,34 @@ def read_image(path: str, mode: str | None = None) -> np.ndarray:
           img = np.asarray(im.convert("RGB"))
   except Exception as e:  # noqa: BLE001  (PIL/tifffile raise many types for a bad file)
     first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-    raise UnreadableImageError(f"image {path!r} cannot be read ({type(e).__name__}: {first})") from None
+    raise UnreadableImageError(
+      f"image {path!r} cannot be read ({type(e).__name__}: {first})"
+    ) from None
   img = np.ascontiguousarray(img)
   if img.ndim == 3 and img.shape[-1] in (2, 4):
     img = _drop_opaque_alpha(img, path)
   if img.ndim not in (2, 3) or (img.ndim == 3 and img.shape[-1] != 3) or min(img.shape[:2]) < 1:
-    raise UnreadableImageError(f"image {path!r} has shape {img.shape}; expected HxW gray or HxWx3 RGB")
+    raise UnreadableImageError(
+      f"image {path!r} has shape {img.shape}; expected HxW gray or HxWx3 RGB"
+    )
   if img.dtype.kind == "f":
     bad = int(np.size(img) - np.isfinite(img).sum())
     if bad:
-      raise UnreadableImageError(f"image {path!r} has {bad} NaN/inf values; fill them first (e.g. with a "
-                                 "median of the neighbours)")
+      raise UnreadableImageError(
+        f"image {path!r} has {bad} NaN/inf values; fill them first (e.g. with a "
+        "median of the neighbours)"
+      )
     img = img.astype(np.float32)
   if mode == "gray" and img.ndim != 2:
-    raise UnreadableImageError(f"image {path!r} is RGB ({img.shape}); this method needs a grayscale image "
-                               "(convert it, e.g. skimage.color.rgb2gray)")
+    raise UnreadableImageError(
+      f"image {path!r} is RGB ({img.shape}); this method needs a grayscale image "
+      "(convert it, e.g. skimage.color.rgb2gray)"
+    )
   if mode == "rgb" and img.ndim != 3:
-    raise UnreadableImageError(f"image {path!r} is grayscale ({img.shape}); this method needs an RGB "
-                               "(brightfield stained) image")
+    raise UnreadableImageError(
+      f"image {path!r} is grayscale ({img.shape}); this method needs an RGB "
+      "(brightfield stained) image"
+    )
   return img
 
 
@@ -122,8 +148,9 @@ def _drop_opaque_alpha(img: np.ndarray, path: str) -> np.ndarray:
   n = int((alpha < full).sum())
   if n:
     raise UnreadableImageError(
-        f"image {path!r} has transparent pixels (alpha < {full} in {n} of {alpha.size}); flatten it onto its "
-        "real background first (e.g. PIL Image.alpha_composite onto white for a brightfield scan)")
+      f"image {path!r} has transparent pixels (alpha < {full} in {n} of {alpha.size}); flatten it onto its "
+      "real background first (e.g. PIL Image.alpha_composite onto white for a brightfield scan)"
+    )
   return np.ascontiguousarray(img[..., :-1] if img.shape[-1] == 4 else img[..., 0])
 
 
@@ -138,11 +165,20 @@ class ImageFolderSource:
     flat_ok: allow a folder of images with no class subfolders (labels are then all 0).
   """
 
-  def __init__(self, root: str, classes: Sequence[str] | None = None, exclude: Sequence[str] = (),
-               transform: Callable | None = None, flat_ok: bool = False, hint: str = ""):
+  def __init__(
+    self,
+    root: str,
+    classes: Sequence[str] | None = None,
+    exclude: Sequence[str] = (),
+    transform: Callable | None = None,
+    flat_ok: bool = False,
+    hint: str = "",
+  ):
     if not os.path.isdir(root):
-      raise DatasetNotFoundError(f"image folder {root!r} does not exist; expected {root}/<class>/*.png|jpg|tif"
-                                 + (f" ({hint})" if hint else ""))
+      raise DatasetNotFoundError(
+        f"image folder {root!r} does not exist; expected {root}/<class>/*.png|jpg|tif"
+        + (f" ({hint})" if hint else "")
+      )
     found = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)))
     names = [c for c in (classes if classes is not None else found) if c not in set(exclude)]
     missing = [c for c in names if c not in found]
@@ -156,10 +192,14 @@ class ImageFolderSource:
             files.append(os.path.join(dirpath, f))
             labels.append(label)
     if not names and flat_ok:
-      files = sorted(os.path.join(root, f) for f in os.listdir(root) if f.lower().endswith(IMAGE_EXTENSIONS))
+      files = sorted(
+        os.path.join(root, f) for f in os.listdir(root) if f.lower().endswith(IMAGE_EXTENSIONS)
+      )
       labels = [0] * len(files)
     if not files:
-      raise DatasetNotFoundError(f"no images (png/jpg/tif) found under {root!r}" + (f" ({hint})" if hint else ""))
+      raise DatasetNotFoundError(
+        f"no images (png/jpg/tif) found under {root!r}" + (f" ({hint})" if hint else "")
+      )
     self.root, self.classes, self.files = root, names, files
     self.labels = np.asarray(labels, np.int32)
     self.transform = transform
@@ -180,11 +220,16 @@ class H5Source:
   (key ``y``, N x 1 x 1 x 1). The file handle is opened in each process on first access.
   """
 
-  def __init__(self, x_path: str, y_path: str | None = None, x_key: str = "x", y_key: str = "y", hint: str = ""):
+  def __init__(
+    self, x_path: str, y_path: str | None = None, x_key: str = "x", y_key: str = "y", hint: str = ""
+  ):
     for p in (x_path, y_path):
       if p is not None and not os.path.isfile(p):
-        raise DatasetNotFoundError(f"HDF5 file {p!r} does not exist" + (f"; {hint}" if hint else ""))
+        raise DatasetNotFoundError(
+          f"HDF5 file {p!r} does not exist" + (f"; {hint}" if hint else "")
+        )
     import h5py
+
     with h5py.File(x_path, "r") as f:
       if x_key not in f:
         raise DatasetNotFoundError(f"{x_path!r} has no dataset {x_key!r} (it has {list(f.keys())})")
@@ -202,6 +247,7 @@ class H5Source:
 
   def __getitem__(self, i: int) -> dict:
     import h5py
+
     if self._fx is None:
       self._fx = h5py.File(self.x_path, "r")
       self._fy = h5py.File(self.y_path, "r") if self.y_path else None
@@ -234,23 +280,50 @@ def tfds_source(name: str, split: str, data_dir: str | None = None, **kwargs):
     tfds build NAME --file_format=array_record --data_dir=DIR
   """
   import tensorflow_datasets as tfds
+
   try:
     return tfds.data_source(name, split=split, data_dir=data_dir, download=False, **kwargs)
   except Exception as e:  # noqa: BLE001  tfds raises several types for "not prepared"
     raise DatasetNotFoundError(
-        f"tfds dataset {name!r} (split {split!r}) is not prepared as array_record in "
-        f"{data_dir or '~/tensorflow_datasets'} ({type(e).__name__}); prepare it once with TensorFlow: "
-        f"tfds build {name} --file_format=array_record --data_dir=DIR") from None
+      f"tfds dataset {name!r} (split {split!r}) is not prepared as array_record in "
+      f"{data_dir or '~/tensorflow_datasets'} ({type(e).__name__}); prepare it once with TensorFlow: "
+      f"tfds build {name} --file_format=array_record --data_dir=DIR"
+    ) from None
 
 
-_GRAY = ("camera", "coins", "page", "text", "moon", "horse", "brick", "grass", "gravel", "cell",
-         "shepp_logan_phantom", "microaneurysms", "checkerboard", "clock")
-_RGB = ("immunohistochemistry", "retina", "astronaut", "coffee", "chelsea", "hubble_deep_field", "skin", "cat", "rocket")
+_GRAY = (
+  "camera",
+  "coins",
+  "page",
+  "text",
+  "moon",
+  "horse",
+  "brick",
+  "grass",
+  "gravel",
+  "cell",
+  "shepp_logan_phantom",
+  "microaneurysms",
+  "checkerboard",
+  "clock",
+)
+_RGB = (
+  "immunohistochemistry",
+  "retina",
+  "astronaut",
+  "coffee",
+  "chelsea",
+  "hubble_deep_field",
+  "skin",
+  "cat",
+  "rocket",
+)
 
 
 def bundled_gray(name: str) -> np.ndarray:
   """A grayscale image scikit-image ships (``retina``/``immunohistochemistry`` are converted to gray)."""
   from skimage import color, data
+
   if name in _RGB:
     img = getattr(data, name)()
     return (color.rgb2gray(img) * 255).round().astype(np.uint8)
@@ -267,6 +340,7 @@ def bundled_gray(name: str) -> np.ndarray:
 def bundled_rgb(name: str) -> np.ndarray:
   """An RGB image scikit-image ships (e.g. ``immunohistochemistry``, ``retina``)."""
   from skimage import data
+
   if name not in _RGB:
     raise ValueError(f"unknown bundled RGB image {name!r}; choose one of {', '.join(_RGB)}")
   return getattr(data, name)()[..., :3]
@@ -275,8 +349,11 @@ def bundled_rgb(name: str) -> np.ndarray:
 def digits() -> ArraySource:
   """scikit-learn's 1,797 real 8x8 handwritten digits as float32 in [0, 1] with labels."""
   from sklearn.datasets import load_digits
+
   d = load_digits()
-  return ArraySource(image=(d.images / 16.0).astype(np.float32)[..., None], label=d.target.astype(np.int32))
+  return ArraySource(
+    image=(d.images / 16.0).astype(np.float32)[..., None], label=d.target.astype(np.int32)
+  )
 
 
 def unique_stems(paths: Sequence[str]) -> list[str]:
@@ -285,7 +362,7 @@ def unique_stems(paths: Sequence[str]) -> list[str]:
   parts = [os.path.normpath(os.path.abspath(p)).split(os.sep) for p in paths]
   parts = [p[:-1] + [os.path.splitext(p[-1])[0]] for p in parts]
   depth = [1] * len(parts)
-  name = lambda i: "_".join(q for q in parts[i][-depth[i]:] if q)
+  name = lambda i: "_".join(q for q in parts[i][-depth[i] :] if q)
   for _ in range(max((len(p) for p in parts), default=1)):
     names = [name(i) for i in range(len(parts))]
     dup = [i for i, n in enumerate(names) if names.count(n) > 1]

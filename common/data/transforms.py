@@ -24,13 +24,20 @@ def to_float(img: np.ndarray) -> np.ndarray:
 def resize(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
   """Bilinear (antialiased when shrinking) resize of an HxW or HxWxC image to ``size`` (h, w)."""
   from skimage.transform import resize as sk_resize
-  out = sk_resize(img.astype(np.float32), size + img.shape[2:], order=1, anti_aliasing=True,
-                  preserve_range=True)
+
+  out = sk_resize(
+    img.astype(np.float32), size + img.shape[2:], order=1, anti_aliasing=True, preserve_range=True
+  )
   return out.astype(np.float32)
 
 
-def random_resized_crop(img: np.ndarray, rng: np.random.Generator, size: int | tuple[int, int],
-                        scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3)) -> np.ndarray:
+def random_resized_crop(
+  img: np.ndarray,
+  rng: np.random.Generator,
+  size: int | tuple[int, int],
+  scale=(0.08, 1.0),
+  ratio=(3 / 4, 4 / 3),
+) -> np.ndarray:
   """Inception-style crop: area fraction in ``scale``, log-uniform aspect ratio in ``ratio``, resized
   to ``size``; falls back to a centre crop after 10 tries (as torchvision does)."""
   size = (size, size) if isinstance(size, int) else tuple(size)
@@ -44,7 +51,7 @@ def random_resized_crop(img: np.ndarray, rng: np.random.Generator, size: int | t
     if 0 < cw <= w and 0 < ch <= h:
       y0 = int(rng.integers(0, h - ch + 1))
       x0 = int(rng.integers(0, w - cw + 1))
-      return resize(img[y0:y0 + ch, x0:x0 + cw], size)
+      return resize(img[y0 : y0 + ch, x0 : x0 + cw], size)
   s = min(h, w)
   return resize(center_crop(img, (s, s)), size)
 
@@ -53,7 +60,7 @@ def center_crop(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
   h, w = img.shape[:2]
   ch, cw = size
   y0, x0 = (h - ch) // 2, (w - cw) // 2
-  return img[y0:y0 + ch, x0:x0 + cw]
+  return img[y0 : y0 + ch, x0 : x0 + cw]
 
 
 def random_crop(img: np.ndarray, rng: np.random.Generator, size: tuple[int, int]) -> np.ndarray:
@@ -63,7 +70,7 @@ def random_crop(img: np.ndarray, rng: np.random.Generator, size: tuple[int, int]
     raise ValueError(f"random_crop: crop {size} is larger than the image {img.shape[:2]}")
   y0 = int(rng.integers(0, h - ch + 1))
   x0 = int(rng.integers(0, w - cw + 1))
-  return img[y0:y0 + ch, x0:x0 + cw]
+  return img[y0 : y0 + ch, x0 : x0 + cw]
 
 
 def random_flip(img: np.ndarray, rng: np.random.Generator, vertical: bool = False) -> np.ndarray:

@@ -52,52 +52,76 @@ def get_config(arg=None):
   c = ml_collections.ConfigDict()
   c.stains = ("hematoxylin", "dab") if a.stains == "hdab" else ("hematoxylin", "eosin")
   c.i0 = 255.0
-  c.log_base = 10               # the paper and code use log10; Macenko-style tools use ln
-  c.max_concentration = 3.0     # sigmoid output (0, 1) scaled to OD units
+  c.log_base = 10  # the paper and code use log10; Macenko-style tools use ln
+  c.max_concentration = 3.0  # sigmoid output (0, 1) scaled to OD units
   c.spectral_correction = True  # per-stain scalar M (the code's SCF)
-  c.background = True           # B, a per-channel transmittance, enters as -log10(B)
-  c.augment = False             # the code: image and noise inputs through 8 dihedral transforms on even steps
-  c.smb_param = "direct"        # S, B optimized directly (the paper) | "net": centre pixel of a DIP net each (code)
-  c.readout = "net"             # C = the networks' maps (the paper) | "inverse": eq. 2 inverted with the fitted S, M, B
+  c.background = True  # B, a per-channel transmittance, enters as -log10(B)
+  c.augment = False  # the code: image and noise inputs through 8 dihedral transforms on even steps
+  c.smb_param = (
+    "direct"  # S, B optimized directly (the paper) | "net": centre pixel of a DIP net each (code)
+  )
+  c.readout = (
+    "net"  # C = the networks' maps (the paper) | "inverse": eq. 2 inverted with the fitted S, M, B
+  )
   # "inverse" inverts stain pairs fitted closer than this many degrees turned apart to it, in their plane
   # about their bisector (physics.spread_stains): the inversion's condition number cot(theta/2) stays
   # <= 5.7, half the 37-39 degrees of the Ruifrok H-DAB and H-E pairs; 0: the fit as it is. Chosen on
   # seeds 0-8 with Macenko's vectors, checked on unseen seeds with PGDIPS's (README, pgdips)
   c.inverse_min_separation = 20.0
-  c.inverse_solver = "clip"     # least squares clipped at 0, as the baselines | "nnls": exact non-negative LS
-  c.init_stains = "ruifrok"     # start/anchor of S: "ruifrok" | "code" | "macenko" (per tile)
-  c.b_range = (0.1, 1.0)        # B = lo + (hi - lo) sigmoid; the code (0.05, 0.95)
-  c.num_steps = 6000            # Adam iterations (the official code)
-  c.net = ml_collections.ConfigDict(dict(
-      channels=(8, 16, 32, 64, 128), skips=(0, 0, 0, 4, 4), kernel=5, input_channels=3,
-      input_scale=0.01,         # U(-0.5, 0.5) / 100 fixed noise input
-      perturb_std=0.009,        # per-step input perturbation, ramped 0 -> 0.009 over the first 1000 steps ...
-      perturb_after=0.001,      # ... then this (the code); 0.009 holds the ramp's end
-      concat_norm=False,        # the code: True
-      align_corners=False))     # the code: True
-  c.loss = ml_collections.ConfigDict(dict(
-      alpha=1.0, beta=0.01,     # eq. 3
-      recon="mse",              # eq. 2 (the code: "l1_ref")
-      anchor_steps=2000,        # colour-anchoring prior on S, B, M for the first 2000 iterations (code)
+  c.inverse_solver = (
+    "clip"  # least squares clipped at 0, as the baselines | "nnls": exact non-negative LS
+  )
+  c.init_stains = "ruifrok"  # start/anchor of S: "ruifrok" | "code" | "macenko" (per tile)
+  c.b_range = (0.1, 1.0)  # B = lo + (hi - lo) sigmoid; the code (0.05, 0.95)
+  c.num_steps = 6000  # Adam iterations (the official code)
+  c.net = ml_collections.ConfigDict(
+    dict(
+      channels=(8, 16, 32, 64, 128),
+      skips=(0, 0, 0, 4, 4),
+      kernel=5,
+      input_channels=3,
+      input_scale=0.01,  # U(-0.5, 0.5) / 100 fixed noise input
+      perturb_std=0.009,  # per-step input perturbation, ramped 0 -> 0.009 over the first 1000 steps ...
+      perturb_after=0.001,  # ... then this (the code); 0.009 holds the ramp's end
+      concat_norm=False,  # the code: True
+      align_corners=False,
+    )
+  )  # the code: True
+  c.loss = ml_collections.ConfigDict(
+    dict(
+      alpha=1.0,
+      beta=0.01,  # eq. 3
+      recon="mse",  # eq. 2 (the code: "l1_ref")
+      anchor_steps=2000,  # colour-anchoring prior on S, B, M for the first 2000 iterations (code)
       anchor_weight=1.0,
-      anchor_reduce="mean",     # the code: "sum"
-      exclusion_pairs="sum",    # 3 stains: the pairs' exclusion terms summed (code) | "mean"
-      repulsion=0.01,           # - repulsion * pairwise L1 of S (code); 0 turns it off ...
-      repulsion_stains=3))      # ... applied with at least this many stains (the code: 3)
-  c.optim = ml_collections.ConfigDict(dict(lr=5e-4, smb_lr_scale=1.0))  # scale: lr of S, M, B relative to the nets
-  c.tile = 512                  # whole-slide-size images: tiles of this size ...
-  c.overlap = 32                # ... overlapping by this many pixels, blended linearly
-  c.share_smb = True            # S, M, B estimated once on a few tiles and shared (seamless stitching)
+      anchor_reduce="mean",  # the code: "sum"
+      exclusion_pairs="sum",  # 3 stains: the pairs' exclusion terms summed (code) | "mean"
+      repulsion=0.01,  # - repulsion * pairwise L1 of S (code); 0 turns it off ...
+      repulsion_stains=3,
+    )
+  )  # ... applied with at least this many stains (the code: 3)
+  c.optim = ml_collections.ConfigDict(
+    dict(lr=5e-4, smb_lr_scale=1.0)
+  )  # scale: lr of S, M, B relative to the nets
+  c.tile = 512  # whole-slide-size images: tiles of this size ...
+  c.overlap = 32  # ... overlapping by this many pixels, blended linearly
+  c.share_smb = True  # S, M, B estimated once on a few tiles and shared (seamless stitching)
   c.estimate_tiles = 4
-  c.tile_steps = 0              # iterations for tiles solved with the shared S, M, B (0: num_steps)
-  c.tile_noise = "slide"        # tiles' network inputs: crops of one slide-wide noise field, same initial weights | "tile"
-  c.tile_init = "estimate"      # tiles' networks start from the first estimation tile's fit | "random" (share_smb only)
-  c.batch_tiles = 8             # tiles solved at once (vmapped, split over the devices)
-  c.background_od = 0.02        # tiles with a lower mean OD are background: not solved, C = 0
-  c.progress_chunk = 500        # iterations per progress line
-  c.match_percentile = 0.0      # normalization: 0 = recombine as the paper; 99 = also match percentiles
+  c.tile_steps = 0  # iterations for tiles solved with the shared S, M, B (0: num_steps)
+  c.tile_noise = "slide"  # tiles' network inputs: crops of one slide-wide noise field, same initial weights | "tile"
+  c.tile_init = "estimate"  # tiles' networks start from the first estimation tile's fit | "random" (share_smb only)
+  c.batch_tiles = 8  # tiles solved at once (vmapped, split over the devices)
+  c.background_od = 0.02  # tiles with a lower mean OD are background: not solved, C = 0
+  c.progress_chunk = 500  # iterations per progress line
+  c.match_percentile = 0.0  # normalization: 0 = recombine as the paper; 99 = also match percentiles
   if a.code:
-    c.init_stains, c.max_concentration, c.b_range, c.smb_param, c.augment = "code", 1.0, (0.05, 0.95), "net", True
+    c.init_stains, c.max_concentration, c.b_range, c.smb_param, c.augment = (
+      "code",
+      1.0,
+      (0.05, 0.95),
+      "net",
+      True,
+    )
     c.loss.anchor_reduce, c.loss.recon = "sum", "l1_ref"
     c.net.concat_norm = c.net.align_corners = True
     c.loss.beta = 0.01 if a.stains == "hdab" else 0.3  # the code's ihc.cfg / he.cfg
@@ -119,7 +143,10 @@ def get_config(arg=None):
     c.net.channels, c.net.skips = (8, 16, 32), (0, 4, 4)
     c.num_steps, c.loss.anchor_steps, c.progress_chunk = 300, 50, 50
     c.tile, c.overlap, c.batch_tiles, c.tile_steps = 256, 32, 4, 100
-    c.init_stains, c.readout = "ruifrok", "net"  # the stitching study measures the tiles' network maps
+    c.init_stains, c.readout = (
+      "ruifrok",
+      "net",
+    )  # the stitching study measures the tiles' network maps
     c.loss.beta = 0.03  # the exclusion weight the stitching study was measured with
   if a.smoke:
     c.num_steps = 5

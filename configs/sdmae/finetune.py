@@ -10,7 +10,6 @@ mean +- std of Table 1.
       --config.data.data_dir=/data/nct --workdir=runs/sdmae_nct_ft1
 """
 
-
 import ml_collections
 
 from configs.sdmae import pretrain as _pre
@@ -32,8 +31,15 @@ def get_config(arg=None):
   # the code's augmentation (timm create_transform): RandAugment after the crop and flip, random erasing
   # after normalization; "" / 0 turns each off. Geometry is bilinear (order 1; the code: bicubic, which
   # dm-pix lacks) or nearest (0). common.augment, tested op by op against PIL
-  c.aug = ml_collections.ConfigDict(dict(randaugment="rand-m9-mstd0.5-inc1", interpolation_order=1,
-                                         reprob=0.25, remode="pixel", recount=1))
+  c.aug = ml_collections.ConfigDict(
+    dict(
+      randaugment="rand-m9-mstd0.5-inc1",
+      interpolation_order=1,
+      reprob=0.25,
+      remode="pixel",
+      recount=1,
+    )
+  )
   # lr = optim.lr x batch_size / 256 (the code: args.lr * total_batch_size / 256; 0 turns the scaling off)
   c.optim.lr_batch_ref = 256
   if not a.smoke:

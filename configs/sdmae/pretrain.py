@@ -16,13 +16,13 @@ import ml_collections
 from common.config import distributed, parse_arg, sharding
 
 DATASETS = {  # name: (data.name, image_size, variant, train size, mask ratio)
-    "embedded": ("procedural_he", 32, "mu/4", 2048, 0.6),
-    "ihc": ("ihc", 32, "mu/4", 0, 0.6),
-    "pcam": ("pcam", 224, "S/16", 262144, 0.6),
-    "pcam96": ("pcam", 96, "S/8", 262144, 0.6),
-    "pcam_tfds": ("pcam_tfds", 224, "S/16", 262144, 0.6),
-    "nct": ("nct", 224, "S/16", 89343, 0.6),
-    "imagenet100": ("imagenet100", 224, "S/16", 126689, 0.75),
+  "embedded": ("procedural_he", 32, "mu/4", 2048, 0.6),
+  "ihc": ("ihc", 32, "mu/4", 0, 0.6),
+  "pcam": ("pcam", 224, "S/16", 262144, 0.6),
+  "pcam96": ("pcam", 96, "S/8", 262144, 0.6),
+  "pcam_tfds": ("pcam_tfds", 224, "S/16", 262144, 0.6),
+  "nct": ("nct", 224, "S/16", 89343, 0.6),
+  "imagenet100": ("imagenet100", 224, "S/16", 126689, 0.75),
 }
 METHODS = ("sdmae", "mae", "contrastive")
 
@@ -43,28 +43,58 @@ def base(a, mode):
   c.method = method
   c.seed = a.seed
   c.mask_ratio = float(mask if a.mask is None else a.mask)
-  c.data = ml_collections.ConfigDict(dict(
-      name=data_name, data_dir="", image_size=size, source_size=size, num_train=n_train or 1, num_test=512,
-      seed=0, crop_scale=(0.08, 1.0),   # SD-MAE code: RandomResizedCrop scale 0.08-1 (MAE: 0.2-1)
+  c.data = ml_collections.ConfigDict(
+    dict(
+      name=data_name,
+      data_dir="",
+      image_size=size,
+      source_size=size,
+      num_train=n_train or 1,
+      num_test=512,
+      seed=0,
+      crop_scale=(0.08, 1.0),  # SD-MAE code: RandomResizedCrop scale 0.08-1 (MAE: 0.2-1)
       # PCam: the dataset's official split (262,144 train / 32,768 valid / 32,768 test); the paper reports
       # 245,760 / 40,960 following TransPath [22], a split it does not publish
-      test_split="test", class_list="",
-      grain_threads=0, grain_prefetch=0))  # host threads / batches ahead; 0: the platform default (runtime)
-  c.model = ml_collections.ConfigDict(dict(
-      variant=variant, image_size=size,
-      posemb="sincos2d",                 # the SD-MAE code uses a 1-D table: "sincos1d"
-      decoder_dim=64 if small else 192, decoder_depth=2 if small else 4, decoder_heads=2 if small else 3,
-      decoder_embed_bias=True,           # SD-MAE code: False (a bias-free projection)
+      test_split="test",
+      class_list="",
+      grain_threads=0,
+      grain_prefetch=0,
+    )
+  )  # host threads / batches ahead; 0: the platform default (runtime)
+  c.model = ml_collections.ConfigDict(
+    dict(
+      variant=variant,
+      image_size=size,
+      posemb="sincos2d",  # the SD-MAE code uses a 1-D table: "sincos1d"
+      decoder_dim=64 if small else 192,
+      decoder_depth=2 if small else 4,
+      decoder_heads=2 if small else 3,
+      decoder_embed_bias=True,  # SD-MAE code: False (a bias-free projection)
       drop_path=0.1,
-      head=dict(out_dim=256 if small else 4096,   # the paper's "4096 hidden" is the code's output size
-                hidden_dim=256 if small else 2048, bottleneck_dim=64 if small else 256, layers=3)))
-  c.loss = ml_collections.ConfigDict(dict(
-      norm_pix="joint",         # official MAE (the paper follows its protocol); SD-MAE code: "per_channel"
-      alpha=0.2,                # eq. 3 weight of the MSE (the code effectively uses 0.8)
-      beta=0.2, tau=0.5,        # eq. 4-5
-      student_temp=0.1, teacher_temp=0.04, teacher_stop_grad=False,  # SD-MAE code (DINO detaches)
-      center_on="probs", center_momentum=0.9,                          # code centers probabilities
-      label_smoothing=0.0, mixup=0.0, cutmix=0.0))
+      head=dict(
+        out_dim=256 if small else 4096,  # the paper's "4096 hidden" is the code's output size
+        hidden_dim=256 if small else 2048,
+        bottleneck_dim=64 if small else 256,
+        layers=3,
+      ),
+    )
+  )
+  c.loss = ml_collections.ConfigDict(
+    dict(
+      norm_pix="joint",  # official MAE (the paper follows its protocol); SD-MAE code: "per_channel"
+      alpha=0.2,  # eq. 3 weight of the MSE (the code effectively uses 0.8)
+      beta=0.2,
+      tau=0.5,  # eq. 4-5
+      student_temp=0.1,
+      teacher_temp=0.04,
+      teacher_stop_grad=False,  # SD-MAE code (DINO detaches)
+      center_on="probs",
+      center_momentum=0.9,  # code centers probabilities
+      label_smoothing=0.0,
+      mixup=0.0,
+      cutmix=0.0,
+    )
+  )
   c.init = ml_collections.ConfigDict(dict(workdir=""))
   c.distributed = distributed()
   c.sharding = sharding()
@@ -76,17 +106,36 @@ def base(a, mode):
   c.eval_batch_size = 128 if small else 256
   c.eval_examples = 512 if small else 4096
   c.total_steps = steps
-  c.optim = ml_collections.ConfigDict(dict(
-      name="adamw", lr=(1.5e-3 if small else 6e-4 * batch / 256), schedule="cosine", min_lr=1e-5,
+  c.optim = ml_collections.ConfigDict(
+    dict(
+      name="adamw",
+      lr=(1.5e-3 if small else 6e-4 * batch / 256),
+      schedule="cosine",
+      min_lr=1e-5,
       # b2 0.999: the SD-MAE code (torch's default; its --opt_betas is unset); the official MAE uses 0.95
-      warmup_steps=steps // 20, b1=0.9, b2=0.999, eps=1e-8, weight_decay=0.05, wd_mask="no_1d", clip_norm=0.0))
+      warmup_steps=steps // 20,
+      b1=0.9,
+      b2=0.999,
+      eps=1e-8,
+      weight_decay=0.05,
+      wd_mask="no_1d",
+      clip_norm=0.0,
+    )
+  )
   c.log_every = max(steps // 30, 1)
   c.ckpt_every = max(steps // 5, 1)
   c.keep_ckpts = 2
   c.eval_every = max(steps // 5, 1)
   c.figure_every = steps
   if a.smoke:
-    c.total_steps, c.batch_size, c.log_every, c.ckpt_every, c.eval_every, c.figure_every = 4, 8, 2, 4, 4, 4
+    c.total_steps, c.batch_size, c.log_every, c.ckpt_every, c.eval_every, c.figure_every = (
+      4,
+      8,
+      2,
+      4,
+      4,
+      4,
+    )
     c.eval_examples = c.eval_batch_size = 16
     c.optim.warmup_steps = 1
   return c

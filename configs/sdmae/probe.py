@@ -19,9 +19,20 @@ def get_config(arg=None):
   c.batch_size = 64 if small else 512
   if not a.smoke:
     c.total_steps = 300 if small else 90 * n_train // c.batch_size
-  c.optim = ml_collections.ConfigDict(dict(
-      name="sgd", lr=0.1 * c.batch_size / 256, momentum=0.9, nesterov=False, schedule="cosine", min_lr=0.0,
-      warmup_steps=c.total_steps // 10, weight_decay=0.0, wd_mask="all", clip_norm=0.0))
+  c.optim = ml_collections.ConfigDict(
+    dict(
+      name="sgd",
+      lr=0.1 * c.batch_size / 256,
+      momentum=0.9,
+      nesterov=False,
+      schedule="cosine",
+      min_lr=0.0,
+      warmup_steps=c.total_steps // 10,
+      weight_decay=0.0,
+      wd_mask="all",
+      clip_norm=0.0,
+    )
+  )
   c.log_every, c.eval_every = max(c.total_steps // 20, 1), max(c.total_steps // 3, 1)
   c.ckpt_every, c.figure_every = c.total_steps, 0
   return c

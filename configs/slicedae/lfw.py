@@ -14,9 +14,17 @@ from configs.slicedae import digits
 def get_config(arg=None):
   a = parse_arg(arg, model=digits.MODELS, smoke=False, long=False, seed=0)
   c = digits.base_config(
-      a, data=dict(name="lfw", num_test=40, data_dir="", image_size=24, center_crop=24),
-      model=dict(arch="conv", z_dim=16, hidden=(200, 200, 200), width=32, fc=128, widths=(128, 256, 512, 1024)),
-      total_steps=2000, batch_size=32, lr=1e-3)
+    a,
+    data=dict(name="lfw", num_test=40, data_dir="", image_size=24, center_crop=24),
+    model=dict(
+      arch="conv", z_dim=16, hidden=(200, 200, 200), width=32, fc=128, widths=(128, 256, 512, 1024)
+    ),
+    total_steps=2000,
+    batch_size=32,
+    lr=1e-3,
+  )
   if not a.smoke:
-    c.fd.classifier_steps = 300  # face / non-face is separated after 300 steps (held-out accuracy 1.0)
+    c.fd.classifier_steps = (
+      300  # face / non-face is separated after 300 steps (held-out accuracy 1.0)
+    )
   return digits.long_variant(c, 5000) if a.long and not a.smoke else c

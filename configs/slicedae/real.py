@@ -11,9 +11,9 @@ from common.config import parse_arg
 from configs.slicedae import digits
 
 _SETUPS = {
-    "mnist": (dict(image_size=28, center_crop=28), dict(arch="mlp", z_dim=20), 1e-3, 28 * 1000),
-    "cifar10": (dict(image_size=32, center_crop=32), dict(arch="conv", z_dim=64), 1e-3, 390 * 500),
-    "celeb_a": (dict(image_size=64, center_crop=140), dict(arch="dcgan", z_dim=64), 5e-4, 1270 * 55),
+  "mnist": (dict(image_size=28, center_crop=28), dict(arch="mlp", z_dim=20), 1e-3, 28 * 1000),
+  "cifar10": (dict(image_size=32, center_crop=32), dict(arch="conv", z_dim=64), 1e-3, 390 * 500),
+  "celeb_a": (dict(image_size=64, center_crop=140), dict(arch="dcgan", z_dim=64), 5e-4, 1270 * 55),
 }
 
 
@@ -21,6 +21,15 @@ def get_config(arg=None):
   a = parse_arg(arg, dataset=tuple(_SETUPS), model=digits.MODELS, smoke=False)
   ds = a.dataset
   data, model, lr, steps = _SETUPS[ds]
-  model = dict(dict(hidden=(200, 200, 200), width=32, fc=128, widths=(128, 256, 512, 1024)), **model)
-  return digits.base_config(a, data=dict(name=ds, num_test=10000, data_dir="", **data), model=model,
-                             total_steps=steps, batch_size=128, lr=lr, null_draws=200)
+  model = dict(
+    dict(hidden=(200, 200, 200), width=32, fc=128, widths=(128, 256, 512, 1024)), **model
+  )
+  return digits.base_config(
+    a,
+    data=dict(name=ds, num_test=10000, data_dir="", **data),
+    model=model,
+    total_steps=steps,
+    batch_size=128,
+    lr=lr,
+    null_draws=200,
+  )

@@ -32,33 +32,90 @@ def base_config(a):
   c.keep_ckpts = 2
   c.eval_every = 250
   c.figure_every = 2000
-  c.data = ml_collections.ConfigDict(dict(
-      name="bundled", root="", split_seed=0, patch=48, num_train_patches=100_000, num_val_patches=64,
+  c.data = ml_collections.ConfigDict(
+    dict(
+      name="bundled",
+      root="",
+      split_seed=0,
+      patch=48,
+      num_train_patches=100_000,
+      num_val_patches=64,
       # every image scikit-image ships without a download (RGB ones in gray) is in one split only; test
       # images are never trained on (tests/xbdcnn: test_bundled_splits_are_disjoint)
-      train_images=("astronaut", "brick", "cat", "chelsea", "checkerboard", "coffee", "grass", "gravel", "horse",
-                    "hubble_deep_field", "immunohistochemistry", "microaneurysms", "page", "retina", "rocket",
-                    "text"),
-      val_images=("cell",), test_images=("camera", "shepp_logan_phantom", "moon", "coins", "clock"),
-      phantoms=(48, 2, 5),  # procedural chest radiographs (xbdcnn.phantoms) per split, disjoint seeds
-      grain_threads=0, grain_prefetch=0))  # host threads / batches ahead; 0: the platform default (runtime)
+      train_images=(
+        "astronaut",
+        "brick",
+        "cat",
+        "chelsea",
+        "checkerboard",
+        "coffee",
+        "grass",
+        "gravel",
+        "horse",
+        "hubble_deep_field",
+        "immunohistochemistry",
+        "microaneurysms",
+        "page",
+        "retina",
+        "rocket",
+        "text",
+      ),
+      val_images=("cell",),
+      test_images=("camera", "shepp_logan_phantom", "moon", "coins", "clock"),
+      phantoms=(
+        48,
+        2,
+        5,
+      ),  # procedural chest radiographs (xbdcnn.phantoms) per split, disjoint seeds
+      grain_threads=0,
+      grain_prefetch=0,
+    )
+  )  # host threads / batches ahead; 0: the platform default (runtime)
   c.distributed = distributed()
   c.sharding = sharding()
-  c.noise = ml_collections.ConfigDict(dict(
-      convention="peak",        # p = Poisson(eta g)/eta, Var = g/eta (small eta = strong noise); or "gain"
-      eta_range=(0.4, 1.9), sigma_range=(0.0, 20.0), clip=False))
-  c.model = ml_collections.ConfigDict(dict(
-      arch="xbdcnn", widths=(16, 32, 64), nle_width=16, use_nle=True, final_kernel=3,
-      depth=17, dncnn_width=16,
-      dncnn_bn=False))          # KAIR's DnCNN has BN; at batch 8 it stalled at the identity (models.DnCNN)
+  c.noise = ml_collections.ConfigDict(
+    dict(
+      convention="peak",  # p = Poisson(eta g)/eta, Var = g/eta (small eta = strong noise); or "gain"
+      eta_range=(0.4, 1.9),
+      sigma_range=(0.0, 20.0),
+      clip=False,
+    )
+  )
+  c.model = ml_collections.ConfigDict(
+    dict(
+      arch="xbdcnn",
+      widths=(16, 32, 64),
+      nle_width=16,
+      use_nle=True,
+      final_kernel=3,
+      depth=17,
+      dncnn_width=16,
+      dncnn_bn=False,
+    )
+  )  # KAIR's DnCNN has BN; at batch 8 it stalled at the identity (models.DnCNN)
   # eq. 8 weights and eq. 3's alpha; reduction "sum": the paper's per-image sums (eq. 3-6), all divided by
   # the one constant H*W so the terms keep the paper's ratios ("mean": each term its own mean, xbdcnn.losses)
-  c.loss = ml_collections.ConfigDict(dict(mse=0.4, ssim=0.6, asym=0.5, tv=0.05, alpha=0.3, reduction="sum"))
+  c.loss = ml_collections.ConfigDict(
+    dict(mse=0.4, ssim=0.6, asym=0.5, tv=0.05, alpha=0.3, reduction="sum")
+  )
   # the paper: Adam 1e-3 for the first half of training, then 1e-4
-  c.optim = ml_collections.ConfigDict(dict(
-      name="adam", lr=1e-3, schedule="piecewise", piecewise_fractions=(0.5,), piecewise_factor=0.1,
-      warmup_steps=0, b1=0.9, b2=0.999, eps=1e-8, clip_norm=0.0))
-  if variant == "dncnn":  # KAIR's DnCNN recipe is L1 + Adam 1e-4; here: the same data, budget and MSE
+  c.optim = ml_collections.ConfigDict(
+    dict(
+      name="adam",
+      lr=1e-3,
+      schedule="piecewise",
+      piecewise_fractions=(0.5,),
+      piecewise_factor=0.1,
+      warmup_steps=0,
+      b1=0.9,
+      b2=0.999,
+      eps=1e-8,
+      clip_norm=0.0,
+    )
+  )
+  if (
+    variant == "dncnn"
+  ):  # KAIR's DnCNN recipe is L1 + Adam 1e-4; here: the same data, budget and MSE
     c.model.arch = "dncnn"
     c.loss.ssim = 0.0
     c.loss.mse = 1.0

@@ -19,7 +19,9 @@ def get_config(arg=None):
   c.data.num_train_patches = 224_000
   c.data.num_val_patches = 512
   c.model.widths = (64, 128, 256)
-  c.model.nle_width = 32           # the paper: 5 convs of 32 channels (the embedded config uses 16 for CPU speed)
+  c.model.nle_width = (
+    32  # the paper: 5 convs of 32 channels (the embedded config uses 16 for CPU speed)
+  )
   c.model.dncnn_width = 64
   c.model.dncnn_bn = True
   c.batch_size = 32

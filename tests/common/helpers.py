@@ -18,14 +18,29 @@ def env_with_devices(n: int) -> dict:
   return env
 
 
-def train_cmd(workdir: str, *overrides: str, config: str = "configs/common/toy.py:smoke") -> list[str]:
-  return [sys.executable, "-m", "common.main", f"--config={os.path.join(ROOT, config)}",
-          f"--workdir={workdir}", *overrides]
+def train_cmd(
+  workdir: str, *overrides: str, config: str = "configs/common/toy.py:smoke"
+) -> list[str]:
+  return [
+    sys.executable,
+    "-m",
+    "common.main",
+    f"--config={os.path.join(ROOT, config)}",
+    f"--workdir={workdir}",
+    *overrides,
+  ]
 
 
 def run_train(workdir: str, *overrides: str, devices: int = 4, **kw) -> subprocess.CompletedProcess:
-  proc = subprocess.run(train_cmd(workdir, *overrides), env=env_with_devices(devices), cwd=ROOT,
-                        capture_output=True, text=True, timeout=600, **kw)
+  proc = subprocess.run(
+    train_cmd(workdir, *overrides),
+    env=env_with_devices(devices),
+    cwd=ROOT,
+    capture_output=True,
+    text=True,
+    timeout=600,
+    **kw,
+  )
   if proc.returncode:
     raise AssertionError(f"training failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
   return proc
@@ -33,6 +48,7 @@ def run_train(workdir: str, *overrides: str, devices: int = 4, **kw) -> subproce
 
 def saved_params(workdir: str, step=None):
   from common import checkpoint
+
   state, _ = checkpoint.load_state(workdir, step)
   return jax.tree.map(np.asarray, state["params"])
 
@@ -44,14 +60,26 @@ def assert_trees_equal(a, b):
     np.testing.assert_array_equal(x, y)
 
 
-def run_cli(module: str, *args: str, devices: int = 4, cwd: str | None = None, timeout: int = 600,
-            env: dict | None = None) -> subprocess.CompletedProcess:
+def run_cli(
+  module: str,
+  *args: str,
+  devices: int = 4,
+  cwd: str | None = None,
+  timeout: int = 600,
+  env: dict | None = None,
+) -> subprocess.CompletedProcess:
   """``python -m module args...`` as a user runs it (a fresh process: absl flags are per process)."""
   e = env_with_devices(devices)
   e.setdefault("MPLBACKEND", "Agg")
   e.update(env or {})
-  return subprocess.run([sys.executable, "-m", module, *args], env=e, cwd=cwd or ROOT, capture_output=True,
-                        text=True, timeout=timeout)
+  return subprocess.run(
+    [sys.executable, "-m", module, *args],
+    env=e,
+    cwd=cwd or ROOT,
+    capture_output=True,
+    text=True,
+    timeout=timeout,
+  )
 
 
 def one_line_error(proc: subprocess.CompletedProcess, *fragments: str) -> str:

@@ -1,7 +1,6 @@
 """common.augment against PIL (the library timm's RandAugment calls) and a plain loop of timm's erasing."""
 
 import math
-import random
 
 import jax
 import jax.numpy as jnp
@@ -38,31 +37,49 @@ def _pil(img, name, magnitude, sign=1.0, resample=Image.BILINEAR):
   factor = 1.0 + sign * m * 0.9
   w, h = im.size
   ref = {
-      "AutoContrast": lambda: ImageOps.autocontrast(im),
-      "Equalize": lambda: ImageOps.equalize(im),
-      "Invert": lambda: ImageOps.invert(im),
-      "Rotate": lambda: im.rotate(sign * m * 30.0, **kw),
-      "PosterizeIncreasing": lambda: ImageOps.posterize(im, 4 - int(m * 4)),
-      "Posterize": lambda: ImageOps.posterize(im, int(m * 4)),
-      "SolarizeIncreasing": lambda: ImageOps.solarize(im, 256 - int(m * 256)),
-      "Solarize": lambda: ImageOps.solarize(im, int(m * 256)),
-      "SolarizeAdd": lambda: _solarize_add(im, int(m * 110)),
-      "ColorIncreasing": lambda: ImageEnhance.Color(im).enhance(factor),
-      "ContrastIncreasing": lambda: ImageEnhance.Contrast(im).enhance(factor),
-      "BrightnessIncreasing": lambda: ImageEnhance.Brightness(im).enhance(factor),
-      "SharpnessIncreasing": lambda: ImageEnhance.Sharpness(im).enhance(factor),
-      "Color": lambda: ImageEnhance.Color(im).enhance(m * 1.8 + 0.1),
-      "ShearX": lambda: im.transform(im.size, Image.AFFINE, (1, sign * m * 0.3, 0, 0, 1, 0), **kw),
-      "ShearY": lambda: im.transform(im.size, Image.AFFINE, (1, 0, 0, sign * m * 0.3, 1, 0), **kw),
-      "TranslateXRel": lambda: im.transform(im.size, Image.AFFINE, (1, 0, sign * m * 0.45 * w, 0, 1, 0), **kw),
-      "TranslateYRel": lambda: im.transform(im.size, Image.AFFINE, (1, 0, 0, 0, 1, sign * m * 0.45 * h), **kw),
+    "AutoContrast": lambda: ImageOps.autocontrast(im),
+    "Equalize": lambda: ImageOps.equalize(im),
+    "Invert": lambda: ImageOps.invert(im),
+    "Rotate": lambda: im.rotate(sign * m * 30.0, **kw),
+    "PosterizeIncreasing": lambda: ImageOps.posterize(im, 4 - int(m * 4)),
+    "Posterize": lambda: ImageOps.posterize(im, int(m * 4)),
+    "SolarizeIncreasing": lambda: ImageOps.solarize(im, 256 - int(m * 256)),
+    "Solarize": lambda: ImageOps.solarize(im, int(m * 256)),
+    "SolarizeAdd": lambda: _solarize_add(im, int(m * 110)),
+    "ColorIncreasing": lambda: ImageEnhance.Color(im).enhance(factor),
+    "ContrastIncreasing": lambda: ImageEnhance.Contrast(im).enhance(factor),
+    "BrightnessIncreasing": lambda: ImageEnhance.Brightness(im).enhance(factor),
+    "SharpnessIncreasing": lambda: ImageEnhance.Sharpness(im).enhance(factor),
+    "Color": lambda: ImageEnhance.Color(im).enhance(m * 1.8 + 0.1),
+    "ShearX": lambda: im.transform(im.size, Image.AFFINE, (1, sign * m * 0.3, 0, 0, 1, 0), **kw),
+    "ShearY": lambda: im.transform(im.size, Image.AFFINE, (1, 0, 0, sign * m * 0.3, 1, 0), **kw),
+    "TranslateXRel": lambda: im.transform(
+      im.size, Image.AFFINE, (1, 0, sign * m * 0.45 * w, 0, 1, 0), **kw
+    ),
+    "TranslateYRel": lambda: im.transform(
+      im.size, Image.AFFINE, (1, 0, 0, 0, 1, sign * m * 0.45 * h), **kw
+    ),
   }[name]()
   return np.asarray(ref, np.float32)
 
 
-POINT_OPS = ["AutoContrast", "Equalize", "Invert", "PosterizeIncreasing", "Posterize", "SolarizeIncreasing",
-             "Solarize", "SolarizeAdd"]
-BLEND_OPS = ["ColorIncreasing", "ContrastIncreasing", "BrightnessIncreasing", "SharpnessIncreasing", "Color"]
+POINT_OPS = [
+  "AutoContrast",
+  "Equalize",
+  "Invert",
+  "PosterizeIncreasing",
+  "Posterize",
+  "SolarizeIncreasing",
+  "Solarize",
+  "SolarizeAdd",
+]
+BLEND_OPS = [
+  "ColorIncreasing",
+  "ContrastIncreasing",
+  "BrightnessIncreasing",
+  "SharpnessIncreasing",
+  "Color",
+]
 GEOMETRY = ["Rotate", "ShearX", "ShearY", "TranslateXRel", "TranslateYRel"]
 
 
@@ -109,7 +126,10 @@ def test_blend_ops_match_pil_to_one_level(name, sign):
   for shape, magnitude in (((19, 26), 9.0), ((32, 32), 6.5)):
     img = _image(*shape, seed=3)
     d = np.abs(_ours(img, name, magnitude, sign) - _pil(img, name, magnitude, sign))
-    assert d.max() <= 1.0, (name, d.max())  # PIL's grey level rounds in fixed point, dm-pix in float
+    assert d.max() <= 1.0, (
+      name,
+      d.max(),
+    )  # PIL's grey level rounds in fixed point, dm-pix in float
     assert np.mean(d) < 0.05, (name, np.mean(d))
 
 
@@ -129,6 +149,7 @@ def test_geometry_bilinear_matches_pil_inside(name):
   filled = np.all(ref == np.asarray(FILL, np.float32), -1)
   # away from the fill frame (PIL clamps at the edge, dm-pix mixes with the fill over the last pixel)
   from scipy import ndimage
+
   inner = ~ndimage.binary_dilation(filled, iterations=2)
   inner[:2], inner[-2:], inner[:, :2], inner[:, -2:] = False, False, False, False
   assert inner.sum() > 100
@@ -138,7 +159,13 @@ def test_geometry_bilinear_matches_pil_inside(name):
 
 def test_parse_spec_reads_timm_strings():
   s = augment.parse_spec("rand-m9-mstd0.5-inc1")
-  assert (s.magnitude, s.num_layers, s.magnitude_std, s.increasing, s.prob) == (9.0, 2, 0.5, True, 0.5)
+  assert (s.magnitude, s.num_layers, s.magnitude_std, s.increasing, s.prob) == (
+    9.0,
+    2,
+    0.5,
+    True,
+    0.5,
+  )
   assert augment.parse_spec("rand-n3-m5").ops == augment.OPS
   with pytest.raises(ValueError, match="unknown part"):
     augment.parse_spec("rand-m9-zz1")
@@ -146,7 +173,9 @@ def test_parse_spec_reads_timm_strings():
 
 def test_rand_augment_batch_changes_images_per_example():
   x = jnp.asarray(np.stack([_image(16, 16, seed=i) for i in range(8)]) / 255.0, jnp.float32)
-  y = np.asarray(jax.jit(lambda k, x: augment.rand_augment(k, x, "rand-m9-mstd0.5-inc1"))(jax.random.key(0), x))
+  y = np.asarray(
+    jax.jit(lambda k, x: augment.rand_augment(k, x, "rand-m9-mstd0.5-inc1"))(jax.random.key(0), x)
+  )
   assert y.shape == x.shape and y.min() >= 0 and y.max() <= 1
   np.testing.assert_allclose(y * 255, np.round(y * 255), atol=1e-3)  # stays on 8-bit levels
   changed = np.any(np.abs(y - np.asarray(x)) > 1e-6, axis=(1, 2, 3))
@@ -165,7 +194,7 @@ def _timm_box(u, h, w):
     bh = int(round(math.sqrt(target_area * aspect)))
     bw = int(round(math.sqrt(target_area / aspect)))
     if bw < w and bh < h:
-      top = int(u[a, 2] * (h - bh + 1))   # random.randint(0, h - bh)
+      top = int(u[a, 2] * (h - bh + 1))  # random.randint(0, h - bh)
       left = int(u[a, 3] * (w - bw + 1))
       return top, left, bh, bw, True
   return None

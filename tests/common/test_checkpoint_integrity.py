@@ -9,7 +9,8 @@ import os
 import numpy as np
 import pytest
 
-from common import checkpoint, config as config_lib, toy, trainer
+from common import checkpoint, toy, trainer
+from common import config as config_lib
 from common.errors import UserError
 from tests.common.helpers import ROOT, assert_trees_equal
 
@@ -17,8 +18,17 @@ TOY = os.path.join(ROOT, "configs/common/toy.py")
 
 
 def _cfg(**over):
-  return config_lib.load_config(TOY + ":smoke", {"total_steps": 10, "ckpt_every": 5, "log_every": 5,
-                                                 "eval_every": 0, "figure_every": 0, **over})
+  return config_lib.load_config(
+    TOY + ":smoke",
+    {
+      "total_steps": 10,
+      "ckpt_every": 5,
+      "log_every": 5,
+      "eval_every": 0,
+      "figure_every": 0,
+      **over,
+    },
+  )
 
 
 def _train(wd, **over):
@@ -31,8 +41,13 @@ def _params(wd, step):
 
 
 def _data_files(wd, step):
-  files = [f for f in glob.glob(str(wd / "checkpoints" / str(step) / "state" / "**" / "d" / "*"), recursive=True)
-           if os.path.isfile(f) and os.path.getsize(f) > 64]
+  files = [
+    f
+    for f in glob.glob(
+      str(wd / "checkpoints" / str(step) / "state" / "**" / "d" / "*"), recursive=True
+    )
+    if os.path.isfile(f) and os.path.getsize(f) > 64
+  ]
   assert files, "no array data file found in the checkpoint"
   return files
 
@@ -55,6 +70,7 @@ def trained(tmp_path_factory):
 
 def _copy(src, dst):
   import shutil
+
   shutil.copytree(src, dst)
   return dst
 
@@ -64,9 +80,12 @@ def test_every_committed_checkpoint_has_a_checksum(trained):
   sums = json.load(open(wd / "checkpoints" / "checksums-p0.json"))
   assert sorted(sums) == ["10", "5"]
   import hashlib
+
   for step, files in sums.items():
     for rel, digest in files.items():
-      assert hashlib.sha256(open(wd / "checkpoints" / step / rel, "rb").read()).hexdigest() == digest
+      assert (
+        hashlib.sha256(open(wd / "checkpoints" / step / rel, "rb").read()).hexdigest() == digest
+      )
 
 
 def test_a_bit_flip_falls_back_to_the_previous_checkpoint(trained, tmp_path, capsys):
@@ -101,7 +120,9 @@ def test_no_readable_checkpoint_stops_and_touches_nothing(trained, tmp_path):
     _flip_one_bit(_data_files(wd, step)[0], 40)
   listing = sorted(os.listdir(wd / "checkpoints"))
   metrics = (wd / "metrics.jsonl").read_bytes()
-  with pytest.raises(UserError, match=r"none of the 2 checkpoints .* can be read .*nothing was moved") as e:
+  with pytest.raises(
+    UserError, match=r"none of the 2 checkpoints .* can be read .*nothing was moved"
+  ) as e:
     _train(wd)
   assert "\n" not in str(e.value)
   assert sorted(os.listdir(wd / "checkpoints")) == listing
@@ -129,13 +150,16 @@ def _events(folder):
   import struct
 
   from tensorboardX.proto import event_pb2
+
   out = []
-  for path in sorted(glob.glob(os.path.join(folder, "events.out.tfevents.*")), key=os.path.getmtime):
+  for path in sorted(
+    glob.glob(os.path.join(folder, "events.out.tfevents.*")), key=os.path.getmtime
+  ):
     data, pos, events = open(path, "rb").read(), 0, []
     while pos + 12 <= len(data):
-      (n,) = struct.unpack("<Q", data[pos:pos + 8])
+      (n,) = struct.unpack("<Q", data[pos : pos + 8])
       ev = event_pb2.Event()
-      ev.ParseFromString(data[pos + 12:pos + 12 + n])
+      ev.ParseFromString(data[pos + 12 : pos + 12 + n])
       events.append(ev)
       pos += 12 + n + 4
     out.append(events)
@@ -148,6 +172,7 @@ def test_a_resumed_run_purges_tensorboard_points_past_the_restored_step(trained,
   event file starts with a SessionLog START at the first step it writes, which TensorBoard reads as
   "drop every earlier point from this step on"."""
   import shutil
+
   ref, _, _ = trained
   wd = _copy(ref, tmp_path / "run")
   shutil.rmtree(wd / "checkpoints" / "10")
@@ -157,7 +182,9 @@ def test_a_resumed_run_purges_tensorboard_points_past_the_restored_step(trained,
   after = _events(str(wd / "tb"))
   assert len(after) == len(before) + 1
   starts = [e for e in after[-1] if e.HasField("session_log")]
-  assert starts and starts[0].session_log.status == starts[0].session_log.START and starts[0].step == 6
+  assert (
+    starts and starts[0].session_log.status == starts[0].session_log.START and starts[0].step == 6
+  )
 
 
 def test_total_steps_changes_are_explicit(trained, tmp_path, capsys):
@@ -166,9 +193,16 @@ def test_total_steps_changes_are_explicit(trained, tmp_path, capsys):
   ref, _, _ = trained
   wd = _copy(ref, tmp_path / "run")
   cfg = _cfg(total_steps=20)
-  trainer.train(cfg, toy.make_task(cfg), str(wd), verbose=False, allow_config_change=("total_steps",))
-  assert "total_steps 10 -> 20: the learning-rate schedule (cosine) now spans 20 steps" in capsys.readouterr().out
+  trainer.train(
+    cfg, toy.make_task(cfg), str(wd), verbose=False, allow_config_change=("total_steps",)
+  )
+  assert (
+    "total_steps 10 -> 20: the learning-rate schedule (cosine) now spans 20 steps"
+    in capsys.readouterr().out
+  )
   cfg = _cfg(total_steps=7)
   with pytest.raises(UserError, match=r"at step 20, past total_steps=7"):
-    trainer.train(cfg, toy.make_task(cfg), str(wd), verbose=False, allow_config_change=("total_steps",))
+    trainer.train(
+      cfg, toy.make_task(cfg), str(wd), verbose=False, allow_config_change=("total_steps",)
+    )
   assert json.load(open(wd / "config.json"))["total_steps"] == 20

@@ -13,11 +13,21 @@ from common.errors import InputError, UserError
 from tests.common.helpers import ROOT, one_line_error, run_cli
 
 PROGRAMS = {  # module: a flag its --help must list
-    "common.main": "--workdir", "sdmae.main": "--config", "slicedae.main": "--allow_config_change",
-    "xbdcnn.main": "--checkpoint", "segclassic.main": "--method", "pgdips.main": "--reference",
-    "common.demo": "--only", "pgdips.evaluate": "--num_images", "pgdips.stitch": "--compare",
-    "sdmae.evaluate": "--workdirs", "slicedae.evaluate": "--fid_weights", "xbdcnn.evaluate": "--classical",
-    "common.scaling": "--batch_sizes", "slicedae.study": "--datasets", "xbdcnn.study": "--variants",
+  "common.main": "--workdir",
+  "sdmae.main": "--config",
+  "slicedae.main": "--allow_config_change",
+  "xbdcnn.main": "--checkpoint",
+  "segclassic.main": "--method",
+  "pgdips.main": "--reference",
+  "common.demo": "--only",
+  "pgdips.evaluate": "--num_images",
+  "pgdips.stitch": "--compare",
+  "sdmae.evaluate": "--workdirs",
+  "slicedae.evaluate": "--fid_weights",
+  "xbdcnn.evaluate": "--classical",
+  "common.scaling": "--batch_sizes",
+  "slicedae.study": "--datasets",
+  "xbdcnn.study": "--variants",
 }
 
 
@@ -32,10 +42,16 @@ def test_help_prints_flags_and_does_nothing_else(module, tmp_path):
 def test_bench_scripts_take_declared_flags_only(tmp_path):
   import subprocess
   import sys
+
   for script in ("sdmae", "slicedae", "xbdcnn", "pgdips", "segclassic"):
     path = os.path.join(ROOT, "bench", f"{script}.py")
-    proc = subprocess.run([sys.executable, path, "--stepz=3"], capture_output=True, text=True, cwd=str(tmp_path),
-                          env={**os.environ, "PYTHONPATH": ROOT, "JAX_PLATFORMS": "cpu"})
+    proc = subprocess.run(
+      [sys.executable, path, "--stepz=3"],
+      capture_output=True,
+      text=True,
+      cwd=str(tmp_path),
+      env={**os.environ, "PYTHONPATH": ROOT, "JAX_PLATFORMS": "cpu"},
+    )
     one_line_error(proc, "unknown flag --stepz")
 
 
@@ -46,15 +62,16 @@ def _write(path, data: bytes):
 
 def test_read_image_errors_are_one_line_and_name_the_file(tmp_path):
   from PIL import Image
+
   rgb = (np.random.default_rng(0).random((12, 10, 3)) * 255).astype(np.uint8)
   Image.fromarray(rgb).save(tmp_path / "ok.png")
   full = (tmp_path / "ok.png").read_bytes()
   cases = {
-      "missing": (str(tmp_path / "nope.png"), "does not exist"),
-      "empty": (_write(tmp_path / "empty.png", b""), "empty (0 bytes)"),
-      "truncated": (_write(tmp_path / "cut.png", full[: len(full) // 2]), "cannot be read"),
-      "not an image": (_write(tmp_path / "text.png", b"hello, this is not a png"), "cannot be read"),
-      "folder": (str(tmp_path), "directory"),
+    "missing": (str(tmp_path / "nope.png"), "does not exist"),
+    "empty": (_write(tmp_path / "empty.png", b""), "empty (0 bytes)"),
+    "truncated": (_write(tmp_path / "cut.png", full[: len(full) // 2]), "cannot be read"),
+    "not an image": (_write(tmp_path / "text.png", b"hello, this is not a png"), "cannot be read"),
+    "folder": (str(tmp_path), "directory"),
   }
   for name, (path, fragment) in cases.items():
     with pytest.raises(InputError, match=re.escape(fragment)) as e:
@@ -63,12 +80,15 @@ def test_read_image_errors_are_one_line_and_name_the_file(tmp_path):
 
 
 def test_read_image_alpha_and_nan(tmp_path):
-  from PIL import Image
   import tifffile
+  from PIL import Image
+
   rgb = (np.random.default_rng(0).random((12, 10, 3)) * 255).astype(np.uint8)
   opaque = np.concatenate([rgb, np.full((12, 10, 1), 255, np.uint8)], -1)
   Image.fromarray(opaque, "RGBA").save(tmp_path / "opaque.png")
-  np.testing.assert_array_equal(sources.read_image(str(tmp_path / "opaque.png")), rgb)  # flattened: opaque
+  np.testing.assert_array_equal(
+    sources.read_image(str(tmp_path / "opaque.png")), rgb
+  )  # flattened: opaque
   semi = opaque.copy()
   semi[3, 4, 3] = 128
   Image.fromarray(semi, "RGBA").save(tmp_path / "semi.png")
@@ -76,7 +96,9 @@ def test_read_image_alpha_and_nan(tmp_path):
     sources.read_image(str(tmp_path / "semi.png"))
   la = np.stack([rgb[..., 0], np.full((12, 10), 255, np.uint8)], -1)
   Image.fromarray(la, "LA").save(tmp_path / "la.png")
-  np.testing.assert_array_equal(sources.read_image(str(tmp_path / "la.png")), rgb[..., 0])  # gray + opaque alpha
+  np.testing.assert_array_equal(
+    sources.read_image(str(tmp_path / "la.png")), rgb[..., 0]
+  )  # gray + opaque alpha
   with pytest.raises(InputError, match="grayscale .*needs an RGB"):
     sources.read_image(str(tmp_path / "la.png"), mode="rgb")
   with pytest.raises(InputError, match="is RGB .*needs a grayscale"):
@@ -116,30 +138,72 @@ def test_psnr_snr_name_the_layout_on_2d_images():
       fn(x, x * 0.9)
   # with a channel axis: the scikit-image value
   from skimage.metrics import peak_signal_noise_ratio
+
   y = np.clip(x + 0.05, 0, 1)
-  np.testing.assert_allclose(float(metrics.psnr(x[..., None], y[..., None], data_range=1.0)),
-                             peak_signal_noise_ratio(x, y, data_range=1.0), rtol=1e-5)
+  np.testing.assert_allclose(
+    float(metrics.psnr(x[..., None], y[..., None], data_range=1.0)),
+    peak_signal_noise_ratio(x, y, data_range=1.0),
+    rtol=1e-5,
+  )
 
 
 def test_unknown_and_misplaced_flags_are_one_line(tmp_path):
-  one_line_error(run_cli("xbdcnn.main", "train", "--checkpoint=x"), "train does not take --checkpoint")
-  one_line_error(run_cli("pgdips.main", "deconvolve", "bundled:immunohistochemistry", f"--out={tmp_path}",
-                         "--config.num_stepz=3"), "num_stepz")
-  one_line_error(run_cli("pgdips.main", "deconvolve", "bundled:immunohistochemistry", f"--out={tmp_path}",
-                         "--config.tile=16", "--config.overlap=4"), "tile=16")
-  one_line_error(run_cli("slicedae.main", f"--config={ROOT}/configs/slicedae/digits.py:swea,smoke",
-                         f"--workdir={tmp_path / 'w'}"), "swea", "swae")
+  one_line_error(
+    run_cli("xbdcnn.main", "train", "--checkpoint=x"), "train does not take --checkpoint"
+  )
+  one_line_error(
+    run_cli(
+      "pgdips.main",
+      "deconvolve",
+      "bundled:immunohistochemistry",
+      f"--out={tmp_path}",
+      "--config.num_stepz=3",
+    ),
+    "num_stepz",
+  )
+  one_line_error(
+    run_cli(
+      "pgdips.main",
+      "deconvolve",
+      "bundled:immunohistochemistry",
+      f"--out={tmp_path}",
+      "--config.tile=16",
+      "--config.overlap=4",
+    ),
+    "tile=16",
+  )
+  one_line_error(
+    run_cli(
+      "slicedae.main",
+      f"--config={ROOT}/configs/slicedae/digits.py:swea,smoke",
+      f"--workdir={tmp_path / 'w'}",
+    ),
+    "swea",
+    "swae",
+  )
   assert not os.path.exists(tmp_path / "w")
 
 
 def test_missing_dataset_and_full_disk_are_one_line(tmp_path):
-  one_line_error(run_cli("sdmae.main", f"--config={ROOT}/configs/sdmae/pretrain.py:nct,smoke",
-                         f"--config.data.data_dir={tmp_path / 'nct'}", f"--workdir={tmp_path / 'w'}"),
-                 str(tmp_path / "nct"))
+  one_line_error(
+    run_cli(
+      "sdmae.main",
+      f"--config={ROOT}/configs/sdmae/pretrain.py:nct,smoke",
+      f"--config.data.data_dir={tmp_path / 'nct'}",
+      f"--workdir={tmp_path / 'w'}",
+    ),
+    str(tmp_path / "nct"),
+  )
   import errno
+
   from common import cli
-  assert cli.describe(OSError(errno.ENOSPC, "No space left on device", "/x/ckpt")).startswith("disk full writing /x/ckpt")
-  wrapped = RuntimeError("tensorstore: Error writing local file: [OS error 28: No space left on device]\n" * 50)
+
+  assert cli.describe(OSError(errno.ENOSPC, "No space left on device", "/x/ckpt")).startswith(
+    "disk full writing /x/ckpt"
+  )
+  wrapped = RuntimeError(
+    "tensorstore: Error writing local file: [OS error 28: No space left on device]\n" * 50
+  )
   assert cli.describe(wrapped).startswith("disk full")
   assert cli.describe(ZeroDivisionError("bug")) is None  # a bug keeps its traceback
 
@@ -159,6 +223,7 @@ def test_atomic_path_leaves_the_old_file_or_nothing(tmp_path):
   """A writer that fails half-way leaves the previous file intact and no temporary beside it; a finished
   one replaces it with mode 0666 less the umask (not mkstemp's 0600)."""
   from common import files
+
   path = tmp_path / "out.npz"
   path.write_bytes(b"old")
   with pytest.raises(OSError):
@@ -180,17 +245,42 @@ def test_pgdips_never_writes_over_its_input(tmp_path):
   """deconvolve d/figure.png --out=d and normalize d/normalized.png --out=d would replace the input with an
   output of the same name: refused in one line before any solve, the input unchanged."""
   from PIL import Image
+
   rgb = np.random.default_rng(0).integers(40, 250, (16, 16, 3)).astype(np.uint8)
   for name in ("figure.png", "normalized.png", "C_eosin.png"):
     Image.fromarray(rgb).save(tmp_path / name)
   before = {n: (tmp_path / n).read_bytes() for n in ("figure.png", "normalized.png", "C_eosin.png")}
-  one_line_error(run_cli("pgdips.main", "deconvolve", str(tmp_path / "figure.png"), f"--out={tmp_path}",
-                         f"--config={ROOT}/configs/pgdips/he.py:smoke"), "is the input")
-  one_line_error(run_cli("pgdips.main", "deconvolve", str(tmp_path / "C_eosin.png"), f"--out={tmp_path}",
-                         f"--config={ROOT}/configs/pgdips/he.py:smoke"), "is the input")
-  one_line_error(run_cli("pgdips.main", "normalize", str(tmp_path / "figure.png"),
-                         f"--reference={tmp_path / 'normalized.png'}", f"--out={tmp_path}",
-                         f"--config={ROOT}/configs/pgdips/he.py:smoke"), "is the input")
+  one_line_error(
+    run_cli(
+      "pgdips.main",
+      "deconvolve",
+      str(tmp_path / "figure.png"),
+      f"--out={tmp_path}",
+      f"--config={ROOT}/configs/pgdips/he.py:smoke",
+    ),
+    "is the input",
+  )
+  one_line_error(
+    run_cli(
+      "pgdips.main",
+      "deconvolve",
+      str(tmp_path / "C_eosin.png"),
+      f"--out={tmp_path}",
+      f"--config={ROOT}/configs/pgdips/he.py:smoke",
+    ),
+    "is the input",
+  )
+  one_line_error(
+    run_cli(
+      "pgdips.main",
+      "normalize",
+      str(tmp_path / "figure.png"),
+      f"--reference={tmp_path / 'normalized.png'}",
+      f"--out={tmp_path}",
+      f"--config={ROOT}/configs/pgdips/he.py:smoke",
+    ),
+    "is the input",
+  )
   assert {n: (tmp_path / n).read_bytes() for n in before} == before
 
 
@@ -198,25 +288,50 @@ def test_command_line_mistakes_are_one_line(tmp_path):
   """A missing or empty --config, an override without --config, a batch the devices do not divide,
   --devices=0 and another method's workdir each end in one line (exit 2); --helpfull exits 0."""
   import json
+
   toy = f"--config={ROOT}/configs/common/toy.py:smoke"
-  one_line_error(run_cli("common.main", "--config=configs/common/nope.py", f"--workdir={tmp_path / 'a'}"),
-                 "configs/common/nope.py does not exist")
-  one_line_error(run_cli("common.main", "--config=", f"--workdir={tmp_path / 'a'}"), "--config is empty")
-  one_line_error(run_cli("common.main", "--config.optim.lr=0.1", f"--workdir={tmp_path / 'a'}"),
-                 "needs --config=")
-  one_line_error(run_cli("common.main", toy, "--config.batch_size=6", f"--workdir={tmp_path / 'a'}"),
-                 "not divisible by the 4 devices")
-  one_line_error(run_cli("common.scaling", toy, "--devices=0", f"--out={tmp_path / 's'}"), "--devices")
-  one_line_error(run_cli("common.scaling", toy, "--devices=1,4", "--batch_sizes=6", f"--out={tmp_path / 's'}"),
-                 "6 is not divisible by 4")
+  one_line_error(
+    run_cli("common.main", "--config=configs/common/nope.py", f"--workdir={tmp_path / 'a'}"),
+    "configs/common/nope.py does not exist",
+  )
+  one_line_error(
+    run_cli("common.main", "--config=", f"--workdir={tmp_path / 'a'}"), "--config is empty"
+  )
+  one_line_error(
+    run_cli("common.main", "--config.optim.lr=0.1", f"--workdir={tmp_path / 'a'}"),
+    "needs --config=",
+  )
+  one_line_error(
+    run_cli("common.main", toy, "--config.batch_size=6", f"--workdir={tmp_path / 'a'}"),
+    "not divisible by the 4 devices",
+  )
+  one_line_error(
+    run_cli("common.scaling", toy, "--devices=0", f"--out={tmp_path / 's'}"), "--devices"
+  )
+  one_line_error(
+    run_cli("common.scaling", toy, "--devices=1,4", "--batch_sizes=6", f"--out={tmp_path / 's'}"),
+    "6 is not divisible by 4",
+  )
   proc = run_cli("common.main", "--helpfull")
   assert proc.returncode == 0 and "--workdir" in proc.stdout
   wd = tmp_path / "toy_run"
   wd.mkdir()
-  (wd / "config.json").write_text(json.dumps({"task": "common.toy:make_task", "model": {"width": 8}}))
-  one_line_error(run_cli("sdmae.evaluate", f"--workdirs={wd}", f"--out={tmp_path / 'e'}"), "not an sdmae training run")
-  one_line_error(run_cli("sdmae.main", f"--config={ROOT}/configs/sdmae/probe.py:embedded,smoke",
-                         f"--config.init.workdir={wd}", f"--workdir={tmp_path / 'p'}"), "not an sdmae pre-training run")
+  (wd / "config.json").write_text(
+    json.dumps({"task": "common.toy:make_task", "model": {"width": 8}})
+  )
+  one_line_error(
+    run_cli("sdmae.evaluate", f"--workdirs={wd}", f"--out={tmp_path / 'e'}"),
+    "not an sdmae training run",
+  )
+  one_line_error(
+    run_cli(
+      "sdmae.main",
+      f"--config={ROOT}/configs/sdmae/probe.py:embedded,smoke",
+      f"--config.init.workdir={wd}",
+      f"--workdir={tmp_path / 'p'}",
+    ),
+    "not an sdmae pre-training run",
+  )
   assert not os.path.exists(tmp_path / "a") and not os.path.exists(tmp_path / "e")
 
 

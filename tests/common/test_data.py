@@ -1,6 +1,5 @@
 """common.data: real-format sources on small files, pipelines, resume, and one-line errors."""
 
-
 import h5py
 import numpy as np
 import pytest
@@ -39,7 +38,9 @@ def test_missing_paths_give_one_line_errors(tmp_path):
   assert "\n" not in str(e.value)
   with pytest.raises(data.DatasetNotFoundError, match="does not exist"):
     data.H5Source(str(tmp_path / "x.h5"))
-  with pytest.raises(data.DatasetNotFoundError, match="tfds build mnist --file_format=array_record"):
+  with pytest.raises(
+    data.DatasetNotFoundError, match="tfds build mnist --file_format=array_record"
+  ):
     data.tfds_source("mnist", "train", data_dir=str(tmp_path))
 
 
@@ -50,8 +51,10 @@ def test_h5_pcam_layout(tmp_path):
     f["x"] = x
   with h5py.File(tmp_path / "camelyonpatch_level_2_split_valid_y.h5", "w") as f:
     f["y"] = y
-  src = data.H5Source(str(tmp_path / "camelyonpatch_level_2_split_valid_x.h5"),
-                      str(tmp_path / "camelyonpatch_level_2_split_valid_y.h5"))
+  src = data.H5Source(
+    str(tmp_path / "camelyonpatch_level_2_split_valid_x.h5"),
+    str(tmp_path / "camelyonpatch_level_2_split_valid_y.h5"),
+  )
   assert len(src) == 6
   np.testing.assert_array_equal(src[4]["image"], x[4])
   assert int(src[4]["label"]) == 1
@@ -61,6 +64,7 @@ def test_h5_pcam_layout(tmp_path):
 
 def test_tfds_mock_data_through_grain():
   import tensorflow_datasets as tfds
+
   with tfds.testing.mock_data(num_examples=16, policy=tfds.testing.MockPolicy.USE_CODE):
     src = data.tfds_source("patch_camelyon", "train")
     batch = next(iter(data.train_pipeline(src, global_batch=4, seed=0)))
@@ -89,8 +93,12 @@ def test_pipeline_deterministic_reshuffles_and_resumes():
 def test_process_shards_make_the_global_batch():
   src = data.ArraySource(i=np.arange(64))
   whole = next(iter(data.train_pipeline(src, global_batch=8, seed=0)))["i"]
-  parts = [next(iter(data.train_pipeline(src, global_batch=8, seed=0, process_index=p, process_count=4)))["i"]
-           for p in range(4)]
+  parts = [
+    next(iter(data.train_pipeline(src, global_batch=8, seed=0, process_index=p, process_count=4)))[
+      "i"
+    ]
+    for p in range(4)
+  ]
   np.testing.assert_array_equal(np.concatenate(parts), whole)
 
 

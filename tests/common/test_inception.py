@@ -16,9 +16,11 @@ def test_avg_pool_exclude_pad_equals_numpy_loop():
   want = np.zeros_like(x)
   for i in range(5):
     for j in range(4):
-      win = x[0, max(i - 1, 0):i + 2, max(j - 1, 0):j + 2]
+      win = x[0, max(i - 1, 0) : i + 2, max(j - 1, 0) : j + 2]
       want[0, i, j] = win.reshape(-1, 2).mean(0)
-  np.testing.assert_allclose(np.asarray(inception.avg_pool_exclude_pad(jnp.asarray(x))), want, rtol=1e-6)
+  np.testing.assert_allclose(
+    np.asarray(inception.avg_pool_exclude_pad(jnp.asarray(x))), want, rtol=1e-6
+  )
 
 
 def _numpy_basic_conv(x, w_oihw, gamma, beta, mean, var, pad):
@@ -29,7 +31,7 @@ def _numpy_basic_conv(x, w_oihw, gamma, beta, mean, var, pad):
   y = np.zeros((H, W, o))
   for a in range(H):
     for b in range(W):
-      patch = xp[a:a + kh, b:b + kw, :]  # (kh, kw, i)
+      patch = xp[a : a + kh, b : b + kw, :]  # (kh, kw, i)
       y[a, b] = np.einsum("hwi,oihw->o", patch, w_oihw)
   y = (y - mean) / np.sqrt(var + 1e-3) * gamma + beta
   return np.maximum(y, 0)
@@ -42,8 +44,9 @@ def test_torch_layout_weights_load_into_the_right_places(tmp_path):
   arrays = {}
   for path, spec in jax.tree_util.tree_flatten_with_path(template)[0]:
     arrays[path] = RNG.normal(size=spec.shape).astype(np.float32)
-  variables = jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(template),
-                                           [jnp.asarray(a) for a in arrays.values()])
+  variables = jax.tree_util.tree_unflatten(
+    jax.tree_util.tree_structure(template), [jnp.asarray(a) for a in arrays.values()]
+  )
   npz = inception.to_npz_layout(variables)
   # variances must be positive for the BN check
   npz = {k: (np.abs(v) + 0.5 if k.endswith("running_var") else v) for k, v in npz.items()}
@@ -59,11 +62,20 @@ def test_torch_layout_weights_load_into_the_right_places(tmp_path):
   pre = "Mixed_6b.branch7x7_2"
   x = RNG.normal(size=(6, 9, 128)).astype(np.float32)
   conv = inception.BasicConv(128, (1, 7), padding=(0, 3))
-  v = {"params": loaded["params"]["Mixed_6b"]["branch7x7_2"],
-       "batch_stats": loaded["batch_stats"]["Mixed_6b"]["branch7x7_2"]}
+  v = {
+    "params": loaded["params"]["Mixed_6b"]["branch7x7_2"],
+    "batch_stats": loaded["batch_stats"]["Mixed_6b"]["branch7x7_2"],
+  }
   got = np.asarray(conv.apply(v, jnp.asarray(x[None])))[0]
-  want = _numpy_basic_conv(x, npz[f"{pre}.conv.weight"], npz[f"{pre}.bn.weight"], npz[f"{pre}.bn.bias"],
-                           npz[f"{pre}.bn.running_mean"], npz[f"{pre}.bn.running_var"], (0, 3))
+  want = _numpy_basic_conv(
+    x,
+    npz[f"{pre}.conv.weight"],
+    npz[f"{pre}.bn.weight"],
+    npz[f"{pre}.bn.bias"],
+    npz[f"{pre}.bn.running_mean"],
+    npz[f"{pre}.bn.running_var"],
+    (0, 3),
+  )
   np.testing.assert_allclose(got, want, rtol=2e-4, atol=2e-3)
 
 

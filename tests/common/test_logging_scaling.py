@@ -6,7 +6,8 @@ import os
 import numpy as np
 import pytest
 
-from common import logging as log_lib, scaling
+from common import logging as log_lib
+from common import scaling
 from tests.common.helpers import ROOT
 
 
@@ -36,13 +37,26 @@ def test_progress_line():
 
 @pytest.mark.slow
 def test_scaling_tool_reports_flops_mfu_memory_for_both_modes_and_strategies(tmp_path):
-  rows = scaling.run(os.path.join(ROOT, "configs/common/toy.py:smoke"), [1, 2], [16], 6, str(tmp_path),
-                     ["--config.sharding.min_size=0"], modes=("strong", "weak"), per_device_batch=8,
-                     strategies=("dp", "fsdp"), cpu_peak=1e11)
+  rows = scaling.run(
+    os.path.join(ROOT, "configs/common/toy.py:smoke"),
+    [1, 2],
+    [16],
+    6,
+    str(tmp_path),
+    ["--config.sharding.min_size=0"],
+    modes=("strong", "weak"),
+    per_device_batch=8,
+    strategies=("dp", "fsdp"),
+    cpu_peak=1e11,
+  )
   strong = [r for r in rows if r["mode"] == "strong"]
   weak = [r for r in rows if r["mode"] == "weak"]
-  assert [(r["strategy"], r["devices"], r["batch_size"]) for r in strong] == [("dp", 1, 16), ("dp", 2, 16),
-                                                                             ("fsdp", 1, 16), ("fsdp", 2, 16)]
+  assert [(r["strategy"], r["devices"], r["batch_size"]) for r in strong] == [
+    ("dp", 1, 16),
+    ("dp", 2, 16),
+    ("fsdp", 1, 16),
+    ("fsdp", 2, 16),
+  ]
   assert [r["batch_size"] for r in weak] == [8, 16, 8, 16]
   for r in rows:
     assert r["examples_per_sec"] > 0 and r["step_gflop_per_device"] > 0 and 0 < r["mfu"] < 1

@@ -4,7 +4,8 @@ import jax
 import numpy as np
 import pytest
 import scipy.linalg
-from skimage import data, metrics as skm
+from skimage import data
+from skimage import metrics as skm
 
 from common import metrics
 
@@ -15,17 +16,33 @@ RNG = np.random.default_rng(1)
 def test_ssim_equals_skimage(shape):
   x = RNG.random(shape).astype(np.float32)
   y = np.clip(x + 0.2 * RNG.normal(size=shape), 0, 1).astype(np.float32)
-  want = skm.structural_similarity(x, y, data_range=1.0, gaussian_weights=True, sigma=1.5,
-                                   use_sample_covariance=False, channel_axis=-1)
+  want = skm.structural_similarity(
+    x,
+    y,
+    data_range=1.0,
+    gaussian_weights=True,
+    sigma=1.5,
+    use_sample_covariance=False,
+    channel_axis=-1,
+  )
   np.testing.assert_allclose(float(metrics.ssim(x, y, data_range=1.0)), want, atol=2e-5)
 
 
 def test_ssim_on_camera_uint8_range():
   cam = data.camera()[:128, :128].astype(np.float32)
   noisy = np.clip(cam + RNG.normal(0, 20, cam.shape), 0, 255).astype(np.float32)
-  want = skm.structural_similarity(cam[..., None], noisy[..., None], data_range=255, gaussian_weights=True,
-                                   sigma=1.5, use_sample_covariance=False, channel_axis=-1)
-  np.testing.assert_allclose(float(metrics.ssim(cam[..., None], noisy[..., None], data_range=255.0)), want, atol=2e-5)
+  want = skm.structural_similarity(
+    cam[..., None],
+    noisy[..., None],
+    data_range=255,
+    gaussian_weights=True,
+    sigma=1.5,
+    use_sample_covariance=False,
+    channel_axis=-1,
+  )
+  np.testing.assert_allclose(
+    float(metrics.ssim(cam[..., None], noisy[..., None], data_range=255.0)), want, atol=2e-5
+  )
 
 
 def test_ssim_batched_and_errors():
@@ -43,8 +60,11 @@ def test_ssim_batched_and_errors():
 def test_psnr_snr_equal_skimage_and_numpy():
   x = RNG.random((20, 20, 3))
   y = x + 0.05 * RNG.normal(size=x.shape)
-  np.testing.assert_allclose(float(metrics.psnr(x, y, data_range=1.0)),
-                             skm.peak_signal_noise_ratio(x, y, data_range=1.0), rtol=1e-5)
+  np.testing.assert_allclose(
+    float(metrics.psnr(x, y, data_range=1.0)),
+    skm.peak_signal_noise_ratio(x, y, data_range=1.0),
+    rtol=1e-5,
+  )
   want_snr = 10 * np.log10(np.sum(x**2) / np.sum((x - y) ** 2))
   np.testing.assert_allclose(float(metrics.snr(x, y)), want_snr, rtol=1e-5)
 
@@ -54,8 +74,11 @@ def test_pcc_equals_numpy_corrcoef():
   want = [np.corrcoef(a, b)[0, 1] for a, b in zip(x, y)]
   np.testing.assert_allclose(metrics.pcc(x, y), want, rtol=1e-5)
   m1, m2 = RNG.random((3, 8, 9)), RNG.random((3, 8, 9))
-  np.testing.assert_allclose(metrics.pcc(m1, m2, axis=(-2, -1)),
-                             [np.corrcoef(a.ravel(), b.ravel())[0, 1] for a, b in zip(m1, m2)], rtol=1e-5)
+  np.testing.assert_allclose(
+    metrics.pcc(m1, m2, axis=(-2, -1)),
+    [np.corrcoef(a.ravel(), b.ravel())[0, 1] for a, b in zip(m1, m2)],
+    rtol=1e-5,
+  )
 
 
 def test_mardia_equals_loops():
@@ -64,13 +87,19 @@ def test_mardia_equals_loops():
   b2 = sum(np.sum(x[j] ** 2) ** 2 for j in range(30)) / 30
   np.testing.assert_allclose(float(metrics.mardia_skewness(x)), b1, rtol=1e-4)
   np.testing.assert_allclose(float(metrics.mardia_kurtosis(x)), b2, rtol=1e-5)
-  np.testing.assert_allclose(float(metrics.mardia_kurtosis(x, normalized=True)), b2 - 24, rtol=1e-4, atol=1e-4)
+  np.testing.assert_allclose(
+    float(metrics.mardia_kurtosis(x, normalized=True)), b2 - 24, rtol=1e-4, atol=1e-4
+  )
   # classical (standardized) skewness: Mahalanobis inner products with the ML covariance
   xc = x - x.mean(0)
   s_inv = np.linalg.inv(xc.T @ xc / 30)
   g = xc @ s_inv @ xc.T
-  np.testing.assert_allclose(float(metrics.mardia_skewness(x, standardize=True)), np.mean(g**3), rtol=1e-3)
-  np.testing.assert_allclose(float(metrics.mardia_kurtosis(x, standardize=True)), np.mean(np.diag(g) ** 2), rtol=1e-3)
+  np.testing.assert_allclose(
+    float(metrics.mardia_skewness(x, standardize=True)), np.mean(g**3), rtol=1e-3
+  )
+  np.testing.assert_allclose(
+    float(metrics.mardia_kurtosis(x, standardize=True)), np.mean(np.diag(g) ** 2), rtol=1e-3
+  )
 
 
 def test_mardia_normal_expectations():
@@ -82,6 +111,7 @@ def test_mardia_normal_expectations():
 def test_mardia_test_equals_loops_and_scipy():
   """A = n b1 / 6 ~ chi2(D(D+1)(D+2)/6), B = (b2 - D(D+2)) / sqrt(8 D(D+2) / n) ~ N(0, 1), written out."""
   from scipy import stats
+
   x = RNG.normal(size=(40, 3)) @ np.array([[1.0, 0.3, 0.0], [0.0, 2.0, 0.1], [0.0, 0.0, 0.5]]) + 4.0
   n, d = x.shape
   xc = x - x.mean(0)
@@ -91,13 +121,20 @@ def test_mardia_test_equals_loops_and_scipy():
   got = metrics.mardia_test(x)
   np.testing.assert_allclose([got["b1"], got["b2"]], [b1, b2], rtol=1e-9)
   np.testing.assert_allclose(got["p_skewness"], stats.chi2.sf(n * b1 / 6, 10), rtol=1e-9)
-  np.testing.assert_allclose(got["p_kurtosis"], 2 * stats.norm.sf(abs((b2 - 15) / np.sqrt(8 * 15 / n))), rtol=1e-9)
+  np.testing.assert_allclose(
+    got["p_kurtosis"], 2 * stats.norm.sf(abs((b2 - 15) / np.sqrt(8 * 15 / n))), rtol=1e-9
+  )
 
 
 def test_mardia_test_size_and_power():
   """Under normality the skewness test rejects about 5% at 5%; skewed and heavy-tailed samples are rejected."""
   rng = np.random.default_rng(5)
-  p = np.array([metrics.mardia_test(rng.normal(size=(150, 3)) * [1, 3, 0.2] + 7)["p_skewness"] for _ in range(400)])
+  p = np.array(
+    [
+      metrics.mardia_test(rng.normal(size=(150, 3)) * [1, 3, 0.2] + 7)["p_skewness"]
+      for _ in range(400)
+    ]
+  )
   assert 0.02 <= np.mean(p < 0.05) <= 0.09, np.mean(p < 0.05)
   assert metrics.mardia_test(rng.exponential(size=(150, 3)))["p_skewness"] < 1e-3
   assert metrics.mardia_test(rng.standard_t(3, size=(300, 3)))["p_kurtosis"] < 1e-3
@@ -153,12 +190,15 @@ def test_frechet_distance_float64_numpy_path_equals_scipy_sqrtm():
 
 def test_paired_difference_is_scipys_tests_and_a_plain_count():
   from scipy import stats
+
   rng = np.random.default_rng(3)
   a, b = rng.normal(1.0, 1.0, 12), rng.normal(0.5, 1.0, 12)
   r = metrics.paired_difference(a - b)
   assert r["p"] == pytest.approx(stats.wilcoxon(a, b).pvalue) and r["n"] == 12
   assert r["won"] == sum(1 for x, y in zip(a, b) if x > y)
-  assert r["mean"] == pytest.approx(np.mean(a - b)) and r["std"] == pytest.approx(np.std(a - b, ddof=1))
+  assert r["mean"] == pytest.approx(np.mean(a - b)) and r["std"] == pytest.approx(
+    np.std(a - b, ddof=1)
+  )
   t = metrics.paired_difference(a - b, test="t", smaller_wins=True)
   assert t["p"] == pytest.approx(stats.ttest_rel(a, b).pvalue) and t["won"] == 12 - r["won"]
   assert metrics.paired_difference(np.zeros(6))["p"] == 1.0

@@ -6,7 +6,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import integrate, stats
 
 from common import sliced
@@ -49,7 +50,9 @@ def test_wasserstein_closed_form_matches_quadrature(n):
 def test_cramer_wold_matches_quadrature(n):
   y = RNG.normal(-0.2, 0.8, size=n)
   got = float(sliced.cramer_wold(jnp.asarray(y, jnp.float32)))
-  np.testing.assert_allclose(got, _cw_quadrature(y, sliced.silverman_gamma(n)), rtol=1e-4, atol=1e-7)
+  np.testing.assert_allclose(
+    got, _cw_quadrature(y, sliced.silverman_gamma(n)), rtol=1e-4, atol=1e-7
+  )
 
 
 @pytest.mark.parametrize("n", [1, 2, 5, 100])
@@ -60,14 +63,18 @@ def test_cramer_von_mises_equals_scipy(n):
   else:  # scipy returns NaN for n = 1; the statistic's definition still applies
     u = np.sort(stats.norm.cdf(y))
     want = (1 / (12 * n) + np.sum(((2 * np.arange(1, n + 1) - 1) / (2 * n) - u) ** 2)) / n
-  np.testing.assert_allclose(float(sliced.cramer_von_mises(jnp.asarray(y, jnp.float32))), want, rtol=1e-4, atol=1e-6)
+  np.testing.assert_allclose(
+    float(sliced.cramer_von_mises(jnp.asarray(y, jnp.float32))), want, rtol=1e-4, atol=1e-6
+  )
 
 
 @pytest.mark.parametrize("n", [1, 2, 5, 100])
 def test_kolmogorov_smirnov_equals_scipy(n):
   y = RNG.standard_t(3, size=n)
   want = stats.kstest(y, "norm").statistic
-  np.testing.assert_allclose(float(sliced.kolmogorov_smirnov(jnp.asarray(y, jnp.float32))), want, rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(
+    float(sliced.kolmogorov_smirnov(jnp.asarray(y, jnp.float32))), want, rtol=1e-5, atol=1e-6
+  )
 
 
 def test_cramer_von_mises_is_w2_of_uniformized_sample():
@@ -75,14 +82,20 @@ def test_cramer_von_mises_is_w2_of_uniformized_sample():
   y = RNG.normal(size=11)
   z = np.sort(stats.norm.cdf(y))
   n = len(z)
-  want = sum(integrate.quad(lambda t, zi=z[i]: (zi - t) ** 2, i / n, (i + 1) / n)[0] for i in range(n))
-  np.testing.assert_allclose(float(sliced.cramer_von_mises(jnp.asarray(y, jnp.float32))), want, rtol=1e-5)
+  want = sum(
+    integrate.quad(lambda t, zi=z[i]: (zi - t) ** 2, i / n, (i + 1) / n)[0] for i in range(n)
+  )
+  np.testing.assert_allclose(
+    float(sliced.cramer_von_mises(jnp.asarray(y, jnp.float32))), want, rtol=1e-5
+  )
 
 
 def test_wasserstein_sample_is_sorted_mse():
   y, z = RNG.normal(size=(3, 10)), RNG.normal(size=(3, 10))
   want = [np.mean((np.sort(a) - np.sort(b)) ** 2) for a, b in zip(y, z)]
-  np.testing.assert_allclose(sliced.wasserstein_sample(y.astype(np.float32), z.astype(np.float32)), want, rtol=1e-5)
+  np.testing.assert_allclose(
+    sliced.wasserstein_sample(y.astype(np.float32), z.astype(np.float32)), want, rtol=1e-5
+  )
 
 
 @pytest.mark.parametrize("name", list(sliced.DISTANCES))
@@ -94,8 +107,15 @@ def test_batched_equals_loop(name):
   y = jnp.asarray(RNG.normal(size=(2, 3, 16)), jnp.float32)
   batched = jax.jit(fn)(y)
   assert batched.shape == (2, 3)
-  loop = np.array([[float(sliced.DISTANCES[name](y[i, j], *( [z[i, j]] if name == "swae" else []))) for j in range(3)]
-                   for i in range(2)])
+  loop = np.array(
+    [
+      [
+        float(sliced.DISTANCES[name](y[i, j], *([z[i, j]] if name == "swae" else [])))
+        for j in range(3)
+      ]
+      for i in range(2)
+    ]
+  )
   np.testing.assert_allclose(batched, loop, rtol=1e-5, atol=1e-7)
 
 
@@ -126,7 +146,9 @@ def test_sliced_is_mean_over_projections():
   np.testing.assert_allclose(np.linalg.norm(v, axis=1), 1.0, rtol=1e-6)
   z = jnp.asarray(RNG.normal(size=(40, 3)), jnp.float32)
   got = sliced.sliced(sliced.cramer_von_mises, z, v)
-  want = np.mean([float(sliced.cramer_von_mises(np.asarray(z) @ np.asarray(v[i]))) for i in range(5)])
+  want = np.mean(
+    [float(sliced.cramer_von_mises(np.asarray(z) @ np.asarray(v[i]))) for i in range(5)]
+  )
   np.testing.assert_allclose(got, want, rtol=1e-5)
 
 
@@ -134,11 +156,18 @@ def test_sliced_is_mean_over_projections():
 @given(st.lists(st.floats(-6, 6, allow_nan=False, width=32), min_size=1, max_size=40))
 def test_property_ks_and_cvm_match_scipy(values):
   y = np.asarray(values, np.float64)
-  np.testing.assert_allclose(float(sliced.kolmogorov_smirnov(y.astype(np.float32))),
-                             stats.kstest(y, "norm").statistic, atol=2e-6)
+  np.testing.assert_allclose(
+    float(sliced.kolmogorov_smirnov(y.astype(np.float32))),
+    stats.kstest(y, "norm").statistic,
+    atol=2e-6,
+  )
   if len(y) >= 2:
-    np.testing.assert_allclose(float(sliced.cramer_von_mises(y.astype(np.float32))),
-                             stats.cramervonmises(y, "norm").statistic / len(y), rtol=1e-4, atol=2e-6)
+    np.testing.assert_allclose(
+      float(sliced.cramer_von_mises(y.astype(np.float32))),
+      stats.cramervonmises(y, "norm").statistic / len(y),
+      rtol=1e-4,
+      atol=2e-6,
+    )
 
 
 @settings(max_examples=20, deadline=None)

@@ -3,8 +3,9 @@
 import jax
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
-from skimage import data, filters, exposure
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from skimage import data, exposure, filters
 
 from common import threshold
 
@@ -32,7 +33,9 @@ def test_equals_skimage_random_integer(shape, dtype):
 @pytest.mark.parametrize("nbins", [16, 256, 255])
 @pytest.mark.parametrize("shape", [(40, 40), (9, 13)])
 def test_equals_skimage_random_float32(nbins, shape):
-  img = np.concatenate([RNG.normal(0.2, 0.1, size=shape), RNG.normal(0.7, 0.15, size=shape)]).astype(np.float32)
+  img = np.concatenate(
+    [RNG.normal(0.2, 0.1, size=shape), RNG.normal(0.7, 0.15, size=shape)]
+  ).astype(np.float32)
   want = filters.threshold_otsu(img, nbins=nbins)
   np.testing.assert_allclose(float(OTSU(img, nbins=nbins)), want, rtol=0, atol=1e-6)
 

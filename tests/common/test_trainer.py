@@ -11,10 +11,18 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from common import checkpoint, config as config_lib, data, logging as log_lib, toy, trainer
+from common import checkpoint, data, toy, trainer
+from common import config as config_lib
+from common import logging as log_lib
 from common.errors import UserError
-from tests.common.helpers import (ROOT, assert_trees_equal, env_with_devices, run_train, saved_params,
-                                  train_cmd)
+from tests.common.helpers import (
+  ROOT,
+  assert_trees_equal,
+  env_with_devices,
+  run_train,
+  saved_params,
+  train_cmd,
+)
 
 TOY = os.path.join(ROOT, "configs/common/toy.py")
 
@@ -24,8 +32,17 @@ def test_four_devices():
 
 
 def test_toy_trains_sharded_and_logs(tmp_path):
-  cfg = config_lib.load_config(TOY, ["total_steps=120", "log_every=20", "ckpt_every=40", "keep_ckpts=2",
-                                     "eval_every=40", "figure_every=120"])
+  cfg = config_lib.load_config(
+    TOY,
+    [
+      "total_steps=120",
+      "log_every=20",
+      "ckpt_every=40",
+      "keep_ckpts=2",
+      "eval_every=40",
+      "figure_every=120",
+    ],
+  )
   state = trainer.train(cfg, toy.make_task(cfg), str(tmp_path), verbose=False)
   assert int(state.step) == 120
   assert state.params["head"]["kernel"].sharding.is_fully_replicated
@@ -35,7 +52,10 @@ def test_toy_trains_sharded_and_logs(tmp_path):
   evals = [r["eval/mse"] for r in rows if "eval/mse" in r]
   ys = np.stack([toy._example(np.random.default_rng([999, i]))["y"] for i in range(256)])
   baseline = float(np.var(ys))  # the MSE of predicting the mean
-  assert len(evals) == 3 and evals[0] > evals[1] > evals[2] and evals[-1] < 0.7 * baseline, (evals, baseline)
+  assert len(evals) == 3 and evals[0] > evals[1] > evals[2] and evals[-1] < 0.7 * baseline, (
+    evals,
+    baseline,
+  )
   assert {"grad_norm", "lr", "perf/examples_per_sec"} <= set(train_rows[-1])
   assert glob.glob(str(tmp_path / "tb" / "events.out.tfevents.*"))
   steps = sorted(int(s) for s in os.listdir(tmp_path / "checkpoints") if s.isdigit())
@@ -55,9 +75,12 @@ def test_golden_single_step():
   cfg = config_lib.load_config(TOY, ["optim.warmup_steps=0"])
   task = toy.make_task(cfg)
   rng = np.random.default_rng(7)
-  batch = {"x": rng.normal(size=(8, toy.DIM)).astype(np.float32),
-           "y": rng.normal(size=(8, 1)).astype(np.float32)}
+  batch = {
+    "x": rng.normal(size=(8, toy.DIM)).astype(np.float32),
+    "y": rng.normal(size=(8, 1)).astype(np.float32),
+  }
   from common import optim
+
   tx, sched = optim.make_optimizer(cfg.optim, 100)
   params, extra = task.init(jax.random.PRNGKey(0), batch)
   state = trainer.TrainState(jnp.zeros((), jnp.int32), params, tx.init(params), extra)
@@ -87,10 +110,14 @@ class _NaNAfter:
 
 
 def test_nonfinite_loss_stops_with_step_and_keeps_checkpoint(tmp_path):
-  cfg = config_lib.load_config(TOY + ":smoke", ["total_steps=20", "ckpt_every=5", "log_every=100",
-                                                "eval_every=0", "batch_size=8"])
+  cfg = config_lib.load_config(
+    TOY + ":smoke",
+    ["total_steps=20", "ckpt_every=5", "log_every=100", "eval_every=0", "batch_size=8"],
+  )
   task = toy.make_task(cfg)
-  task.train_data = lambda c: data.train_pipeline(_NaNAfter(400, 7 * 8), global_batch=8, seed=0, shuffle=False)
+  task.train_data = lambda c: data.train_pipeline(
+    _NaNAfter(400, 7 * 8), global_batch=8, seed=0, shuffle=False
+  )
   task.evaluate = None
   # the 8th batch is NaN: step 8 counted from 1, as checkpoint numbers are
   with pytest.raises(FloatingPointError, match=r"non-finite .* at step 8 .*checkpoints/5$"):
@@ -117,18 +144,31 @@ def _latest_step(wd):
 def test_sigkill_anywhere_then_resume_is_bit_identical(tmp_path):
   """SIGKILL before the first save, right after saves (while async writes may be in flight), and
   mid-interval; the re-run of the same command must end on the uninterrupted run's parameters."""
-  overrides = ("--config.total_steps=60", "--config.ckpt_every=4", "--config.log_every=4", "--config.eval_every=0")
+  overrides = (
+    "--config.total_steps=60",
+    "--config.ckpt_every=4",
+    "--config.log_every=4",
+    "--config.eval_every=0",
+  )
   ref = str(tmp_path / "ref")
   run_train(ref, *overrides)
   want = saved_params(ref)
   rng = np.random.default_rng(0)
   wd = str(tmp_path / "killed")
   for wait_for_step in (-1, 8, 24, 40):
-    p = subprocess.Popen(train_cmd(wd, *overrides), env=env_with_devices(4), cwd=ROOT,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    p = subprocess.Popen(
+      train_cmd(wd, *overrides),
+      env=env_with_devices(4),
+      cwd=ROOT,
+      stdout=subprocess.DEVNULL,
+      stderr=subprocess.DEVNULL,
+    )
     deadline = time.time() + 180
-    while time.time() < deadline and p.poll() is None and (
-        _latest_step(wd) < wait_for_step or not os.path.isdir(os.path.join(wd, "checkpoints"))):
+    while (
+      time.time() < deadline
+      and p.poll() is None
+      and (_latest_step(wd) < wait_for_step or not os.path.isdir(os.path.join(wd, "checkpoints")))
+    ):
       time.sleep(0.01)
     time.sleep(rng.uniform(0.0, 0.3))
     p.send_signal(signal.SIGKILL)

@@ -10,8 +10,10 @@ import jax
 import numpy as np
 import pytest
 
+from common import config as config_lib
+from common import logging as log_lib
 from common import runs as runs_lib
-from common import checkpoint, config as config_lib, logging as log_lib, toy, trainer
+from common import toy, trainer
 from common import workdir as wd_lib
 from common.errors import UserError
 from tests.common.helpers import ROOT, one_line_error, run_cli
@@ -32,16 +34,26 @@ def test_changed_config_is_refused_and_the_run_kept(tmp_path):
   wd = str(tmp_path)
   trainer.train(_cfg(), toy.make_task(_cfg()), wd, verbose=False)
   before = _steps(wd)
-  for over, key in (({"model.width": 32}, "model.width"), ({"optim.name": "sgd"}, "optim.name"),
-                    ({"batch_size": 16}, "batch_size")):
+  for over, key in (
+    ({"model.width": 32}, "model.width"),
+    ({"optim.name": "sgd"}, "optim.name"),
+    ({"batch_size": 16}, "batch_size"),
+  ):
     cfg = _cfg(total_steps=20, **over)
     with pytest.raises(UserError, match=rf"another config \(.*{key}.*--allow_config_change="):
       trainer.train(cfg, toy.make_task(cfg), wd, verbose=False)
-    assert _steps(wd) == before and not [d for d in os.listdir(os.path.join(wd, "checkpoints")) if "corrupt" in d]
+    assert _steps(wd) == before and not [
+      d for d in os.listdir(os.path.join(wd, "checkpoints")) if "corrupt" in d
+    ]
     assert json.load(open(os.path.join(wd, "config.json")))["total_steps"] == 10  # not rewritten
   # an allowed change resumes
-  state = trainer.train(_cfg(total_steps=15), toy.make_task(_cfg()), wd, verbose=False,
-                        allow_config_change=("total_steps",))
+  state = trainer.train(
+    _cfg(total_steps=15),
+    toy.make_task(_cfg()),
+    wd,
+    verbose=False,
+    allow_config_change=("total_steps",),
+  )
   assert int(state.step) == 15
   assert json.load(open(os.path.join(wd, "config.json")))["total_steps"] == 15
 
@@ -51,8 +63,12 @@ def test_shape_mismatch_is_not_corruption(tmp_path):
   trainer.train(_cfg(), toy.make_task(_cfg()), wd, verbose=False)
   cfg = _cfg(total_steps=20, **{"model.width": 32})
   with pytest.raises(UserError, match="holds another model .*saved .*64.*now .*32"):
-    trainer.train(cfg, toy.make_task(cfg), wd, verbose=False, allow_config_change=("model.width", "total_steps"))
-  assert _steps(wd) == [5, 10] and not [d for d in os.listdir(os.path.join(wd, "checkpoints")) if "corrupt" in d]
+    trainer.train(
+      cfg, toy.make_task(cfg), wd, verbose=False, allow_config_change=("model.width", "total_steps")
+    )
+  assert _steps(wd) == [5, 10] and not [
+    d for d in os.listdir(os.path.join(wd, "checkpoints")) if "corrupt" in d
+  ]
 
 
 def test_live_lock_refuses_and_stale_lock_is_taken_over(tmp_path, capsys):
@@ -97,6 +113,7 @@ def test_restart_without_checkpoint_writes_each_row_once(tmp_path):
   wd = str(tmp_path)
   trainer.train(_cfg(), toy.make_task(_cfg()), wd, verbose=False)
   import shutil
+
   shutil.rmtree(os.path.join(wd, "checkpoints"))  # e.g. killed before the first save
   trainer.train(_cfg(), toy.make_task(_cfg()), wd, verbose=False)
   rows = log_lib.read_jsonl(os.path.join(wd, "metrics.jsonl"))
@@ -105,8 +122,11 @@ def test_restart_without_checkpoint_writes_each_row_once(tmp_path):
 
 
 def test_keep_ckpts_zero_and_bad_values_fail_before_any_work(tmp_path):
-  for over, key in (({"keep_ckpts": 0}, "keep_ckpts"), ({"optim.lr": -1.0}, "optim.lr"),
-                    ({"total_steps": 0}, "total_steps")):
+  for over, key in (
+    ({"keep_ckpts": 0}, "keep_ckpts"),
+    ({"optim.lr": -1.0}, "optim.lr"),
+    ({"total_steps": 0}, "total_steps"),
+  ):
     cfg = _cfg(**over)
     with pytest.raises(config_lib.ConfigError, match=key):
       trainer.train(cfg, toy.make_task(cfg), str(tmp_path / key), verbose=False)
@@ -157,33 +177,70 @@ def test_cli_refuses_a_changed_config_in_one_line(tmp_path):
   wd = str(tmp_path / "run")
   cfg = f"--config={TOY}:smoke"
   assert run_cli("common.main", cfg, f"--workdir={wd}").returncode == 0
-  one_line_error(run_cli("common.main", cfg, f"--workdir={wd}", "--config.model.width=32"),
-                 "model.width: 64 -> 32", "--allow_config_change=model.width")
+  one_line_error(
+    run_cli("common.main", cfg, f"--workdir={wd}", "--config.model.width=32"),
+    "model.width: 64 -> 32",
+    "--allow_config_change=model.width",
+  )
   assert _steps(wd) == [10, 20]
   one_line_error(run_cli("common.main", f"--config={TOY}:smok", f"--workdir={wd}"), "smok", "smoke")
-  one_line_error(run_cli("common.main", cfg, f"--workdir={wd}", "--total_steps=5"), "unknown flag --total_steps")
-  one_line_error(run_cli("common.main", cfg, f"--workdir={wd}", "--cofig.total_steps=5"), "unknown flag")
-  one_line_error(run_cli("common.main", cfg, f"--workdir={wd}", "--config.total_stepz=5"), "total_stepz")
-  one_line_error(run_cli("common.main", cfg, f"--workdir={wd}", "--config.optim.lr=-1",
-                         "--allow_config_change=optim.lr"), "optim.lr")
+  one_line_error(
+    run_cli("common.main", cfg, f"--workdir={wd}", "--total_steps=5"), "unknown flag --total_steps"
+  )
+  one_line_error(
+    run_cli("common.main", cfg, f"--workdir={wd}", "--cofig.total_steps=5"), "unknown flag"
+  )
+  one_line_error(
+    run_cli("common.main", cfg, f"--workdir={wd}", "--config.total_stepz=5"), "total_stepz"
+  )
+  one_line_error(
+    run_cli(
+      "common.main",
+      cfg,
+      f"--workdir={wd}",
+      "--config.optim.lr=-1",
+      "--allow_config_change=optim.lr",
+    ),
+    "optim.lr",
+  )
 
 
 def test_second_process_on_a_busy_workdir_is_refused(tmp_path):
   import subprocess
   import sys
   import time
+
   from tests.common.helpers import env_with_devices
+
   wd = str(tmp_path / "run")
-  cmd = [sys.executable, "-m", "common.main", f"--config={TOY}", f"--workdir={wd}", "--config.total_steps=100000",
-         "--config.log_every=1000"]
-  first = subprocess.Popen(cmd, env=env_with_devices(4), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+  cmd = [
+    sys.executable,
+    "-m",
+    "common.main",
+    f"--config={TOY}",
+    f"--workdir={wd}",
+    "--config.total_steps=100000",
+    "--config.log_every=1000",
+  ]
+  first = subprocess.Popen(
+    cmd, env=env_with_devices(4), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+  )
   try:
     deadline = time.time() + 120
-    while time.time() < deadline and not (os.path.exists(os.path.join(wd, ".lock")) and
-                                          os.path.getsize(os.path.join(wd, ".lock")) > 0):
+    while time.time() < deadline and not (
+      os.path.exists(os.path.join(wd, ".lock")) and os.path.getsize(os.path.join(wd, ".lock")) > 0
+    ):
       time.sleep(0.1)
-    one_line_error(run_cli("common.main", f"--config={TOY}", f"--workdir={wd}", "--config.total_steps=100000",
-                           "--config.log_every=1000"), f"in use by process {first.pid}")
+    one_line_error(
+      run_cli(
+        "common.main",
+        f"--config={TOY}",
+        f"--workdir={wd}",
+        "--config.total_steps=100000",
+        "--config.log_every=1000",
+      ),
+      f"in use by process {first.pid}",
+    )
   finally:
     first.kill()
     first.wait()
@@ -193,9 +250,12 @@ def test_full_disk_is_one_line_and_the_rerun_finishes(tmp_path):
   """A real full disk: a 600 KB tmpfs (needs mount rights, as root in CI; skipped with the reason
   otherwise). The write of the first checkpoint fails; after the disk grows, the same command finishes."""
   import subprocess
+
   mnt = tmp_path / "small"
   mnt.mkdir()
-  r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=600k", "tmpfs", str(mnt)], capture_output=True, text=True)
+  r = subprocess.run(
+    ["mount", "-t", "tmpfs", "-o", "size=600k", "tmpfs", str(mnt)], capture_output=True, text=True
+  )
   if r.returncode:
     pytest.skip(f"cannot mount a small tmpfs here ({r.stderr.strip()[:80]})")
   try:

@@ -40,14 +40,20 @@ def test_rotation_and_drift_by_hand():
   v = np.array([0.65, 0.70, 0.29])
   for _ in range(20):
     w = synthetic.rotate_away(v, 10, 25, rng)
-    assert 10 - 1e-3 <= _deg(v, w) <= 25 + 1e-3 and np.isclose(np.linalg.norm(w), 1, atol=1e-6) and w.min() >= 0.03
+    assert (
+      10 - 1e-3 <= _deg(v, w) <= 25 + 1e-3
+      and np.isclose(np.linalg.norm(w), 1, atol=1e-6)
+      and w.min() >= 0.03
+    )
   c = np.zeros((2, 3, 2), np.float32)
   c[0, 0, 1], c[1, 2, 1], c[0, 1, 1] = 0.0, 2.0, 1.0
   s = physics.default_stains(("hematoxylin", "dab"))
   end = np.array([0.3, 0.6, 0.74], np.float32)
   px = synthetic.drifting_stains(c, s, 1, end)
-  np.testing.assert_allclose(px[0, 0, 1], s[1], atol=1e-6)                       # no DAB: its base colour
-  np.testing.assert_allclose(px[1, 2, 1], end / np.linalg.norm(end), atol=1e-6)  # the maximum: the end colour
+  np.testing.assert_allclose(px[0, 0, 1], s[1], atol=1e-6)  # no DAB: its base colour
+  np.testing.assert_allclose(
+    px[1, 2, 1], end / np.linalg.norm(end), atol=1e-6
+  )  # the maximum: the end colour
   mid = 0.5 * s[1] + 0.5 * end
   np.testing.assert_allclose(px[0, 1, 1], mid / np.linalg.norm(mid), atol=1e-6)
   np.testing.assert_allclose(px[..., 0, :], np.broadcast_to(s[0], (2, 3, 3)), atol=1e-7)
@@ -56,7 +62,7 @@ def test_rotation_and_drift_by_hand():
   for y in range(2):
     for x in range(3):
       d = sum((c[y, x, k] + 0.3) * px[y, x, k] for k in range(2))
-      np.testing.assert_array_equal(img[y, x], np.clip(np.round(255 * 10.0 ** -d), 0, 255))
+      np.testing.assert_array_equal(img[y, x], np.clip(np.round(255 * 10.0**-d), 0, 255))
 
 
 def test_paired_table_matches_scipy():
@@ -67,7 +73,10 @@ def test_paired_table_matches_scipy():
   cells = [x.strip() for x in row.strip("|").split("|")]
   assert cells[2] == f"{stats.wilcoxon(a - b).pvalue:.2g}" and cells[3] == f"{int(np.sum(a > b))}/7"
   assert cells[1].startswith(f"{(a - b).mean():+.3f}")
-  assert "need 5" in evaluate.paired_table({"PGDIPS": per["PGDIPS"][:3], "M": per["Macenko"][:3]}, ["pcc_x"])[0]
+  assert (
+    "need 5"
+    in evaluate.paired_table({"PGDIPS": per["PGDIPS"][:3], "M": per["Macenko"][:3]}, ["pcc_x"])[0]
+  )
 
 
 def _deepliif_set(size=32, seed=0):
@@ -86,7 +95,9 @@ def test_deepliif_panels_truth_and_scores():
   p = deepliif.split_panels(img)
   assert list(p) == list(deepliif.PANELS) and all(v.shape == (32, 32, 3) for v in p.values())
   t = deepliif.ground_truth(p)
-  np.testing.assert_allclose(t["h_od"], (-np.log10(np.maximum(p["hem"], 1) / 255.0)).mean(-1), rtol=1e-12)
+  np.testing.assert_allclose(
+    t["h_od"], (-np.log10(np.maximum(p["hem"], 1) / 255.0)).mean(-1), rtol=1e-12
+  )
   r = baselines.ruifrok(p["ihc"], physics.default_stains(("hematoxylin", "dab")))
   sc = deepliif.score(r, t)
   h, d = r.concentrations[..., 0].ravel(), r.concentrations[..., 1].ravel()
@@ -94,7 +105,9 @@ def test_deepliif_panels_truth_and_scores():
   assert sc["pcc_ki67"] == pytest.approx(stats.pearsonr(d, t["ki67"].ravel())[0], abs=1e-5)
   assert min(sc["pcc_h_od"], sc["pcc_dapi"], sc["pcc_ki67"]) > 0.97  # the rendering's own vectors
   # crops are co-registered: every panel cut at the same place
-  coded = np.concatenate([np.full((32, 32, 3), 0, np.uint8) + np.arange(32, dtype=np.uint8)[:, None, None]] * 6, 1)
+  coded = np.concatenate(
+    [np.full((32, 32, 3), 0, np.uint8) + np.arange(32, dtype=np.uint8)[:, None, None]] * 6, 1
+  )
   for cr in deepliif.crops(deepliif.split_panels(coded), 8, 5, seed=2):
     assert len({v[:, :, 0].tobytes() for v in cr.values()}) == 1
   with pytest.raises(InputError, match="six square RGB panels"):
@@ -106,18 +119,33 @@ def test_deepliif_cli(tmp_path):
   data.mkdir()
   for i in range(2):
     Image.fromarray(_deepliif_set(seed=i)).save(data / f"set{i}.png")
-  proc = run_cli("pgdips.evaluate", f"--deepliif={data}", "--crops=3", "--crop_size=16", "--whole",
-                 f"--out={tmp_path / 'out'}", f"--config={CFG}:hdab,smoke", "--config.tile=32", "--config.overlap=8")
+  proc = run_cli(
+    "pgdips.evaluate",
+    f"--deepliif={data}",
+    "--crops=3",
+    "--crop_size=16",
+    "--whole",
+    f"--out={tmp_path / 'out'}",
+    f"--config={CFG}:hdab,smoke",
+    "--config.tile=32",
+    "--config.overlap=8",
+  )
   assert proc.returncode == 0, proc.stderr[-2000:]
   md = (tmp_path / "out" / "table.md").read_text()
   assert "DeepLIIF, crops (6 images)" in md and "DeepLIIF, whole (2 images)" in md
-  assert md.count("| PGDIPS |") == 2 and "| Vahadane | " in md and "Wilcoxon" in md  # paired over the 6 crops
+  assert (
+    md.count("| PGDIPS |") == 2 and "| Vahadane | " in md and "Wilcoxon" in md
+  )  # paired over the 6 crops
   (tmp_path / "bad.png").write_bytes(b"not a png")
-  one_line_error(run_cli("pgdips.evaluate", f"--deepliif={tmp_path / 'bad.png'}", f"--out={tmp_path / 'o2'}"),
-                 "bad.png")
+  one_line_error(
+    run_cli("pgdips.evaluate", f"--deepliif={tmp_path / 'bad.png'}", f"--out={tmp_path / 'o2'}"),
+    "bad.png",
+  )
   Image.fromarray(np.zeros((16, 40, 3), np.uint8)).save(tmp_path / "narrow.png")
-  one_line_error(run_cli("pgdips.evaluate", f"--deepliif={tmp_path / 'narrow.png'}", f"--out={tmp_path / 'o3'}"),
-                 "six square RGB panels")
+  one_line_error(
+    run_cli("pgdips.evaluate", f"--deepliif={tmp_path / 'narrow.png'}", f"--out={tmp_path / 'o3'}"),
+    "six square RGB panels",
+  )
 
 
 def test_readout_control_inverts_a_baselines_vectors_as_the_preset_reads_its_fit():
@@ -126,6 +154,7 @@ def test_readout_control_inverts_a_baselines_vectors_as_the_preset_reads_its_fit
   (clipped least squares, NumPy); listed only with readout='inverse'."""
   from common import config as config_lib
   from pgdips import evaluate
+
   cfg = config_lib.load_config(CFG + ":hdab,cpu")
   assert {"Macenko + read-out", "Ruifrok + read-out"} <= set(evaluate._methods(cfg))
   assert "Macenko + read-out" not in evaluate._methods(config_lib.replaced(cfg, {"readout": "net"}))
@@ -138,11 +167,17 @@ def test_readout_control_inverts_a_baselines_vectors_as_the_preset_reads_its_fit
     t = np.radians(deg)
     s = np.stack([a, np.cos(t) * a + np.sin(t) * w])
     got = evaluate.readout_control(cfg, img, s)
-    half = np.radians(max(0.0, 20.0 - deg) / 2)  # each turned by half the missing angle, away from the other
-    read = np.stack([np.cos(-half) * a + np.sin(-half) * w, np.cos(t + half) * a + np.sin(t + half) * w])
+    half = np.radians(
+      max(0.0, 20.0 - deg) / 2
+    )  # each turned by half the missing angle, away from the other
+    read = np.stack(
+      [np.cos(-half) * a + np.sin(-half) * w, np.cos(t + half) * a + np.sin(t + half) * w]
+    )
     np.testing.assert_allclose(got.stains, read, atol=1e-6)
     od = -np.log10(np.maximum(img, 1) / 255.0)
-    want = np.clip(np.linalg.lstsq(read.T, od.reshape(-1, 3).T, rcond=None)[0].T, 0, None).reshape(8, 8, 2)
+    want = np.clip(np.linalg.lstsq(read.T, od.reshape(-1, 3).T, rcond=None)[0].T, 0, None).reshape(
+      8, 8, 2
+    )
     np.testing.assert_allclose(got.concentrations, want, rtol=1e-4, atol=1e-5)
 
 
@@ -155,10 +190,22 @@ def test_pool_joins_runs_and_splits_by_true_separation(tmp_path):
     res = {"hard": {}}
     sep = rng.uniform(5, 60, 7)
     for m in ("Ruifrok", "PGDIPS"):
-      res["hard"][m] = [{"true_separation": float(s), "fit_separation": 30.0,
-                         **{f"{k}_{n}": float(rng.uniform(0.5, 1)) for n in evaluate.STAINS for k in ("pcc", "ssim", "angle")}}
-                        for s in sep]
-    diffs += [a["pcc_hematoxylin"] - b["pcc_hematoxylin"] for a, b in zip(res["hard"]["PGDIPS"], res["hard"]["Ruifrok"])]
+      res["hard"][m] = [
+        {
+          "true_separation": float(s),
+          "fit_separation": 30.0,
+          **{
+            f"{k}_{n}": float(rng.uniform(0.5, 1))
+            for n in evaluate.STAINS
+            for k in ("pcc", "ssim", "angle")
+          },
+        }
+        for s in sep
+      ]
+    diffs += [
+      a["pcc_hematoxylin"] - b["pcc_hematoxylin"]
+      for a, b in zip(res["hard"]["PGDIPS"], res["hard"]["Ruifrok"])
+    ]
     seps += [round(float(s), 2) for s in sep]
     d = tmp_path / f"run{r}"
     d.mkdir()
@@ -166,7 +213,9 @@ def test_pool_joins_runs_and_splits_by_true_separation(tmp_path):
     runs.append(str(d))
   back = evaluate.pool(evaluate.read_per_image(os.path.join(d, "per_image.csv")) for d in runs)
   assert len(back["hard"]["PGDIPS"]) == 14
-  proc = run_cli("pgdips.evaluate", f"--pool={','.join(runs)}", "--close_deg=20", f"--out={tmp_path / 'out'}")
+  proc = run_cli(
+    "pgdips.evaluate", f"--pool={','.join(runs)}", "--close_deg=20", f"--out={tmp_path / 'out'}"
+  )
   assert proc.returncode == 0, proc.stderr[-2000:]
   md = (tmp_path / "out" / "table.md").read_text()
   p = stats.wilcoxon(np.round(diffs, 6)).pvalue
@@ -175,4 +224,7 @@ def test_pool_joins_runs_and_splits_by_true_separation(tmp_path):
   n_close = sum(s < 20 for s in seps)
   assert f"{n_close} tiles with true stains < 20 degrees apart" in md
   assert f"{14 - n_close} tiles with true stains >= 20 degrees apart" in md
-  one_line_error(run_cli("pgdips.evaluate", f"--pool={tmp_path / 'nothing'}", f"--out={tmp_path / 'o'}"), "per_image.csv")
+  one_line_error(
+    run_cli("pgdips.evaluate", f"--pool={tmp_path / 'nothing'}", f"--out={tmp_path / 'o'}"),
+    "per_image.csv",
+  )

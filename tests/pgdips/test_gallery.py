@@ -34,8 +34,15 @@ def test_every_image_has_known_stains():
 
 @needs_data
 def test_real_images_load_at_their_sizes():
-  sizes = {"he": (512, 512), "ihc": (1000, 1000), "deepliif": (512, 512), "smacd34": (512, 512),
-           "alcianblue": (914, 1014), "fibronectin": (905, 1085), "trichrome": (895, 969)}
+  sizes = {
+    "he": (512, 512),
+    "ihc": (1000, 1000),
+    "deepliif": (512, 512),
+    "smacd34": (512, 512),
+    "alcianblue": (914, 1014),
+    "fibronectin": (905, 1085),
+    "trichrome": (895, 969),
+  }
   for name, hw in sizes.items():
     img = gallery.load(name)
     assert img.dtype == np.uint8 and img.shape == hw + (3,), (name, img.shape)
@@ -45,12 +52,21 @@ def test_real_images_load_at_their_sizes():
 def test_gallery_run_writes_figures_and_the_error_table(tmp_path):
   cfg = config_lib.load_config(CFG + ":smoke")
   md = gallery.run(cfg, str(tmp_path), names=("he", "trichrome"), crop=32)
-  assert (tmp_path / "he.png").stat().st_size > 0 and (tmp_path / "trichrome.png").stat().st_size > 0
+  assert (tmp_path / "he.png").stat().st_size > 0 and (
+    tmp_path / "trichrome.png"
+  ).stat().st_size > 0
   rows = [l for l in md if l.startswith("| he |") or l.startswith("| trichrome |")]
   methods = [(r.split("|")[1].strip(), r.split("|")[2].strip()) for r in rows]
   # Macenko's SVD plane holds two stains: no Macenko row for the 3-stain trichrome
-  assert methods == [("he", "PGDIPS"), ("he", "Ruifrok"), ("he", "Macenko"), ("he", "Vahadane"),
-                     ("trichrome", "PGDIPS"), ("trichrome", "Ruifrok"), ("trichrome", "Vahadane")]
+  assert methods == [
+    ("he", "PGDIPS"),
+    ("he", "Ruifrok"),
+    ("he", "Macenko"),
+    ("he", "Vahadane"),
+    ("trichrome", "PGDIPS"),
+    ("trichrome", "Ruifrok"),
+    ("trichrome", "Vahadane"),
+  ]
   # the Ruifrok row recomputed with a per-pixel NumPy solve of the fixed 3-stain trichrome vectors
   rgb = gallery.centre_crop(gallery.load("trichrome"), 32).astype(np.float64)
   od = -np.log10(np.maximum(rgb, 1) / 255.0)
@@ -62,16 +78,30 @@ def test_gallery_run_writes_figures_and_the_error_table(tmp_path):
       c = np.clip(np.linalg.solve(s @ s.T, s @ od[y, x]), 0, None)
       rec[y, x] = np.clip(np.round(255 * 10 ** -(c @ s)), 0, 255)
   ruifrok = [r for r in rows if r.startswith("| trichrome | Ruifrok |")][0]
-  assert float(ruifrok.split("|")[3]) == pytest.approx(np.sqrt(np.mean((rgb - rec) ** 2)), abs=0.006)
+  assert float(ruifrok.split("|")[3]) == pytest.approx(
+    np.sqrt(np.mean((rgb - rec) ** 2)), abs=0.006
+  )
   assert (tmp_path / "gallery.md").read_text().startswith("Reconstruction error")
   assert baselines.all_baselines(rgb.astype(np.uint8), ("hematoxylin", "dab")).keys() == {
-      "Ruifrok", "Macenko", "Vahadane"}
+    "Ruifrok",
+    "Macenko",
+    "Vahadane",
+  }
 
 
 def test_gallery_cli_errors(tmp_path):
-  one_line_error(run_cli("pgdips.gallery", f"--out={tmp_path}", f"--data={tmp_path / 'none'}"), "not found",
-                 "--data")
-  one_line_error(run_cli("pgdips.gallery", f"--out={tmp_path}", "--images=he,hne"), "'hne' is unknown")
+  one_line_error(
+    run_cli("pgdips.gallery", f"--out={tmp_path}", f"--data={tmp_path / 'none'}"),
+    "not found",
+    "--data",
+  )
+  one_line_error(
+    run_cli("pgdips.gallery", f"--out={tmp_path}", "--images=he,hne"), "'hne' is unknown"
+  )
   if MISSING is None:
-    one_line_error(run_cli("pgdips.gallery", f"--out={tmp_path}", "--images=he", "--crop=600",
-                           f"--config={CFG}:smoke"), "--crop=600")
+    one_line_error(
+      run_cli(
+        "pgdips.gallery", f"--out={tmp_path}", "--images=he", "--crop=600", f"--config={CFG}:smoke"
+      ),
+      "--crop=600",
+    )

@@ -29,7 +29,7 @@ def _crops(img, n, rng, sizes):
   for _ in range(n):
     s = int(rng.choice(sizes))
     y, x = int(rng.integers(0, h - s + 1)), int(rng.integers(0, w - s + 1))
-    yield img[y:y + s, x:x + s]
+    yield img[y : y + s, x : x + s]
 
 
 def _check_names(name, method, n, remix, seed, sizes=(32, 48, 64, 96, 128, 200)):
@@ -60,7 +60,9 @@ def _check_names(name, method, n, remix, seed, sizes=(32, 48, 64, 96, 128, 200))
     if r.names_ambiguous:
       tally["ambiguous"] += 1
       continue
-    where = f"{name} {method} {'re-mixed ' if remix else ''}crop {tally['crops']} ({tile.shape[0]} px)"
+    where = (
+      f"{name} {method} {'re-mixed ' if remix else ''}crop {tally['crops']} ({tile.shape[0]} px)"
+    )
     assert _angle(r.stains[0], true_s[0]) < _angle(r.stains[1], true_s[0]), where
     pcc = [np.corrcoef(r.concentrations[..., i].ravel(), h_map.ravel())[0, 1] for i in range(2)]
     if abs(pcc[0] - pcc[1]) >= 0.2:

@@ -7,8 +7,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from common import config as config_lib, metrics
-from pgdips import baselines, losses, physics, pipeline, solver, synthetic
+from common import config as config_lib
+from common import metrics
+from pgdips import baselines, losses, physics, solver, synthetic
 from tests.common.helpers import ROOT
 
 
@@ -50,7 +51,9 @@ def test_exclusion_loss_equals_numpy_and_prefers_separated_maps():
   other = np.zeros((32, 32))
   other[16:, :] = 1.0
   assert float(losses.exclusion_loss(edge, edge)) > 5 * float(losses.exclusion_loss(edge, other))
-  assert np.isfinite(float(jax.grad(lambda x: losses.exclusion_loss(x, jnp.asarray(b)))(jnp.asarray(a)).sum()))
+  assert np.isfinite(
+    float(jax.grad(lambda x: losses.exclusion_loss(x, jnp.asarray(b)))(jnp.asarray(a)).sum())
+  )
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +63,9 @@ def ground_truth():
 
 
 def _pccs(res, c):
-  return [float(metrics.pcc(res.concentrations[..., i].ravel(), c[..., i].ravel())) for i in range(2)]
+  return [
+    float(metrics.pcc(res.concentrations[..., i].ravel(), c[..., i].ravel())) for i in range(2)
+  ]
 
 
 def test_ruifrok_with_true_vectors_recovers_concentrations(ground_truth):
@@ -102,7 +107,11 @@ def test_batched_solver_contract_on_devices():
   res = solver.solve_batch(cfg, tiles)
   assert len(res) == 3
   for r in res:
-    assert r.concentrations.shape == (32, 32, 2) and r.stains.shape == (2, 3) and r.recon.shape == (32, 32, 3)
+    assert (
+      r.concentrations.shape == (32, 32, 2)
+      and r.stains.shape == (2, 3)
+      and r.recon.shape == (32, 32, 3)
+    )
     np.testing.assert_allclose(np.linalg.norm(r.stains, axis=1), 1.0, rtol=1e-5)
     assert np.all(np.isfinite(r.history)) and r.history.shape == (cfg.num_steps, 3)
   with pytest.raises(ValueError, match="divisible by 4"):
@@ -113,6 +122,7 @@ def test_scanned_chunks_equal_the_host_step_loop(monkeypatch):
   """The accelerator path (``chunk`` steps per lax.scan) computes what the CPU path (one jitted step
   per iteration) does; the switch is common.runtime.host_step_loop."""
   from common import runtime
+
   cfg = config_lib.load_config(f"{ROOT}/configs/pgdips/he.py:hdab,smoke", {"num_steps": 5})
   c, s = synthetic.ihc_ground_truth(16, (16, 16))
   tiles = np.stack([synthetic.synthesize(c, s)])
@@ -131,7 +141,9 @@ def test_three_stain_exclusion_is_the_sum_of_pairs_and_repulsion_is_pairwise_l1(
   c = rng.random((16, 18, 3))
   pairs = [_excl_numpy(c[..., i], c[..., j]) for i, j in ((0, 1), (0, 2), (1, 2))]
   np.testing.assert_allclose(float(losses.exclusion_loss_multi(c)), sum(pairs), rtol=1e-5)
-  np.testing.assert_allclose(float(losses.exclusion_loss_multi(c, reduce="mean")), sum(pairs) / 3, rtol=1e-5)
+  np.testing.assert_allclose(
+    float(losses.exclusion_loss_multi(c, reduce="mean")), sum(pairs) / 3, rtol=1e-5
+  )
   s = rng.random((3, 3))
   want = sum(np.abs(s[i] - s[j]).sum() / 3 for i, j in ((0, 1), (0, 2), (1, 2)))
   np.testing.assert_allclose(float(losses.stain_repulsion(s)), want, rtol=1e-6)
@@ -141,14 +153,18 @@ def test_anchor_loss_sum_is_the_codes_separate_mses():
   rng = np.random.default_rng(3)
   s, a, b, m = rng.random((2, 3)), rng.random((2, 3)), rng.random(3), rng.random(2) + 0.5
   mse = lambda x, y: np.mean((np.asarray(x) - np.asarray(y)) ** 2)
-  code = mse(s[0], a[0]) + mse(s[1], a[1]) + mse(b, np.ones(3)) + mse([m[0]], [1.0]) + mse([m[1]], [1.0])
+  code = (
+    mse(s[0], a[0]) + mse(s[1], a[1]) + mse(b, np.ones(3)) + mse([m[0]], [1.0]) + mse([m[1]], [1.0])
+  )
   np.testing.assert_allclose(float(losses.anchor_loss(s, a, b, m, "sum")), code, rtol=1e-6)
   mean = mse(s, a) + mse(b, np.ones(3)) + mse(m, np.ones(2))
   np.testing.assert_allclose(float(losses.anchor_loss(s, a, b, m, "mean")), mean, rtol=1e-6)
 
 
 def test_perturbation_follows_the_codes_schedule():
-  code = lambda step: 0.001 * (step // 100) if step < 1000 else 0.001  # pgdips.py, _optimization_closure
+  code = lambda step: (
+    0.001 * (step // 100) if step < 1000 else 0.001
+  )  # pgdips.py, _optimization_closure
   for step in (0, 99, 100, 450, 999, 1000, 1001, 5999):
     np.testing.assert_allclose(float(solver.perturbation(step)), code(step), atol=1e-9)
   assert float(solver.perturbation(5000, after=0.009)) == pytest.approx(0.009)
@@ -157,37 +173,59 @@ def test_perturbation_follows_the_codes_schedule():
 @pytest.mark.parametrize("n", [4, 5])
 def test_align_corners_upsampling_equals_scipy_zoom(n):
   from scipy import ndimage
+
   from pgdips.models import upsample2
+
   x = np.random.default_rng(n).random((1, n, n + 2, 2)).astype(np.float32)
   got = np.asarray(upsample2(jnp.asarray(x), align_corners=True))
   # scipy's zoom without grid mode maps the first and last samples onto each other: align_corners=True
-  want = np.stack([ndimage.zoom(x[0, ..., k], 2, order=1, grid_mode=False) for k in range(2)], -1)[None]
+  want = np.stack([ndimage.zoom(x[0, ..., k], 2, order=1, grid_mode=False) for k in range(2)], -1)[
+    None
+  ]
   np.testing.assert_allclose(got, want, atol=1e-5)
   half = np.asarray(upsample2(jnp.asarray(x)))
-  want_half = np.stack([ndimage.zoom(x[0, ..., k], 2, order=1, grid_mode=True, mode="nearest") for k in range(2)], -1)
+  want_half = np.stack(
+    [ndimage.zoom(x[0, ..., k], 2, order=1, grid_mode=True, mode="nearest") for k in range(2)], -1
+  )
   np.testing.assert_allclose(half[0], want_half, atol=1e-5)
 
 
 def test_code_preset_and_starting_vectors():
   cfg = config_lib.load_config(f"{ROOT}/configs/pgdips/he.py:hdab,code,smoke")
-  assert (cfg.init_stains, cfg.max_concentration, tuple(cfg.b_range), cfg.loss.anchor_reduce) == ("code", 1.0, (0.05, 0.95), "sum")
+  assert (cfg.init_stains, cfg.max_concentration, tuple(cfg.b_range), cfg.loss.anchor_reduce) == (
+    "code",
+    1.0,
+    (0.05, 0.95),
+    "sum",
+  )
   assert cfg.net.concat_norm and cfg.net.align_corners and cfg.smb_param == "net" and cfg.augment
   np.testing.assert_allclose(solver.initial_stains(cfg), [[0.60, 0.75, 0.29], [0.21, 0.91, 0.36]])
-  params = solver.Solver(cfg, (16, 16)).init(np.zeros((16, 16, 3), np.float32), jax.random.PRNGKey(0))["params"]
-  assert any("concat_norm_0" in str(k) for k in jax.tree_util.tree_flatten_with_path(params["nets"])[0][0][0])
+  params = solver.Solver(cfg, (16, 16)).init(
+    np.zeros((16, 16, 3), np.float32), jax.random.PRNGKey(0)
+  )["params"]
+  assert any(
+    "concat_norm_0" in str(k) for k in jax.tree_util.tree_flatten_with_path(params["nets"])[0][0][0]
+  )
   # per-tile starting vectors: a direct-S solver starts at the given (unit) anchor
-  cfg = config_lib.load_config(f"{ROOT}/configs/pgdips/he.py:hdab,smoke", {"init_stains": "macenko"})
+  cfg = config_lib.load_config(
+    f"{ROOT}/configs/pgdips/he.py:hdab,smoke", {"init_stains": "macenko"}
+  )
   c, s = synthetic.ihc_ground_truth(32, (200, 200))
   truth = np.array([[0.55, 0.75, 0.37], [0.20, 0.50, 0.84]], np.float32)
   truth /= np.linalg.norm(truth, axis=1, keepdims=True)
   img = synthetic.synthesize(c, truth)
   anchors = solver.macenko_anchors(cfg, img[None])
-  np.testing.assert_allclose(anchors[0], baselines.macenko(img, reference=physics.default_stains(cfg.stains)).stains)
+  np.testing.assert_allclose(
+    anchors[0], baselines.macenko(img, reference=physics.default_stains(cfg.stains)).stains
+  )
   sv = solver.Solver(cfg, (32, 32))
   carry = sv.init(img.astype(np.float32), jax.random.PRNGKey(0), anchor=anchors[0])
-  np.testing.assert_allclose(np.asarray(sv._unpack(carry["params"], carry["z0"])[1]), anchors[0], atol=1e-3)
+  np.testing.assert_allclose(
+    np.asarray(sv._unpack(carry["params"], carry["z0"])[1]), anchors[0], atol=1e-3
+  )
   assert solver.macenko_anchors(cfg, np.full((1, 32, 32, 3), 255, np.uint8))[0] == pytest.approx(
-      physics.default_stains(cfg.stains))
+    physics.default_stains(cfg.stains)
+  )
 
 
 @pytest.mark.parametrize("n_stains", [2, 3])
@@ -196,7 +234,9 @@ def test_inverse_readout_inverts_the_fitted_model(n_stains):
   rendered (in float, no rounding) from known C, S, M, B that are the solver's current values it gives C
   back, and a stain absent from a pixel is 0, not negative. 'net' returns the networks' maps."""
   stains = ("hematoxylin", "dab") if n_stains == 2 else ("hematoxylin", "eosin", "dab")
-  cfg = config_lib.load_config(ROOT + "/configs/pgdips/he.py:hdab,smoke", {"readout": "inverse", "stains": stains})
+  cfg = config_lib.load_config(
+    ROOT + "/configs/pgdips/he.py:hdab,smoke", {"readout": "inverse", "stains": stains}
+  )
   sv = solver.Solver(cfg, (16, 16))
   fast = {"xla_backend_optimization_level": 0}
   rng = np.random.default_rng(n_stains)
@@ -205,26 +245,39 @@ def test_inverse_readout_inverts_the_fitted_model(n_stains):
   c_true = rng.random((16, 16, n_stains)).astype(np.float32)
   c_true[3, 4, 1] = 0.0
   od = np.einsum("hwn,n,nc->hwc", c_true, m_true, s_true) - np.log10(b_true)
-  rgb = (255.0 * 10.0 ** -od).astype(np.float32)
+  rgb = (255.0 * 10.0**-od).astype(np.float32)
   carry = jax.jit(sv.init, compiler_options=fast)(rgb, jax.random.PRNGKey(0))
   lo, hi = cfg.b_range
-  s_pre = 0.9 * s_true / s_true.max(axis=1, keepdims=True)  # inside the (0.05, 0.95) range; normalized to s_true
-  carry["params"].update(s_raw=solver._logit((jnp.asarray(s_pre) - 0.05) / 0.9), m=jnp.asarray(m_true, jnp.float32),
-                         b_raw=solver._logit((jnp.asarray(b_true, jnp.float32) - lo) / (hi - lo)))
+  s_pre = (
+    0.9 * s_true / s_true.max(axis=1, keepdims=True)
+  )  # inside the (0.05, 0.95) range; normalized to s_true
+  carry["params"].update(
+    s_raw=solver._logit((jnp.asarray(s_pre) - 0.05) / 0.9),
+    m=jnp.asarray(m_true, jnp.float32),
+    b_raw=solver._logit((jnp.asarray(b_true, jnp.float32) - lo) / (hi - lo)),
+  )
   out = jax.jit(sv.finish, compiler_options=fast)(carry, rgb)
   np.testing.assert_allclose(np.asarray(out["stains"]), s_true, atol=1e-4)
   np.testing.assert_allclose(np.asarray(out["concentrations"]), c_true, atol=2e-3)
   assert float(out["concentrations"][3, 4, 1]) >= 0.0
   net = solver.Solver(config_lib.replaced(cfg, {"readout": "net"}), (16, 16))
   out_net = jax.jit(net.finish, compiler_options=fast)(carry, rgb)
-  np.testing.assert_allclose(np.asarray(out_net["concentrations"]), np.asarray(out["net_concentrations"]), rtol=1e-6)
+  np.testing.assert_allclose(
+    np.asarray(out_net["concentrations"]), np.asarray(out["net_concentrations"]), rtol=1e-6
+  )
   with pytest.raises(ValueError, match="readout"):
     solver.Solver(config_lib.replaced(cfg, {"readout": "lstsq"}), (16, 16)).finish(carry, rgb)
   # fitted in another order (the networks' stain k fitted at the colour of stain perm[k]), the result is
   # named after the known colours: S, M and C come back in the configured order, the networks' maps with them
   perm = np.roll(np.arange(n_stains), 1)
-  swapped = {**carry, "params": {**carry["params"], "s_raw": carry["params"]["s_raw"][perm],
-                                 "m": carry["params"]["m"][perm]}}
+  swapped = {
+    **carry,
+    "params": {
+      **carry["params"],
+      "s_raw": carry["params"]["s_raw"][perm],
+      "m": carry["params"]["m"][perm],
+    },
+  }
   out_r = jax.jit(sv.finish, compiler_options=fast)(swapped, rgb)
   back = np.argsort(perm)
   np.testing.assert_array_equal(np.asarray(out_r["order"]), back)
@@ -232,8 +285,11 @@ def test_inverse_readout_inverts_the_fitted_model(n_stains):
   np.testing.assert_allclose(np.asarray(out_r["stains"]), s_true, atol=1e-4)
   np.testing.assert_allclose(np.asarray(out_r["m"]), m_true, rtol=1e-5)
   np.testing.assert_allclose(np.asarray(out_r["concentrations"]), c_true, atol=2e-3)
-  np.testing.assert_allclose(np.asarray(out_r["net_concentrations"]), np.asarray(out["net_concentrations"])[..., back],
-                             rtol=1e-6)
+  np.testing.assert_allclose(
+    np.asarray(out_r["net_concentrations"]),
+    np.asarray(out["net_concentrations"])[..., back],
+    rtol=1e-6,
+  )
   if n_stains == 2:  # a near-collinear fit (3 degrees apart)
     a = s_true[0] / np.linalg.norm(s_true[0])
     u = np.cross(a, [0.0, 0.0, 1.0])
@@ -245,12 +301,15 @@ def test_inverse_readout_inverts_the_fitted_model(n_stains):
     fit = np.asarray(out["fitted_stains"], np.float64)
     half = (20.0 - np.degrees(np.arccos(fit[0] @ fit[1]))) / 2
     read = np.stack([_rotate(fit[0], fit[0], fit[1], -half), _rotate(fit[1], fit[0], fit[1], half)])
-    np.testing.assert_allclose(np.asarray(out["stains"]), read, atol=1e-5)  # the model that C belongs to
+    np.testing.assert_allclose(
+      np.asarray(out["stains"]), read, atol=1e-5
+    )  # the model that C belongs to
     od = -np.log10(rgb / 255.0) + np.log10(np.asarray(out["background"], np.float64))
     rows = np.asarray(out["m"], np.float64)[:, None] * read
-    want = np.clip(np.linalg.lstsq(rows.T, od.reshape(-1, 3).T, rcond=None)[0].T, 0, None).reshape(16, 16, 2)
+    want = np.clip(np.linalg.lstsq(rows.T, od.reshape(-1, 3).T, rcond=None)[0].T, 0, None).reshape(
+      16, 16, 2
+    )
     np.testing.assert_allclose(np.asarray(out["concentrations"]), want, atol=2e-3)
-
 
 
 def _nearest_first(est, ref, margin):
@@ -258,10 +317,16 @@ def _nearest_first(est, ref, margin):
   walked in order, a pair taken when both are free; ambiguous when a free rival stain lies within
   ``margin`` degrees of the taken pair's reference."""
   import math
+
   n = len(est)
   unit = lambda v: [x / math.sqrt(sum(y * y for y in v)) for x in v]
-  ang = {(i, j): math.degrees(math.acos(max(-1.0, min(1.0, sum(a * b for a, b in zip(unit(est[i]), unit(ref[j])))))))
-         for i in range(n) for j in range(n)}
+  ang = {
+    (i, j): math.degrees(
+      math.acos(max(-1.0, min(1.0, sum(a * b for a, b in zip(unit(est[i]), unit(ref[j]))))))
+    )
+    for i in range(n)
+    for j in range(n)
+  }
   perm, used, ambiguous = [None] * n, set(), False
   for (i, j), a in sorted(ang.items(), key=lambda kv: (kv[1], kv[0])):
     if i in used or perm[j] is not None:
@@ -278,12 +343,17 @@ def test_name_stains_is_nearest_first(n):
   baselines name their estimates with it."""
   rng = np.random.default_rng(n)
   for _ in range(30):
-    est, ref = np.abs(rng.normal(size=(n, 3))) * rng.uniform(0.2, 3, (n, 1)), np.abs(rng.normal(size=(n, 3)))
+    est, ref = (
+      np.abs(rng.normal(size=(n, 3))) * rng.uniform(0.2, 3, (n, 1)),
+      np.abs(rng.normal(size=(n, 3))),
+    )
     want, amb = _nearest_first(est.tolist(), ref.tolist(), 3.0)
     perm, ambiguous = physics.name_stains(est, ref, xp=np)
     np.testing.assert_array_equal(perm, want)
     assert bool(ambiguous) == amb
-    perm_j, amb_j = physics.name_stains(jnp.asarray(est, jnp.float32), jnp.asarray(ref, jnp.float32))
+    perm_j, amb_j = physics.name_stains(
+      jnp.asarray(est, jnp.float32), jnp.asarray(ref, jnp.float32)
+    )
     np.testing.assert_array_equal(np.asarray(perm_j), want)
     np.testing.assert_array_equal(baselines._named(est, ref)[0], est[want])
 
@@ -294,12 +364,18 @@ def test_name_stains_never_crosses_a_clearly_nearer_stain():
   though a summed-cosine assignment names it eosin; the fitted PGDIPS pair of that figure likewise. Two
   stains equally near hematoxylin are flagged ambiguous."""
   ref = physics.default_stains(("hematoxylin", "eosin")).astype(np.float64)
-  def turned(deg_h, deg_e):  # a unit vector at these angles from H and E (in the half-space of +cross(H, E))
+
+  def turned(
+    deg_h, deg_e
+  ):  # a unit vector at these angles from H and E (in the half-space of +cross(H, E))
     a, b = np.radians(deg_h), np.radians(deg_e)
     g = ref[0] @ ref[1]
     x, y = np.linalg.solve([[1.0, g], [g, 1.0]], [np.cos(a), np.cos(b)])
     v = x * ref[0] + y * ref[1]
-    return v + np.sqrt(max(0.0, 1 - v @ v)) * np.cross(ref[0], ref[1]) / np.linalg.norm(np.cross(ref[0], ref[1]))
+    return v + np.sqrt(max(0.0, 1 - v @ v)) * np.cross(ref[0], ref[1]) / np.linalg.norm(
+      np.cross(ref[0], ref[1])
+    )
+
   pair = np.stack([turned(13.6, 40.5), turned(6.8, 33.0)])  # as Macenko orders them: "H" first
   cos = pair / np.linalg.norm(pair, axis=1, keepdims=True) @ ref.T
   assert cos[0, 0] + cos[1, 1] > cos[1, 0] + cos[0, 1]  # the summed cosine keeps the crossed names
@@ -349,22 +425,31 @@ def test_spread_stains_turns_close_pairs_apart_in_their_plane(deg):
     np.testing.assert_allclose(got[1], _rotate(b, a, b, half), atol=1e-9)
   else:
     np.testing.assert_allclose(got[:2], np.stack([a, b]), atol=1e-9)
-  np.testing.assert_allclose(physics.spread_stains(s, 0.0, xp=np), s / np.linalg.norm(s, axis=1, keepdims=True))
+  np.testing.assert_allclose(
+    physics.spread_stains(s, 0.0, xp=np), s / np.linalg.norm(s, axis=1, keepdims=True)
+  )
 
 
 @pytest.mark.parametrize("n", [2, 3])
 def test_unmix_nnls_is_scipys_nnls_and_clip_is_clipped_least_squares(n):
   from scipy.optimize import nnls
+
   rng = np.random.default_rng(n)
   rows = np.abs(rng.normal(size=(n, 3))) + 0.05
-  od = rng.normal(0.4, 0.5, (6, 7, 3))  # many pixels whose least-squares solution has a negative part
+  od = rng.normal(
+    0.4, 0.5, (6, 7, 3)
+  )  # many pixels whose least-squares solution has a negative part
   ref = np.stack([nnls(rows.T, p)[0] for p in od.reshape(-1, 3)]).reshape(6, 7, n)
   for xp in (np, jnp):
     got = np.asarray(physics.unmix(xp.asarray(od), xp.asarray(rows), "nnls", xp=xp))
     np.testing.assert_allclose(got, ref, atol=2e-5)
   ls = np.linalg.lstsq(rows.T, od.reshape(-1, 3).T, rcond=None)[0].T.reshape(6, 7, n)
-  assert (ls < 0).any() and not np.allclose(np.clip(ls, 0, None), ref)  # the two read-outs differ here
-  np.testing.assert_allclose(physics.unmix(od, rows, "clip", xp=np), np.clip(ls, 0, None), atol=1e-9)
+  assert (ls < 0).any() and not np.allclose(
+    np.clip(ls, 0, None), ref
+  )  # the two read-outs differ here
+  np.testing.assert_allclose(
+    physics.unmix(od, rows, "clip", xp=np), np.clip(ls, 0, None), atol=1e-9
+  )
   with pytest.raises(ValueError, match="inverse_solver"):
     physics.unmix(od, rows, "lasso", xp=np)
 
@@ -372,7 +457,9 @@ def test_unmix_nnls_is_scipys_nnls_and_clip_is_clipped_least_squares(n):
 def test_a_diverged_fit_stops_at_the_next_check_naming_the_iteration():
   """A loss that is not finite (here from a NaN loss weight) stops the fit at the first progress check
   (every ``chunk`` iterations) with the tile and the iteration, instead of running every iteration on NaN."""
-  cfg = config_lib.load_config(f"{ROOT}/configs/pgdips/he.py:hdab,smoke", {"loss.alpha": float("nan")})
+  cfg = config_lib.load_config(
+    f"{ROOT}/configs/pgdips/he.py:hdab,smoke", {"loss.alpha": float("nan")}
+  )
   tiles = np.full((1, 16, 16, 3), 120, np.uint8)
   with pytest.raises(FloatingPointError, match="tile 0 is nan at iteration 2"):
     solver.solve_batch(cfg, tiles, chunk=2)

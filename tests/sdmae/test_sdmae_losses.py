@@ -22,7 +22,9 @@ def test_masking_keeps_exactly_int_n_1_minus_m_per_example(n, ratio):
     assert set(np.asarray(ids_keep[b]).tolist()) == set(np.flatnonzero(mask[b] == 0).tolist())
     np.testing.assert_array_equal(np.sort(np.asarray(ids_restore[b])), np.arange(n))
   if 0 < keep < n:
-    assert len({tuple(np.sort(np.asarray(ids_keep[b]))) for b in range(6)}) > 1  # differs per example
+    assert (
+      len({tuple(np.sort(np.asarray(ids_keep[b]))) for b in range(6)}) > 1
+    )  # differs per example
 
 
 def test_patchify_matches_slicing_and_round_trips():
@@ -36,18 +38,25 @@ def test_patchify_matches_slicing_and_round_trips():
 def test_norm_pix_targets_equal_numpy():
   x = RNG.normal(size=(1, 8, 8, 3)).astype(np.float32) * 3 + 1
   p = 4
-  patches = [x[0, i:i + p, j:j + p] for i in (0, 4) for j in (0, 4)]
+  patches = [x[0, i : i + p, j : j + p] for i in (0, 4) for j in (0, 4)]
   joint = np.stack([(q.reshape(-1) - q.mean()) / np.sqrt(q.var(ddof=1) + 1e-6) for q in patches])
-  per_ch = np.stack([((q - q.mean((0, 1))) / (q.std((0, 1), ddof=1) + 1e-6)).reshape(-1) for q in patches])
-  np.testing.assert_allclose(np.asarray(losses.pix_target(jnp.asarray(x), p, "joint"))[0], joint, rtol=1e-4, atol=1e-5)
-  np.testing.assert_allclose(np.asarray(losses.pix_target(jnp.asarray(x), p, "per_channel"))[0], per_ch,
-                             rtol=1e-4, atol=1e-5)
+  per_ch = np.stack(
+    [((q - q.mean((0, 1))) / (q.std((0, 1), ddof=1) + 1e-6)).reshape(-1) for q in patches]
+  )
+  np.testing.assert_allclose(
+    np.asarray(losses.pix_target(jnp.asarray(x), p, "joint"))[0], joint, rtol=1e-4, atol=1e-5
+  )
+  np.testing.assert_allclose(
+    np.asarray(losses.pix_target(jnp.asarray(x), p, "per_channel"))[0], per_ch, rtol=1e-4, atol=1e-5
+  )
 
 
 def test_masked_mse_counts_only_masked_patches():
   pred, target = RNG.normal(size=(2, 5, 6)), RNG.normal(size=(2, 5, 6))
   mask = np.array([[1, 0, 1, 0, 0], [0, 0, 0, 1, 1]], np.float32)
-  want = np.mean([np.mean((pred[b, i] - target[b, i]) ** 2) for b in range(2) for i in range(5) if mask[b, i]])
+  want = np.mean(
+    [np.mean((pred[b, i] - target[b, i]) ** 2) for b in range(2) for i in range(5) if mask[b, i]]
+  )
   np.testing.assert_allclose(float(losses.masked_mse(pred, target, mask)), want, rtol=1e-6)
   pred2 = pred.copy()
   pred2[mask == 0] += 100.0  # visible patches do not matter
@@ -68,15 +77,22 @@ def test_distill_loss_equals_numpy(center_on):
   s = _softmax(q / 0.1)
   want = np.mean(np.sum(-t * np.log(s), -1))
   want_center = 0.9 * center + 0.1 * (t.mean(0) if center_on == "probs" else p.mean(0))
-  loss, new_center = losses.distill_loss(jnp.asarray(q_tok, jnp.float32), jnp.asarray(p_tok, jnp.float32),
-                                         jnp.asarray(center, jnp.float32), center_on=center_on)
+  loss, new_center = losses.distill_loss(
+    jnp.asarray(q_tok, jnp.float32),
+    jnp.asarray(p_tok, jnp.float32),
+    jnp.asarray(center, jnp.float32),
+    center_on=center_on,
+  )
   np.testing.assert_allclose(float(loss), want, rtol=1e-4)
   np.testing.assert_allclose(np.asarray(new_center), want_center, rtol=1e-4, atol=1e-6)
 
 
 @pytest.mark.parametrize("stop_grad", [True, False])
 def test_teacher_gradient_follows_the_stop_gradient_config(stop_grad):
-  q_tok, p_tok = jnp.asarray(RNG.normal(size=(3, 5, 8)), jnp.float32), jnp.asarray(RNG.normal(size=(3, 5, 8)), jnp.float32)
+  q_tok, p_tok = (
+    jnp.asarray(RNG.normal(size=(3, 5, 8)), jnp.float32),
+    jnp.asarray(RNG.normal(size=(3, 5, 8)), jnp.float32),
+  )
   g = jax.grad(lambda p: losses.distill_loss(q_tok, p, jnp.zeros(8), stop_grad=stop_grad)[0])(p_tok)
   assert (float(jnp.abs(g).max()) == 0.0) == stop_grad
 
@@ -84,18 +100,25 @@ def test_teacher_gradient_follows_the_stop_gradient_config(stop_grad):
 def test_nt_xent_equals_numpy_loop():
   n, d, tau = 5, 6, 0.5
   q, p = RNG.normal(size=(n, d)), RNG.normal(size=(n, d))
-  qn, pn = q / np.linalg.norm(q, axis=1, keepdims=True), p / np.linalg.norm(p, axis=1, keepdims=True)
+  qn, pn = (
+    q / np.linalg.norm(q, axis=1, keepdims=True),
+    p / np.linalg.norm(p, axis=1, keepdims=True),
+  )
 
   def view_loss(a, b):
     total = 0.0
     for i in range(n):
       pos = np.exp(a[i] @ b[i] / tau)
-      denom = sum(np.exp(a[i] @ b[j] / tau) for j in range(n)) + sum(np.exp(a[i] @ a[j] / tau) for j in range(n) if j != i)
+      denom = sum(np.exp(a[i] @ b[j] / tau) for j in range(n)) + sum(
+        np.exp(a[i] @ a[j] / tau) for j in range(n) if j != i
+      )
       total += -np.log(pos / denom)
     return total / n
 
   want = view_loss(qn, pn) + view_loss(pn, qn)
-  np.testing.assert_allclose(float(losses.nt_xent(jnp.asarray(q), jnp.asarray(p), tau)), want, rtol=1e-4)
+  np.testing.assert_allclose(
+    float(losses.nt_xent(jnp.asarray(q), jnp.asarray(p), tau)), want, rtol=1e-4
+  )
 
 
 def test_posemb_2d_equals_the_mae_formula():
@@ -104,8 +127,12 @@ def test_posemb_2d_equals_the_mae_formula():
   omega = [1 / 10000 ** (i / (d / 4)) for i in range(d // 4)]
   for r in range(gh):
     for c in range(gw):
-      want = ([np.sin(c * w) for w in omega] + [np.cos(c * w) for w in omega]
-              + [np.sin(r * w) for w in omega] + [np.cos(r * w) for w in omega])
+      want = (
+        [np.sin(c * w) for w in omega]
+        + [np.cos(c * w) for w in omega]
+        + [np.sin(r * w) for w in omega]
+        + [np.cos(r * w) for w in omega]
+      )
       np.testing.assert_allclose(table[r * gw + c], want, rtol=1e-5, atol=1e-6)
   t1 = models.posemb_sincos_1d(6, 4)
   np.testing.assert_allclose(t1[3, 2], np.sin(3 / 10000 ** (2 / 6)), rtol=1e-6)
@@ -113,12 +140,21 @@ def test_posemb_2d_equals_the_mae_formula():
 
 
 def test_position_embeddings_are_not_parameters_but_are_used():
-  m = models.MAE("mu/4", 20, decoder_dim=16, decoder_depth=1, decoder_heads=2, heads=True,
-                 head=dict(out_dim=8, hidden_dim=8, bottleneck_dim=4))
+  m = models.MAE(
+    "mu/4",
+    20,
+    decoder_dim=16,
+    decoder_depth=1,
+    decoder_heads=2,
+    heads=True,
+    head=dict(out_dim=8, hidden_dim=8, bottleneck_dim=4),
+  )
   x = jnp.asarray(RNG.normal(size=(2, 20, 20, 3)), jnp.float32)  # 25 tokens
   ids_keep, ids_restore, _ = models.random_masking(jax.random.PRNGKey(0), 2, 25, 0.5)
   params = m.init(jax.random.PRNGKey(1), x, ids_keep, ids_restore)["params"]
-  assert not any(25 in v.shape for v in jax.tree.leaves(params))  # no per-token table is a parameter
+  assert not any(
+    25 in v.shape for v in jax.tree.leaves(params)
+  )  # no per-token table is a parameter
   assert "pos" not in jax.tree_util.keystr(params).lower()
   # the same visible patches at other positions give different encodings
   enc = models.Encoder("mu/4", 20)
@@ -133,7 +169,9 @@ def test_dino_head_last_layer_is_weight_normed_with_unit_gain():
   x = jnp.asarray(RNG.normal(size=(3, 5)), jnp.float32)
   v = h.init(jax.random.PRNGKey(0), x)
   y = h.apply(v, x)
-  v2 = jax.tree_util.tree_map_with_path(lambda p, a: a * 7.0 if "last_layer" in jax.tree_util.keystr(p) else a, v)
+  v2 = jax.tree_util.tree_map_with_path(
+    lambda p, a: a * 7.0 if "last_layer" in jax.tree_util.keystr(p) else a, v
+  )
   np.testing.assert_allclose(np.asarray(h.apply(v2, x)), np.asarray(y), rtol=1e-5)
   assert float(jnp.abs(y).max()) <= 1.0 + 1e-5  # unit bottleneck times unit columns: cosines
 
@@ -158,12 +196,21 @@ def test_mixup_cutmix_labels_mix_like_the_images():
       kept = np.mean(np.all(np.asarray(xm[0]) == np.asarray(x[0]), -1))
       np.testing.assert_allclose(lam, kept, atol=1e-6)
     else:
-      np.testing.assert_allclose(np.asarray(xm[0]), lam * np.asarray(x[0]) + (1 - lam) * np.asarray(x[3]), rtol=1e-5)
+      np.testing.assert_allclose(
+        np.asarray(xm[0]), lam * np.asarray(x[0]) + (1 - lam) * np.asarray(x[3]), rtol=1e-5
+      )
 
 
 def _tiny_mae():
-  model = models.MAE("mu/4", image_size=16, decoder_dim=8, decoder_depth=1, decoder_heads=2, heads=True,
-                     head=dict(out_dim=12, hidden_dim=10, bottleneck_dim=6))
+  model = models.MAE(
+    "mu/4",
+    image_size=16,
+    decoder_dim=8,
+    decoder_depth=1,
+    decoder_heads=2,
+    heads=True,
+    head=dict(out_dim=12, hidden_dim=10, bottleneck_dim=6),
+  )
   x = jnp.asarray(RNG.normal(size=(2, 16, 16, 3)), jnp.float32)
   ids_keep, ids_restore, mask = models.random_masking(jax.random.PRNGKey(5), 2, 16, 0.75)
   params = model.init(jax.random.PRNGKey(0), x, ids_keep, ids_restore)["params"]
@@ -181,17 +228,25 @@ def test_student_reads_encoder_tokens_and_teacher_decoder_tokens_at_the_kept_pos
   keep = np.asarray(ids_keep)
   feats_kept = np.stack([np.asarray(feats)[b, keep[b]] for b in range(2)])  # (B, K, decoder_dim)
   assert out["q"].shape == out["p"].shape == (2, 4, 12) and feats_kept.shape == (2, 4, 8)
-  np.testing.assert_allclose(np.asarray(out["q"]), np.asarray(bound.student_head(z)), rtol=1e-5, atol=1e-6)
-  np.testing.assert_allclose(np.asarray(out["p"]), np.asarray(bound.teacher_head(jnp.asarray(feats_kept))),
-                             rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(
+    np.asarray(out["q"]), np.asarray(bound.student_head(z)), rtol=1e-5, atol=1e-6
+  )
+  np.testing.assert_allclose(
+    np.asarray(out["p"]),
+    np.asarray(bound.teacher_head(jnp.asarray(feats_kept))),
+    rtol=1e-5,
+    atol=1e-6,
+  )
   # change the pixels of one masked patch and of one visible patch (patch grid 4x4 of 4x4 pixels)
   m = np.asarray(mask)[0]
   masked, visible = int(np.flatnonzero(m == 1)[0]), int(keep[0, 0])
+
   def bump(t):
     y = np.asarray(x).copy()
     r, c = divmod(t, 4)
-    y[0, 4 * r:4 * r + 4, 4 * c:4 * c + 4] += 3.0
+    y[0, 4 * r : 4 * r + 4, 4 * c : 4 * c + 4] += 3.0
     return model.apply({"params": params}, jnp.asarray(y), ids_keep, ids_restore)
+
   o_m, o_v = bump(masked), bump(visible)
   np.testing.assert_allclose(np.asarray(o_m["q"]), np.asarray(out["q"]), atol=1e-6)
   np.testing.assert_allclose(np.asarray(o_m["p"]), np.asarray(out["p"]), atol=1e-6)
@@ -203,30 +258,50 @@ def test_pretrain_loss_weights_mse_by_alpha():
   """Eq. 3 in the task's loss: total = alpha * MSE + (1 - alpha) * distill for the paper's 0.2 and the
   code's 0.8, with the MSE recomputed in NumPy from the model's predictions on the masked patches
   (targets normalized as ``loss.norm_pix``) and the same parts under both weights."""
+  import os
+
   from common import config as config_lib
   from sdmae import task as task_lib
   from tests.common.helpers import ROOT
-  import os
+
   key = jax.random.PRNGKey(9)
   seen = []
   for alpha in (0.2, 0.8):
-    cfg = config_lib.load_config(os.path.join(ROOT, "configs/sdmae/pretrain.py:embedded,sdmae,smoke"),
-                                 {"loss.alpha": alpha})
+    cfg = config_lib.load_config(
+      os.path.join(ROOT, "configs/sdmae/pretrain.py:embedded,sdmae,smoke"), {"loss.alpha": alpha}
+    )
     t = task_lib.make_task(cfg)
-    x = jnp.asarray(np.random.default_rng(1).random((2, cfg.model.image_size, cfg.model.image_size, 3)), jnp.float32)
+    x = jnp.asarray(
+      np.random.default_rng(1).random((2, cfg.model.image_size, cfg.model.image_size, 3)),
+      jnp.float32,
+    )
     params, extra = t.init(key, {"image": x})
     total, (parts, _) = t.loss(params, extra, {"image": x}, key)
-    np.testing.assert_allclose(float(total), alpha * float(parts["mse"]) + (1 - alpha) * float(parts["distill"]),
-                               rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(
+      float(total),
+      alpha * float(parts["mse"]) + (1 - alpha) * float(parts["distill"]),
+      rtol=1e-5,
+      atol=1e-7,
+    )
     seen.append((float(parts["mse"]), float(parts["distill"]), float(total)))
-  assert seen[0][:2] == pytest.approx(seen[1][:2], rel=1e-6) and seen[0][2] != pytest.approx(seen[1][2])
+  assert seen[0][:2] == pytest.approx(seen[1][:2], rel=1e-6) and seen[0][2] != pytest.approx(
+    seen[1][2]
+  )
   # the MSE part, from scratch
   p = models.decode_variant(cfg.model.variant)["patch"]
   n = (cfg.model.image_size // p) ** 2
   ids_keep, ids_restore, mask = models.random_masking(key, 2, n, cfg.mask_ratio)
-  model = models.MAE(cfg.model.variant, cfg.model.image_size, cfg.model.posemb, cfg.model.decoder_dim,
-                     cfg.model.decoder_depth, cfg.model.decoder_heads, cfg.model.decoder_embed_bias, heads=True,
-                     head=dict(cfg.model.head))
+  model = models.MAE(
+    cfg.model.variant,
+    cfg.model.image_size,
+    cfg.model.posemb,
+    cfg.model.decoder_dim,
+    cfg.model.decoder_depth,
+    cfg.model.decoder_heads,
+    cfg.model.decoder_embed_bias,
+    heads=True,
+    head=dict(cfg.model.head),
+  )
   pred = np.asarray(model.apply({"params": params}, x, ids_keep, ids_restore)["pred"])
   xs = np.asarray(x)
   g = cfg.model.image_size // p
@@ -234,7 +309,7 @@ def test_pretrain_loss_weights_mse_by_alpha():
   for b in range(2):
     for t_i in np.flatnonzero(np.asarray(mask)[b] == 1):
       r, c = divmod(int(t_i), g)
-      patch = xs[b, r * p:(r + 1) * p, c * p:(c + 1) * p]  # (p, p, 3)
+      patch = xs[b, r * p : (r + 1) * p, c * p : (c + 1) * p]  # (p, p, 3)
       if cfg.loss.norm_pix == "per_channel":
         patch = (patch - patch.mean((0, 1))) / (patch.std((0, 1), ddof=1) + 1e-6)
       elif cfg.loss.norm_pix == "joint":

@@ -14,7 +14,9 @@ from skimage import data
 import segclassic as sc
 from segclassic import morphology
 
-km = importlib.import_module("segclassic.kmeans")  # the module (segclassic.kmeans is also a function)
+km = importlib.import_module(
+  "segclassic.kmeans"
+)  # the module (segclassic.kmeans is also a function)
 
 RNG = np.random.default_rng(19)
 
@@ -69,7 +71,9 @@ def test_hit_or_miss_thinning_and_thickening_equal_the_numpy_loop(shape, seed):
   a = _blobs(shape, seed)
   pairs = morphology.LECTURE_PAIRS
   np.testing.assert_array_equal(np.asarray(sc.thin(a, method="hit_or_miss")), _numpy_thin(a, pairs))
-  np.testing.assert_array_equal(np.asarray(sc.thicken(a, method="hit_or_miss")), _numpy_thicken(a, pairs))
+  np.testing.assert_array_equal(
+    np.asarray(sc.thicken(a, method="hit_or_miss")), _numpy_thicken(a, pairs)
+  )
 
 
 def test_hit_or_miss_thinning_on_a_bundled_image_batched_and_jitted():
@@ -98,6 +102,7 @@ def test_the_two_thinnings_differ_on_a_bar():
   guo = np.asarray(sc.thin(bar))
   hom = np.asarray(sc.thin(bar, method="hit_or_miss"))
   from skimage.morphology import thin as sk_thin
+
   np.testing.assert_array_equal(guo, sk_thin(bar))
   np.testing.assert_array_equal(hom, _numpy_thin(bar, morphology.LECTURE_PAIRS))
   assert (guo != hom).any()
@@ -107,24 +112,33 @@ def test_the_two_thinnings_differ_on_a_bar():
 
 # The lecture's 8x8 erosion/dilation example ("Padding the boundary with the same value as the
 # neighbor"), 3x3 square. Expected outputs written by hand from the rule (and equal to the lecture's).
-IM8 = np.array([[0, 0, 0, 0, 0, 0, 0, 0],
-                [0, 1, 0, 0, 0, 0, 1, 0],
-                [0, 1, 0, 0, 0, 0, 1, 0],
-                [0, 1, 1, 1, 1, 1, 1, 0],
-                [0, 1, 1, 1, 1, 1, 1, 0],
-                [0, 1, 1, 1, 1, 1, 1, 0],
-                [0, 1, 1, 1, 1, 1, 1, 0],
-                [0, 0, 1, 1, 1, 1, 0, 0]], bool)
-ERODED8 = np.array([[0, 0, 0, 0, 0, 0, 0, 0],
-                    [0, 0, 0, 0, 0, 0, 0, 0],
-                    [0, 0, 0, 0, 0, 0, 0, 0],
-                    [0, 0, 0, 0, 0, 0, 0, 0],
-                    [0, 0, 1, 1, 1, 1, 0, 0],
-                    [0, 0, 1, 1, 1, 1, 0, 0],
-                    [0, 0, 0, 1, 1, 0, 0, 0],
-                    [0, 0, 0, 1, 1, 0, 0, 0]], bool)
-DILATED8 = np.array([[1, 1, 1, 0, 0, 1, 1, 1],
-                     [1, 1, 1, 0, 0, 1, 1, 1]] + [[1] * 8] * 6, bool)
+IM8 = np.array(
+  [
+    [0, 0, 0, 0, 0, 0, 0, 0],
+    [0, 1, 0, 0, 0, 0, 1, 0],
+    [0, 1, 0, 0, 0, 0, 1, 0],
+    [0, 1, 1, 1, 1, 1, 1, 0],
+    [0, 1, 1, 1, 1, 1, 1, 0],
+    [0, 1, 1, 1, 1, 1, 1, 0],
+    [0, 1, 1, 1, 1, 1, 1, 0],
+    [0, 0, 1, 1, 1, 1, 0, 0],
+  ],
+  bool,
+)
+ERODED8 = np.array(
+  [
+    [0, 0, 0, 0, 0, 0, 0, 0],
+    [0, 0, 0, 0, 0, 0, 0, 0],
+    [0, 0, 0, 0, 0, 0, 0, 0],
+    [0, 0, 0, 0, 0, 0, 0, 0],
+    [0, 0, 1, 1, 1, 1, 0, 0],
+    [0, 0, 1, 1, 1, 1, 0, 0],
+    [0, 0, 0, 1, 1, 0, 0, 0],
+    [0, 0, 0, 1, 1, 0, 0, 0],
+  ],
+  bool,
+)
+DILATED8 = np.array([[1, 1, 1, 0, 0, 1, 1, 1], [1, 1, 1, 0, 0, 1, 1, 1]] + [[1] * 8] * 6, bool)
 
 
 def test_the_lectures_8x8_example_with_replicate_padding():
@@ -132,8 +146,8 @@ def test_the_lectures_8x8_example_with_replicate_padding():
   np.testing.assert_array_equal(np.asarray(sc.binary_erosion(IM8, se, mode="nearest")), ERODED8)
   np.testing.assert_array_equal(np.asarray(sc.binary_dilation(IM8, se, mode="nearest")), DILATED8)
   # the constant borders cannot give both (why the lecture pads with the neighbour)
-  assert not np.asarray(sc.binary_erosion(IM8, se, border_value=0))[7].any()      # last row lost
-  assert np.asarray(sc.binary_dilation(IM8, se, border_value=1))[0].all()         # first row filled
+  assert not np.asarray(sc.binary_erosion(IM8, se, border_value=0))[7].any()  # last row lost
+  assert np.asarray(sc.binary_dilation(IM8, se, border_value=1))[0].all()  # first row filled
   # replicate padding equals scipy's grey morphology with mode='nearest' on 0/1 images
   for fn, ref in ((sc.binary_opening, ndi.grey_opening), (sc.binary_closing, ndi.grey_closing)):
     img = _blobs((13, 16), 3)
@@ -146,7 +160,9 @@ def _numpy_criterion(v, t):
   if a.size == 0 or b.size == 0 or a.var() == 0 or b.var() == 0:
     return np.inf
   p1, p2 = a.size / v.size, b.size / v.size
-  return 1 + 2 * (p1 * np.log(a.std()) + p2 * np.log(b.std())) - 2 * (p1 * np.log(p1) + p2 * np.log(p2))
+  return (
+    1 + 2 * (p1 * np.log(a.std()) + p2 * np.log(b.std())) - 2 * (p1 * np.log(p1) + p2 * np.log(p2))
+  )
 
 
 def _numpy_minimum_error(img):
@@ -179,10 +195,14 @@ def _two_gaussians(n, m1, s1, p1, m2, s2, seed):
 def test_minimum_error_threshold_equals_brute_force(seed):
   img = _two_gaussians(40 * 50, 70, 12, 0.3, 160, 25, seed).reshape(40, 50)
   _assert_minimum_error(img)
-  _assert_minimum_error(_two_gaussians(33 * 17, 120, 30, 0.6, 200, 8, seed).reshape(33, 17))  # odd sizes
+  _assert_minimum_error(
+    _two_gaussians(33 * 17, 120, 30, 0.6, 200, 8, seed).reshape(33, 17)
+  )  # odd sizes
   _assert_minimum_error(data.camera()[::8, ::8])
   lone = img.copy()
-  lone[0, 0] = 255  # a level held by one pixel: a class of it alone has no spread and is not a split
+  lone[0, 0] = (
+    255  # a level held by one pixel: a class of it alone has no spread and is not a split
+  )
   _assert_minimum_error(lone)
 
 
@@ -199,7 +219,11 @@ def test_bayes_threshold_is_the_crossing_of_the_weighted_pdfs():
   want = (m1 + m2) / 2 - s**2 * np.log((1 - p1) / p1) / (m2 - m1)
   np.testing.assert_allclose(float(sc.bayes_threshold(m1, s, p1, m2, s, 1 - p1)), want, rtol=1e-5)
   # unequal spreads: the root of the pdf difference between the means (scipy's brentq)
-  for (a, sa, pa, b, sb, pb) in ((70, 12, 0.3, 160, 25, 0.7), (200, 30, 0.6, 90, 10, 0.4), (50, 5, 0.5, 60, 15, 0.5)):
+  for a, sa, pa, b, sb, pb in (
+    (70, 12, 0.3, 160, 25, 0.7),
+    (200, 30, 0.6, 90, 10, 0.4),
+    (50, 5, 0.5, 60, 15, 0.5),
+  ):
     f = lambda x: pa * stats.norm.pdf(x, a, sa) - pb * stats.norm.pdf(x, b, sb)
     root = optimize.brentq(f, min(a, b), max(a, b))
     np.testing.assert_allclose(float(sc.bayes_threshold(a, sa, pa, b, sb, pb)), root, rtol=1e-4)
@@ -208,12 +232,21 @@ def test_bayes_threshold_is_the_crossing_of_the_weighted_pdfs():
 def test_minimum_error_lands_near_the_bayes_threshold_of_the_true_classes():
   img = _two_gaussians(256 * 256, 70, 12, 0.3, 160, 25, seed=7).reshape(256, 256)
   bayes = float(sc.bayes_threshold(70, 12, 0.3, 160, 25, 0.7))
-  assert abs(int(sc.threshold_minimum_error(img)) - bayes) <= 2.0, (int(sc.threshold_minimum_error(img)), bayes)
+  assert abs(int(sc.threshold_minimum_error(img)) - bayes) <= 2.0, (
+    int(sc.threshold_minimum_error(img)),
+    bayes,
+  )
 
 
 def test_every_global_threshold_on_a_batch_equals_per_image_under_jit():
-  imgs = np.stack([data.camera()[::4, ::4], data.coins()[:128, :128], data.moon()[::4, ::4],
-                   _two_gaussians(128 * 128, 70, 12, 0.3, 160, 25, 3).reshape(128, 128)])
+  imgs = np.stack(
+    [
+      data.camera()[::4, ::4],
+      data.coins()[:128, :128],
+      data.moon()[::4, ::4],
+      _two_gaussians(128 * 128, 70, 12, 0.3, 160, 25, 3).reshape(128, 128),
+    ]
+  )
   batch = imgs.reshape(2, 2, 128, 128)
   for fn in (sc.threshold_otsu, sc.threshold_iterative, sc.threshold_minimum_error):
     got = np.asarray(jax.jit(fn)(batch))
@@ -222,7 +255,9 @@ def test_every_global_threshold_on_a_batch_equals_per_image_under_jit():
     np.testing.assert_allclose(got, want, rtol=1e-6, err_msg=fn.__name__)
   maps = np.asarray(jax.jit(lambda x: sc.threshold_adaptive_otsu(x, 32, 150.0))(batch))
   assert maps.shape == (2, 2, 128, 128)
-  np.testing.assert_array_equal(maps[1, 0], np.asarray(sc.threshold_adaptive_otsu(imgs[2], 32, 150.0)))
+  np.testing.assert_array_equal(
+    maps[1, 0], np.asarray(sc.threshold_adaptive_otsu(imgs[2], 32, 150.0))
+  )
 
 
 def _numpy_lecture_kmeans(x, c):
@@ -247,7 +282,9 @@ def test_lecture_kmeans_stops_when_the_centres_stop_changing():
   np.testing.assert_array_equal(np.asarray(km.lloyd_step(x, centers)), c)
   # and it is where the NumPy loop of the lecture stops from the same random start
   start = np.asarray(km._random_init(jax.random.split(key, 1)[0], x, 4))
-  assert len({tuple(r) for r in start}) == 4 and all((x == r).all(1).any() for r in start)  # distinct data points
+  assert len({tuple(r) for r in start}) == 4 and all(
+    (x == r).all(1).any() for r in start
+  )  # distinct data points
   want, iters = _numpy_lecture_kmeans(x.astype(np.float32), start)
   np.testing.assert_allclose(c, want, atol=1e-5)
   assert iters > 1

@@ -9,26 +9,37 @@ from tests.common.helpers import one_line_error, run_cli
 
 def test_segment_every_method():
   from skimage import data
+
   img = data.coins()[:96, :128]
   for method in seg_main.METHODS:
     seg = seg_main.segment(img, method, k=2)
     assert seg.shape == (96, 128) and len(np.unique(seg)) == 2, method
   import segclassic as sc
+
   mask = img > sc.threshold_otsu(img)
-  np.testing.assert_array_equal(seg_main.segment(img, "thin", morph="hit_or_miss"),
-                                np.asarray(sc.thin(mask, method="hit_or_miss")))
+  np.testing.assert_array_equal(
+    seg_main.segment(img, "thin", morph="hit_or_miss"),
+    np.asarray(sc.thin(mask, method="hit_or_miss")),
+  )
   lab = seg_main.segment(img, "kmeans", k=2, kmeans_init="random")
   assert len(np.unique(lab)) == 2
 
 
 def test_cli_on_files_with_the_same_name(tmp_path):
   from skimage import data
+
   for d in ("a", "b"):
     (tmp_path / d).mkdir()
     Image.fromarray(data.coins()[:96, :128]).save(tmp_path / d / "coins.png")
   out = tmp_path / "out"
-  proc = run_cli("segclassic.main", str(tmp_path / "a" / "coins.png"), str(tmp_path / "b" / "coins.png"),
-                 "--method=kmeans", "--k=2", f"--out={out}")
+  proc = run_cli(
+    "segclassic.main",
+    str(tmp_path / "a" / "coins.png"),
+    str(tmp_path / "b" / "coins.png"),
+    "--method=kmeans",
+    "--k=2",
+    f"--out={out}",
+  )
   assert proc.returncode == 0, proc.stderr
   for d in ("a", "b"):  # two inputs, two distinct outputs
     mask = np.asarray(Image.open(out / f"{d}_coins_kmeans_mask.png"))
@@ -37,11 +48,17 @@ def test_cli_on_files_with_the_same_name(tmp_path):
 
 
 def test_cli_errors_are_one_line(tmp_path):
-  one_line_error(run_cli("segclassic.main", "--methd=kmeans", f"--out={tmp_path}"), "--methd", "--method")
+  one_line_error(
+    run_cli("segclassic.main", "--methd=kmeans", f"--out={tmp_path}"), "--methd", "--method"
+  )
   one_line_error(run_cli("segclassic.main", "--method=watershed", f"--out={tmp_path}"), "--method")
-  one_line_error(run_cli("segclassic.main", str(tmp_path / "missing.png"), f"--out={tmp_path}"), "does not exist")
+  one_line_error(
+    run_cli("segclassic.main", str(tmp_path / "missing.png"), f"--out={tmp_path}"), "does not exist"
+  )
   (tmp_path / "empty.png").write_bytes(b"")
-  one_line_error(run_cli("segclassic.main", str(tmp_path / "empty.png"), f"--out={tmp_path}"), "empty")
+  one_line_error(
+    run_cli("segclassic.main", str(tmp_path / "empty.png"), f"--out={tmp_path}"), "empty"
+  )
   assert not list((tmp_path).glob("*_mask.png"))
 
 
@@ -50,14 +67,20 @@ def test_float_images_follow_scikit_images_convention(tmp_path):
   around on conversion) and an int32 image are refused in one line, before any output is written."""
   import tifffile
   from skimage import data
+
   rgb = data.astronaut()[::4, ::4]
   assert seg_main.check_image(rgb.astype(np.float32) / 255, "x").dtype == np.float32
-  np.testing.assert_array_equal(seg_main.segment(seg_main.check_image(rgb / 255.0, "x"), "otsu"),
-                                seg_main.segment(rgb, "otsu"))
+  np.testing.assert_array_equal(
+    seg_main.segment(seg_main.check_image(rgb / 255.0, "x"), "otsu"), seg_main.segment(rgb, "otsu")
+  )
   tifffile.imwrite(tmp_path / "f255.tif", rgb.astype(np.float32))
   tifffile.imwrite(tmp_path / "i32.tif", rgb[..., 0].astype(np.int32))
   out = tmp_path / "out"
-  one_line_error(run_cli("segclassic.main", str(tmp_path / "f255.tif"), f"--out={out}"), "[0, 1]", "divide by 255")
+  one_line_error(
+    run_cli("segclassic.main", str(tmp_path / "f255.tif"), f"--out={out}"),
+    "[0, 1]",
+    "divide by 255",
+  )
   one_line_error(run_cli("segclassic.main", str(tmp_path / "i32.tif"), f"--out={out}"), "int32")
   assert not out.exists() or not list(out.iterdir())
 

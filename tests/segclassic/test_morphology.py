@@ -3,16 +3,24 @@
 import jax
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import ndimage as ndi
-from skimage import data, morphology as skmorph
+from skimage import data
+from skimage import morphology as skmorph
 from skimage.morphology import _skeletonize
 
 import segclassic as sc
 
 RNG = np.random.default_rng(0)
-FOOTPRINTS = [sc.cross(), np.ones((2, 2), bool), np.ones((3, 4), bool), np.ones((1, 3), bool),
-              np.array([[1, 0, 0, 1], [0, 1, 1, 0], [1, 1, 0, 0]], bool), sc.disk(2)]
+FOOTPRINTS = [
+  sc.cross(),
+  np.ones((2, 2), bool),
+  np.ones((3, 4), bool),
+  np.ones((1, 3), bool),
+  np.array([[1, 0, 0, 1], [0, 1, 1, 0], [1, 1, 0, 0]], bool),
+  sc.disk(2),
+]
 
 
 @pytest.mark.parametrize("fp", FOOTPRINTS, ids=lambda f: f"{f.shape}")
@@ -20,35 +28,54 @@ FOOTPRINTS = [sc.cross(), np.ones((2, 2), bool), np.ones((3, 4), bool), np.ones(
 @pytest.mark.parametrize("shape", [(9, 13), (16, 16), (3, 2)])
 def test_binary_ops_equal_scipy(fp, bv, shape):
   a = RNG.random(shape) < 0.55
-  for ours, ref in [(sc.erosion, ndi.binary_erosion), (sc.dilation, ndi.binary_dilation),
-                    (sc.opening, ndi.binary_opening), (sc.closing, ndi.binary_closing)]:
-    np.testing.assert_array_equal(np.asarray(ours(a, fp, border_value=bv)), ref(a, fp, border_value=bv),
-                                  err_msg=ours.__name__)
+  for ours, ref in [
+    (sc.erosion, ndi.binary_erosion),
+    (sc.dilation, ndi.binary_dilation),
+    (sc.opening, ndi.binary_opening),
+    (sc.closing, ndi.binary_closing),
+  ]:
+    np.testing.assert_array_equal(
+      np.asarray(ours(a, fp, border_value=bv)), ref(a, fp, border_value=bv), err_msg=ours.__name__
+    )
 
 
 @pytest.mark.parametrize("fp", FOOTPRINTS, ids=lambda f: f"{f.shape}")
 @pytest.mark.parametrize("mode", ["reflect", "constant", "nearest", "mirror", "wrap"])
 def test_grey_ops_equal_scipy(fp, mode):
   img = RNG.integers(0, 256, (12, 15)).astype(np.uint8)
-  for ours, ref in [(sc.erosion, ndi.grey_erosion), (sc.dilation, ndi.grey_dilation),
-                    (sc.opening, ndi.grey_opening), (sc.closing, ndi.grey_closing)]:
-    np.testing.assert_array_equal(np.asarray(ours(img, fp, mode=mode, cval=7)),
-                                  ref(img, footprint=fp, mode=mode, cval=7), err_msg=f"{ours.__name__} {mode}")
+  for ours, ref in [
+    (sc.erosion, ndi.grey_erosion),
+    (sc.dilation, ndi.grey_dilation),
+    (sc.opening, ndi.grey_opening),
+    (sc.closing, ndi.grey_closing),
+  ]:
+    np.testing.assert_array_equal(
+      np.asarray(ours(img, fp, mode=mode, cval=7)),
+      ref(img, footprint=fp, mode=mode, cval=7),
+      err_msg=f"{ours.__name__} {mode}",
+    )
 
 
 def test_grey_float_on_camera():
   img = data.camera()[100:228, 100:228].astype(np.float32) / 255
   fp = sc.disk(3)
-  np.testing.assert_array_equal(np.asarray(sc.opening(img, fp)), ndi.grey_opening(img, footprint=fp))
+  np.testing.assert_array_equal(
+    np.asarray(sc.opening(img, fp)), ndi.grey_opening(img, footprint=fp)
+  )
 
 
 @pytest.mark.parametrize("use_bg", ["default", "explicit", "empty"])
 def test_hit_or_miss_equals_scipy(use_bg):
   a = RNG.random((14, 11)) < 0.5
   fg = np.array([[0, 0, 0], [0, 1, 1], [0, 1, 0]], bool)
-  bg = {"default": None, "explicit": np.array([[1, 1, 0], [1, 0, 0], [0, 0, 0]], bool),
-        "empty": np.zeros((3, 3), bool)}[use_bg]
-  np.testing.assert_array_equal(np.asarray(sc.hit_or_miss(a, fg, bg)), ndi.binary_hit_or_miss(a, fg, bg))
+  bg = {
+    "default": None,
+    "explicit": np.array([[1, 1, 0], [1, 0, 0], [0, 0, 0]], bool),
+    "empty": np.zeros((3, 3), bool),
+  }[use_bg]
+  np.testing.assert_array_equal(
+    np.asarray(sc.hit_or_miss(a, fg, bg)), ndi.binary_hit_or_miss(a, fg, bg)
+  )
 
 
 def test_thin_luts_equal_skimage():
@@ -61,7 +88,9 @@ def test_thin_equals_skimage_on_bundled(name):
   img = data.horse() == 0 if name == "horse" else getattr(data, name)() > 100
   img = img[:160, :160]
   np.testing.assert_array_equal(np.asarray(sc.thin(img)), skmorph.thin(img))
-  np.testing.assert_array_equal(np.asarray(sc.thin(img, max_num_iter=2)), skmorph.thin(img, max_num_iter=2))
+  np.testing.assert_array_equal(
+    np.asarray(sc.thin(img, max_num_iter=2)), skmorph.thin(img, max_num_iter=2)
+  )
 
 
 def test_thicken_is_dual_of_thinning_and_grows():
@@ -101,7 +130,13 @@ def test_bad_inputs():
 
 
 @settings(max_examples=30, deadline=None)
-@given(st.integers(1, 9), st.integers(1, 9), st.integers(1, 4), st.integers(1, 4), st.integers(0, 2**31 - 1))
+@given(
+  st.integers(1, 9),
+  st.integers(1, 9),
+  st.integers(1, 4),
+  st.integers(1, 4),
+  st.integers(0, 2**31 - 1),
+)
 def test_property_random_footprints(h, w, kh, kw, seed):
   r = np.random.default_rng(seed)
   a = r.random((h, w)) < 0.5

@@ -18,7 +18,9 @@ def test_lecture_otsu_table():
   t = sc.otsu_variances(LECTURE_HIST)
   np.testing.assert_allclose(t["within"][3], 0.4909, atol=1e-4)
   np.testing.assert_allclose(t["between"][3], 2.6287, atol=1e-4)
-  np.testing.assert_allclose(t["within"], [3.1196, 1.5268, 0.5561, 0.4909, 0.9779, 2.2491], atol=1e-4)
+  np.testing.assert_allclose(
+    t["within"], [3.1196, 1.5268, 0.5561, 0.4909, 0.9779, 2.2491], atol=1e-4
+  )
   np.testing.assert_allclose(t["between"], [0, 1.5928, 2.5635, 2.6287, 2.1417, 0.8705], atol=1e-4)
   np.testing.assert_allclose(t["w_b"][3], 0.4722, atol=1e-4)
   np.testing.assert_allclose(t["m_f"][3], 3.8947, atol=1e-4)
@@ -85,7 +87,9 @@ def test_kmeans_inertia_within_one_percent_of_sklearn():
 
 def test_kmeans_segment_shapes_and_errors():
   labels, centers = sc.kmeans_segment(data.camera()[::8, ::8], 3, key=jax.random.PRNGKey(1))
-  assert labels.shape == (64, 64) and centers.shape == (3, 1) and set(np.unique(labels)) <= {0, 1, 2}
+  assert (
+    labels.shape == (64, 64) and centers.shape == (3, 1) and set(np.unique(labels)) <= {0, 1, 2}
+  )
   with pytest.raises(ValueError, match="features"):
     sc.kmeans_segment(data.camera()[:8, :8], 2, features="texture")
   with pytest.raises(ValueError, match="k=0"):
@@ -94,7 +98,9 @@ def test_kmeans_segment_shapes_and_errors():
 
 def test_equalize_hist_equals_skimage():
   for img in (data.moon(), data.camera()[:50, :60], RNG.random((20, 21)).astype(np.float32)):
-    np.testing.assert_allclose(np.asarray(sc.equalize_hist(img)), exposure.equalize_hist(img), atol=2e-6)
+    np.testing.assert_allclose(
+      np.asarray(sc.equalize_hist(img)), exposure.equalize_hist(img), atol=2e-6
+    )
 
 
 def test_bad_inputs_give_clear_errors():

@@ -12,9 +12,11 @@ import pytest
 from PIL import Image
 from skimage.metrics import structural_similarity
 
-from common import config as config_lib, logging as log_lib, trainer
-from xbdcnn import losses, models, noise, task
+from common import config as config_lib
+from common import logging as log_lib
+from common import trainer
 from tests.common.helpers import ROOT, one_line_error, run_cli
+from xbdcnn import losses, models, noise, task
 
 CFG = os.path.join(ROOT, "configs/xbdcnn/bundled.py")
 
@@ -49,19 +51,45 @@ def test_asymmetric_loss_weights_under_estimation():
   rng = np.random.default_rng(0)
   est, tr = rng.random((2, 5, 5, 2)), rng.random((2, 5, 5, 2))
   d = est - tr
-  np.testing.assert_allclose(float(losses.asymmetric_mse(est, tr)), np.mean(np.where(d < 0, 0.7, 0.3) * d * d), rtol=1e-5)
+  np.testing.assert_allclose(
+    float(losses.asymmetric_mse(est, tr)), np.mean(np.where(d < 0, 0.7, 0.3) * d * d), rtol=1e-5
+  )
 
 
 def test_tv_and_ssim_losses_against_numpy_and_skimage():
   rng = np.random.default_rng(1)
   lv = rng.random((2, 7, 9, 2)).astype(np.float32)
-  dh = [(lv[n, y, x + 1, c] - lv[n, y, x, c]) ** 2 for n in range(2) for y in range(7) for x in range(8) for c in range(2)]
-  dv = [(lv[n, y + 1, x, c] - lv[n, y, x, c]) ** 2 for n in range(2) for y in range(6) for x in range(9) for c in range(2)]
+  dh = [
+    (lv[n, y, x + 1, c] - lv[n, y, x, c]) ** 2
+    for n in range(2)
+    for y in range(7)
+    for x in range(8)
+    for c in range(2)
+  ]
+  dv = [
+    (lv[n, y + 1, x, c] - lv[n, y, x, c]) ** 2
+    for n in range(2)
+    for y in range(6)
+    for x in range(9)
+    for c in range(2)
+  ]
   np.testing.assert_allclose(float(losses.tv_loss(lv)), np.mean(dh) + np.mean(dv), rtol=1e-5)
   a = rng.random((2, 24, 24, 1)).astype(np.float32)
   b = np.clip(a + 0.1 * rng.normal(size=a.shape), 0, 1).astype(np.float32)
-  want = 1 - np.mean([structural_similarity(b[i], a[i], data_range=1.0, gaussian_weights=True, sigma=1.5,
-                                            use_sample_covariance=False, channel_axis=-1) for i in range(2)])
+  want = 1 - np.mean(
+    [
+      structural_similarity(
+        b[i],
+        a[i],
+        data_range=1.0,
+        gaussian_weights=True,
+        sigma=1.5,
+        use_sample_covariance=False,
+        channel_axis=-1,
+      )
+      for i in range(2)
+    ]
+  )
   np.testing.assert_allclose(float(losses.ssim_loss(b, a)), want, atol=2e-5)
 
 
@@ -73,7 +101,10 @@ def test_loss_terms_keep_the_papers_ratios():
   n, h, w = 2, 12, 13
   g = rng.random((n, h, w, 1)).astype(np.float32)
   g_hat = np.clip(g + 0.1 * rng.normal(size=g.shape), 0, 1).astype(np.float32)
-  lv, lv_hat = rng.random((n, h, w, 2)).astype(np.float32), rng.random((n, h, w, 2)).astype(np.float32)
+  lv, lv_hat = (
+    rng.random((n, h, w, 2)).astype(np.float32),
+    rng.random((n, h, w, 2)).astype(np.float32),
+  )
   sums = {"mse": 0.0, "asym": 0.0, "tv": 0.0, "ssim_loss": 0.0}
   for i in range(n):
     for y in range(h):
@@ -86,22 +117,40 @@ def test_loss_terms_keep_the_papers_ratios():
             sums["tv"] += (lv_hat[i, y, x + 1, c] - lv_hat[i, y, x, c]) ** 2
           if y + 1 < h:
             sums["tv"] += (lv_hat[i, y + 1, x, c] - lv_hat[i, y, x, c]) ** 2
-    _, smap = structural_similarity(g_hat[i, ..., 0], g[i, ..., 0], data_range=1.0, gaussian_weights=True, sigma=1.5,
-                                    use_sample_covariance=False, full=True)
+    _, smap = structural_similarity(
+      g_hat[i, ..., 0],
+      g[i, ..., 0],
+      data_range=1.0,
+      gaussian_weights=True,
+      sigma=1.5,
+      use_sample_covariance=False,
+      full=True,
+    )
     sums["ssim_loss"] += np.sum(1 - smap[5:-5, 5:-5])  # eq. 6 over the valid SSIM map
   want = {k: v / n / (h * w) for k, v in sums.items()}  # batch mean, / H*W
-  wts = ml_collections.ConfigDict(dict(mse=0.4, ssim=0.6, asym=0.5, tv=0.05, alpha=0.3, reduction="sum"))
+  wts = ml_collections.ConfigDict(
+    dict(mse=0.4, ssim=0.6, asym=0.5, tv=0.05, alpha=0.3, reduction="sum")
+  )
   total, parts = losses.total_loss(g_hat, g, lv_hat, lv, wts)
   for k in sums:
     np.testing.assert_allclose(float(parts[k]), want[k], rtol=2e-4, err_msg=k)
-  np.testing.assert_allclose(float(parts["asym"]) / float(parts["mse"]), sums["asym"] / sums["mse"], rtol=2e-4)
-  np.testing.assert_allclose(float(parts["tv"]) / float(parts["mse"]), sums["tv"] / sums["mse"], rtol=2e-4)
-  np.testing.assert_allclose(float(total), 0.4 * want["mse"] + 0.6 * want["ssim_loss"] + 0.5 * want["asym"]
-                             + 0.05 * want["tv"], rtol=2e-4)
+  np.testing.assert_allclose(
+    float(parts["asym"]) / float(parts["mse"]), sums["asym"] / sums["mse"], rtol=2e-4
+  )
+  np.testing.assert_allclose(
+    float(parts["tv"]) / float(parts["mse"]), sums["tv"] / sums["mse"], rtol=2e-4
+  )
+  np.testing.assert_allclose(
+    float(total),
+    0.4 * want["mse"] + 0.6 * want["ssim_loss"] + 0.5 * want["asym"] + 0.05 * want["tv"],
+    rtol=2e-4,
+  )
   wts.reduction = "mean"
   _, pm = losses.total_loss(g_hat, g, lv_hat, lv, wts)
   np.testing.assert_allclose(float(pm["asym"]), sums["asym"] / (n * h * w * 2), rtol=2e-4)
-  np.testing.assert_allclose(float(pm["ssim_loss"]), sums["ssim_loss"] / (n * (h - 10) * (w - 10)), rtol=2e-4)
+  np.testing.assert_allclose(
+    float(pm["ssim_loss"]), sums["ssim_loss"] / (n * (h - 10) * (w - 10)), rtol=2e-4
+  )
   wts.reduction = "per_pixel"
   with pytest.raises(ValueError, match="reduction"):
     losses.total_loss(g_hat, g, lv_hat, lv, wts)
@@ -122,15 +171,19 @@ def test_bundled_splits_are_disjoint():
 
 def test_chest_phantoms():
   from xbdcnn.phantoms import chest_phantom
+
   a, b = chest_phantom(0, 128), chest_phantom(1, 128)
   np.testing.assert_array_equal(a, chest_phantom(0, 128))
-  assert a.dtype == np.float32 and 0 <= a.min() and a.max() <= 0.95 + 1e-6 and not np.array_equal(a, b)
+  assert (
+    a.dtype == np.float32 and 0 <= a.min() and a.max() <= 0.95 + 1e-6 and not np.array_equal(a, b)
+  )
   # lungs (air) darker than the mediastinum, body brighter than the background
   assert a[40:90, 25:45].mean() < a[40:90, 58:70].mean() and a[64, 64] > a[2, 2]
 
 
 def test_table2_noise_depends_on_the_cell_only():
   from xbdcnn import evaluate
+
   imgs = [np.random.default_rng(i).random((50, 60)).astype(np.float32) for i in range(3)]
   c1, c2 = evaluate.crops(imgs, 32, 3, seed=1), evaluate.crops(imgs, 32, 3, seed=1)
   assert all(np.array_equal(x, y) for x, y in zip(c1, c2)) and c1[0].shape == (32, 32)
@@ -148,7 +201,9 @@ def test_architecture_counts_and_shapes():
   assert len([k for k in nbd if k.startswith("conv_")]) == 17
   assert len([k for k in v["params"]["nle"] if k.startswith("conv_")]) == 5
   g, aux = m.apply(v, x)
-  assert g.shape == x.shape and aux["levels"].shape == (2, 32, 36, 2) and float(aux["levels"].min()) >= 0
+  assert (
+    g.shape == x.shape and aux["levels"].shape == (2, 32, 36, 2) and float(aux["levels"].min()) >= 0
+  )
   d = models.DnCNN(depth=17, width=8)
   vd = d.init(jax.random.PRNGKey(0), x)
   assert len([k for k in vd["params"] if k.startswith("conv_")]) == 17
@@ -191,7 +246,9 @@ def _band_over_interior(denoise, size=128, seeds=8):
   band[8:-8, 8:-8] = False
   b, i = [], []
   for s in range(seeds):
-    f = np.asarray(noise.add_noise(jax.random.PRNGKey(s), g[None, ..., None], [0.6], [10.0]))[0, ..., 0]
+    f = np.asarray(noise.add_noise(jax.random.PRNGKey(s), g[None, ..., None], [0.6], [10.0]))[
+      0, ..., 0
+    ]
     e = (np.asarray(denoise(f)) - g) ** 2
     b.append(e[band].mean())
     i.append(e[~band].mean())
@@ -205,7 +262,9 @@ def test_denoise_image_pads_away_the_zero_frame():
   from scipy import ndimage
 
   def zero_padded_box(f):
-    return jax.scipy.signal.convolve2d(f[0, ..., 0], jnp.full((5, 5), 1 / 25), mode="same")[None, ..., None]
+    return jax.scipy.signal.convolve2d(f[0, ..., 0], jnp.full((5, 5), 1 / 25), mode="same")[
+      None, ..., None
+    ]
 
   raw = _band_over_interior(lambda f: zero_padded_box(f[None, ..., None])[0, ..., 0])
   padded = _band_over_interior(lambda f: task.denoise_image(zero_padded_box, f))
@@ -216,8 +275,18 @@ def test_denoise_image_pads_away_the_zero_frame():
 
 @pytest.mark.slow
 def test_short_training_beats_noisy_input_and_cli(tmp_path):
-  cfg = config_lib.load_config(CFG, {"total_steps": 240, "eval_every": 80, "log_every": 80, "ckpt_every": 240,
-                                     "figure_every": 240, "data.patch": 32, "data.num_val_patches": 16})
+  cfg = config_lib.load_config(
+    CFG,
+    {
+      "total_steps": 240,
+      "eval_every": 80,
+      "log_every": 80,
+      "ckpt_every": 240,
+      "figure_every": 240,
+      "data.patch": 32,
+      "data.num_val_patches": 16,
+    },
+  )
   wd = str(tmp_path / "run")
   trainer.train(cfg, task.make_task(cfg), wd, verbose=False)
   ev = [r for r in log_lib.read_jsonl(os.path.join(wd, "metrics.jsonl")) if "eval/val_mse" in r]
@@ -229,12 +298,14 @@ def test_short_training_beats_noisy_input_and_cli(tmp_path):
   from scipy import ndimage
 
   from xbdcnn.denoise import load_denoiser
+
   net = load_denoiser(wd)
   ratio = _band_over_interior(lambda f: task.denoise_image(net, f))
   floor = _band_over_interior(lambda f: ndimage.gaussian_filter(f, 2.0, mode="reflect"))
   assert ratio <= floor, (ratio, floor)
   # 8- and 16-bit in, same dtype and size out, odd sizes
   from xbdcnn.denoise import denoise_file
+
   for dtype, scale in ((np.uint8, 255), (np.uint16, 65535)):
     img = (np.random.default_rng(0).random((70, 83)) * scale).astype(dtype)
     src = tmp_path / f"in_{dtype.__name__}.png"
@@ -246,64 +317,122 @@ def test_short_training_beats_noisy_input_and_cli(tmp_path):
   # the CLI, as a user runs it: output over the input is refused, NaN pixels are refused
   src = tmp_path / "in_uint8.png"
   before = src.read_bytes()
-  one_line_error(run_cli("xbdcnn.main", "denoise", str(src), f"--checkpoint={wd}", f"--out={src}"), "is the input")
+  one_line_error(
+    run_cli("xbdcnn.main", "denoise", str(src), f"--checkpoint={wd}", f"--out={src}"),
+    "is the input",
+  )
   os.link(src, tmp_path / "hard_link.png")  # another name for the same file
-  one_line_error(run_cli("xbdcnn.main", "denoise", str(src), f"--checkpoint={wd}",
-                         f"--out={tmp_path / 'hard_link.png'}"), "is the input")
+  one_line_error(
+    run_cli(
+      "xbdcnn.main",
+      "denoise",
+      str(src),
+      f"--checkpoint={wd}",
+      f"--out={tmp_path / 'hard_link.png'}",
+    ),
+    "is the input",
+  )
   assert src.read_bytes() == before
   import tifffile
+
   bad = np.random.default_rng(1).random((40, 40)).astype(np.float32)
   bad[5, 7] = np.nan
   tifffile.imwrite(tmp_path / "nan.tif", bad)
-  one_line_error(run_cli("xbdcnn.main", "denoise", str(tmp_path / "nan.tif"), f"--checkpoint={wd}",
-                         f"--out={tmp_path / 'o.tif'}"), "NaN")
-  proc = run_cli("xbdcnn.main", "denoise", str(src), f"--checkpoint={wd}", f"--out={tmp_path / 'cli.png'}")
+  one_line_error(
+    run_cli(
+      "xbdcnn.main",
+      "denoise",
+      str(tmp_path / "nan.tif"),
+      f"--checkpoint={wd}",
+      f"--out={tmp_path / 'o.tif'}",
+    ),
+    "NaN",
+  )
+  proc = run_cli(
+    "xbdcnn.main", "denoise", str(src), f"--checkpoint={wd}", f"--out={tmp_path / 'cli.png'}"
+  )
   assert proc.returncode == 0, proc.stderr[-2000:]
   assert np.asarray(Image.open(tmp_path / "cli.png")).shape == (70, 83)
 
 
 def test_cli_errors(tmp_path):
-  one_line_error(run_cli("xbdcnn.main", "denoise", str(tmp_path / "x.png"), f"--checkpoint={tmp_path}",
-                         f"--out={tmp_path}/o.png"), "does not exist")
+  one_line_error(
+    run_cli(
+      "xbdcnn.main",
+      "denoise",
+      str(tmp_path / "x.png"),
+      f"--checkpoint={tmp_path}",
+      f"--out={tmp_path}/o.png",
+    ),
+    "does not exist",
+  )
   one_line_error(run_cli("xbdcnn.main", "frobnicate"), "train or denoise")
-  one_line_error(run_cli("xbdcnn.main", "denoise", "x.png", "--workdir=w", "--out=o.png"), "does not take --workdir")
+  one_line_error(
+    run_cli("xbdcnn.main", "denoise", "x.png", "--workdir=w", "--out=o.png"),
+    "does not take --workdir",
+  )
   import tifffile
+
   tifffile.imwrite(tmp_path / "i32.tif", np.arange(400, dtype=np.int32).reshape(20, 20))
-  one_line_error(run_cli("xbdcnn.main", "denoise", str(tmp_path / "i32.tif"), f"--checkpoint={tmp_path}",
-                         f"--out={tmp_path / 'o.png'}"), "int32")
+  one_line_error(
+    run_cli(
+      "xbdcnn.main",
+      "denoise",
+      str(tmp_path / "i32.tif"),
+      f"--checkpoint={tmp_path}",
+      f"--out={tmp_path / 'o.png'}",
+    ),
+    "int32",
+  )
   # a corrupt checkpoint ends in one line
   wd = tmp_path / "wd"
   (wd / "checkpoints" / "5" / "state").mkdir(parents=True)
   (wd / "config.json").write_text(json.dumps({"model": {"arch": "xbdcnn"}}))
   Image.fromarray(np.zeros((20, 20), np.uint8)).save(tmp_path / "z.png")
-  one_line_error(run_cli("xbdcnn.main", "denoise", str(tmp_path / "z.png"), f"--checkpoint={wd}",
-                         f"--out={tmp_path / 'o.png'}"), "cannot be read")
+  one_line_error(
+    run_cli(
+      "xbdcnn.main",
+      "denoise",
+      str(tmp_path / "z.png"),
+      f"--checkpoint={wd}",
+      f"--out={tmp_path / 'o.png'}",
+    ),
+    "cannot be read",
+  )
 
 
 def test_chestxray_folder_split_by_image(tmp_path):
   rng = np.random.default_rng(5)
   for i in range(10):
-    img = (rng.random((40, 44)) * (255 if i % 2 else 65535)).astype(np.uint8 if i % 2 else np.uint16)
+    img = (rng.random((40, 44)) * (255 if i % 2 else 65535)).astype(
+      np.uint8 if i % 2 else np.uint16
+    )
     Image.fromarray(img).save(tmp_path / f"{i:08d}_000.png")
   d = ml_collections.ConfigDict(dict(name="folder", root=str(tmp_path), split_seed=0))
   split = task.load_images(d)
   assert [len(split[k]) for k in ("train", "val", "test")] == [7, 2, 1]
-  assert not set(split["train"]) & set(split["test"]) and not set(split["train"]) & set(split["val"])
+  assert not set(split["train"]) & set(split["test"]) and not set(split["train"]) & set(
+    split["val"]
+  )
   src = task.PatchSource(split["train"], 32, 5, seed=0)
   p = src[3]["image"]
   assert p.shape == (32, 32, 1) and p.dtype == np.float32 and 0 <= p.min() and p.max() <= 1
   with pytest.raises(Exception, match="ChestX-ray8"):
-    task.load_images(ml_collections.ConfigDict(dict(name="folder", root=str(tmp_path / "missing"), split_seed=0)))
+    task.load_images(
+      ml_collections.ConfigDict(dict(name="folder", root=str(tmp_path / "missing"), split_seed=0))
+    )
 
 
 @pytest.mark.slow
 def test_evaluate_gives_every_workdir_a_row_and_pools_seeds(tmp_path):
   """Two runs of one network (seeds 0 and 1) under their own labels: two rows plus a mean ± std row,
   the network read from each run's config.json; a bad workdir fails in one line before any denoising."""
-  from common import runs as runs_lib
-  from xbdcnn import evaluate
   import json
   import shutil
+
+  from common import runs as runs_lib
+  from xbdcnn import evaluate
+
   wds = {label: str(tmp_path / label) for label in ("long", "x800")}
   cfg = config_lib.load_config(CFG + ":smoke", {"seed": 0})
   trainer.train(cfg, task.make_task(cfg), wds["long"], verbose=False)
@@ -318,31 +447,65 @@ def test_evaluate_gives_every_workdir_a_row_and_pools_seeds(tmp_path):
   resolved = runs_lib.resolve_workdirs([f"{k}={v}" for k, v in wds.items()])
   assert runs_lib.seed_groups({k: c for k, (_, c) in resolved.items()}) == [["long", "x800"]]
   cfg = config_lib.load_config(CFG + ":smoke")
-  lines = evaluate.evaluate(resolved, cfg, str(tmp_path / "eval"), size=32, num_patches=2, classical_names=(),
-                            grid_images=1)
-  table1 = "\n".join(lines[:next(i for i, l in enumerate(lines) if "Table II" in l)])
+  lines = evaluate.evaluate(
+    resolved, cfg, str(tmp_path / "eval"), size=32, num_patches=2, classical_names=(), grid_images=1
+  )
+  table1 = "\n".join(lines[: next(i for i, l in enumerate(lines) if "Table II" in l)])
   assert "| X-BDCNN (long) |" in table1 and "| X-BDCNN (x800) |" in table1
   assert "| X-BDCNN, mean ± std of 2 seeds (long, x800) |" in table1 and " ± " in table1
-  one_line_error(run_cli("xbdcnn.evaluate", f"--workdirs=a={wds['long']},b={tmp_path / 'nope'}",
-                         f"--out={tmp_path / 'e'}"), "nope", "does not exist")
-  one_line_error(run_cli("xbdcnn.evaluate", f"--workdirs=a={wds['long']},a={wds['x800']}",
-                         f"--out={tmp_path / 'e'}"), "given twice")
+  one_line_error(
+    run_cli(
+      "xbdcnn.evaluate",
+      f"--workdirs=a={wds['long']},b={tmp_path / 'nope'}",
+      f"--out={tmp_path / 'e'}",
+    ),
+    "nope",
+    "does not exist",
+  )
+  one_line_error(
+    run_cli(
+      "xbdcnn.evaluate", f"--workdirs=a={wds['long']},a={wds['x800']}", f"--out={tmp_path / 'e'}"
+    ),
+    "given twice",
+  )
   assert not (tmp_path / "e").exists()
   # any 8- or 16-bit grayscale files as the held-out set, through the CLI
   rng = np.random.default_rng(0)
   files = []
-  for name, img in (("a8.png", (rng.random((40, 52)) * 255).astype(np.uint8)),
-                    ("b16.png", (rng.random((48, 36)) * 65535).astype(np.uint16))):
+  for name, img in (
+    ("a8.png", (rng.random((40, 52)) * 255).astype(np.uint8)),
+    ("b16.png", (rng.random((48, 36)) * 65535).astype(np.uint16)),
+  ):
     Image.fromarray(img).save(tmp_path / name)
     files.append(str(tmp_path / name))
-  proc = run_cli("xbdcnn.evaluate", f"--workdirs={wds['long']}", f"--out={tmp_path / 'ev'}", f"--images={','.join(files)}",
-                 "--size=32", "--num_patches=2", "--grid_images=10", "--classical=tv")
+  proc = run_cli(
+    "xbdcnn.evaluate",
+    f"--workdirs={wds['long']}",
+    f"--out={tmp_path / 'ev'}",
+    f"--images={','.join(files)}",
+    "--size=32",
+    "--num_patches=2",
+    "--grid_images=10",
+    "--classical=tv",
+  )
   assert proc.returncode == 0, proc.stderr[-2000:]
   md = (tmp_path / "ev" / "tables.md").read_text()
-  assert "crops of a8, b16" in md and "(2 held-out images, one 32-pixel crop of each" in md and "SNR = 10 log10" in md
+  assert (
+    "crops of a8, b16" in md
+    and "(2 held-out images, one 32-pixel crop of each" in md
+    and "SNR = 10 log10" in md
+  )
   Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "tiny.png")
-  one_line_error(run_cli("xbdcnn.evaluate", f"--workdirs={wds['long']}", f"--images={tmp_path / 'tiny.png'}",
-                         f"--out={tmp_path / 'e2'}"), "tiny.png", "16x16")
+  one_line_error(
+    run_cli(
+      "xbdcnn.evaluate",
+      f"--workdirs={wds['long']}",
+      f"--images={tmp_path / 'tiny.png'}",
+      f"--out={tmp_path / 'e2'}",
+    ),
+    "tiny.png",
+    "16x16",
+  )
 
 
 def test_paired_comparison_rows():
@@ -350,6 +513,7 @@ def test_paired_comparison_rows():
   from scipy import stats
 
   from xbdcnn import evaluate
+
   rng = np.random.default_rng(7)
   ref = rng.random((8, 3))
   net = ref + np.array([0.0, 0.5, -0.01]) + 0.1 * rng.standard_normal((8, 3))
@@ -357,5 +521,7 @@ def test_paired_comparison_rows():
   row = lines[-1].split(" | ")
   d = net - ref
   assert row[1] == f"{d[:, 1].mean():+.3f} ± {d[:, 1].std(ddof=1):.3f}"
-  assert row[2] == f"{stats.wilcoxon(d[:, 1]).pvalue:.2g}" and row[3] == f"{int(np.sum(d[:, 1] > 0))}/8"
+  assert (
+    row[2] == f"{stats.wilcoxon(d[:, 1]).pvalue:.2g}" and row[3] == f"{int(np.sum(d[:, 1] > 0))}/8"
+  )
   assert row[6].rstrip(" |") == f"{int(np.sum(d[:, 2] > 0))}/8"
