@@ -214,7 +214,7 @@ def run(main: Callable[[list[str]], int | None], argv: Sequence[str] | None = No
       # an exception and is reported below. asyncio reports orbax's failed background writes again.
       import logging
 
-      for name in ("absl", "orbax", "jax", "grain", "tensorflow_datasets", "asyncio"):
+      for name in ("absl", "orbax", "jax", "grain", "tensorflow_datasets", "asyncio", "pydicom"):
         logging.getLogger(name).setLevel(logging.CRITICAL)
       sys.unraisablehook = _quiet_unraisable
     try:

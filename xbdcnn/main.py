@@ -1,11 +1,13 @@
 """X-BDCNN entry point.
 
   python -m xbdcnn.main train --config=configs/xbdcnn/bundled.py[:variant] --workdir=DIR
-  python -m xbdcnn.main denoise IMAGE --checkpoint=WORKDIR --out=FILE [--tile=512]
+  python -m xbdcnn.main denoise IN --checkpoint=WORKDIR --out=OUT [--tile=512]
 
-``denoise`` accepts 8- and 16-bit PNG/TIFF (or float TIFF) grayscale images of any size and writes the
-same dtype; float images with NaN/inf are refused (a convolution would spread each one over the
-receptive field).
+``denoise`` accepts DICOM (by content, whatever the name; written as a derived DICOM image of the same
+study, frame by frame), 8- and 16-bit PNG/TIFF (or float TIFF) grey-scale images of any size (written
+in the same dtype), or a folder of them (OUT is then a folder, one output per input under the same
+name); float images with NaN/inf are refused (a convolution would spread each one over the receptive
+field).
 """
 
 from absl import flags
@@ -15,7 +17,9 @@ from common.errors import UserError
 
 cli.define_train_flags()
 flags.DEFINE_string("checkpoint", None, "denoise: the --workdir of a finished 'train' run")
-flags.DEFINE_string("out", None, "denoise: output file (.png or .tif)")
+flags.DEFINE_string(
+  "out", None, "denoise: output file (.dcm for DICOM, .png or .tif), or a folder for a folder"
+)
 flags.DEFINE_integer("tile", 512, "denoise: tile size for large images", lower_bound=16)
 
 

@@ -35,6 +35,14 @@ __all__ = [
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 
 
+def is_image_file(path: str) -> bool:
+  """An image by its extension, or a DICOM file by its content (hospital exports often have no
+  extension)."""
+  from common.data import dicom
+
+  return path.lower().endswith(IMAGE_EXTENSIONS) or (os.path.isfile(path) and dicom.is_dicom(path))
+
+
 class DatasetNotFoundError(UserError, FileNotFoundError):
   """A dataset is not where the config says; the message says how to prepare it."""
 
@@ -83,6 +91,20 @@ def read_image(path: str, mode: str | None = None) -> np.ndarray:
     raise UnreadableImageError(f"{path!r} is a directory, not an image file")
   if os.path.getsize(path) == 0:
     raise UnreadableImageError(f"image {path!r} is empty (0 bytes)")
+  from common.data import dicom
+
+  # DICOM by content, whatever the name: grey-scale, scaled to [0, 1] by BitsStored
+  if dicom.is_dicom(path):
+    img = dicom.read(path)
+    if len(img.stored) > 1:
+      raise UnreadableImageError(
+        f"{path!r} is a {len(img.stored)}-frame DICOM; give single-frame images"
+      )
+    if mode == "rgb":
+      raise UnreadableImageError(
+        f"image {path!r} is grey-scale DICOM; this method needs an RGB image"
+      )
+    return dicom.to_unit(img)[0]
   ext = os.path.splitext(path)[1].lower()
   try:
     if ext in (".tif", ".tiff"):
@@ -188,12 +210,12 @@ class ImageFolderSource:
     for label, c in enumerate(names):
       for dirpath, _, fnames in sorted(os.walk(os.path.join(root, c))):
         for f in sorted(fnames):
-          if f.lower().endswith(IMAGE_EXTENSIONS):
+          if is_image_file(os.path.join(dirpath, f)):
             files.append(os.path.join(dirpath, f))
             labels.append(label)
     if not names and flat_ok:
       files = sorted(
-        os.path.join(root, f) for f in os.listdir(root) if f.lower().endswith(IMAGE_EXTENSIONS)
+        os.path.join(root, f) for f in os.listdir(root) if is_image_file(os.path.join(root, f))
       )
       labels = [0] * len(files)
     if not files:

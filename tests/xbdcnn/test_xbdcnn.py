@@ -353,6 +353,36 @@ def test_short_training_beats_noisy_input_and_cli(tmp_path):
   )
   assert proc.returncode == 0, proc.stderr[-2000:]
   assert np.asarray(Image.open(tmp_path / "cli.png")).shape == (70, 83)
+  # DICOM: a noisy 12-bit MONOCHROME1 radiograph (2 frames) in a folder with a PNG; the folder's outputs
+  # under the same names, the DICOM one a derived DICOM whose frames are nearer the clean image
+  import pydicom
+
+  from tests.xbdcnn.test_dicom import write_dx
+  from xbdcnn.phantoms import chest_phantom
+
+  clean = np.asarray(chest_phantom(5), np.float64)[:64, :72]  # a procedural radiograph in [0, 1]
+  rng = np.random.default_rng(3)
+  noisy = np.clip(clean + rng.normal(0, 0.05, (2,) + clean.shape), 0, 1)
+  folder = tmp_path / "dicoms"
+  folder.mkdir()
+  write_dx(
+    str(folder / "chest"), np.round((1 - noisy) * 4095)
+  )  # MONOCHROME1: high stored values dark
+  Image.fromarray((clean * 255).astype(np.uint8)).save(folder / "plain.png")
+  proc = run_cli(
+    "xbdcnn.main", "denoise", str(folder), f"--checkpoint={wd}", f"--out={tmp_path / 'den'}"
+  )
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  out = pydicom.dcmread(tmp_path / "den" / "chest")
+  assert out.BitsStored == 12 and out.PhotometricInterpretation == "MONOCHROME1"
+  assert int(out.NumberOfFrames) == 2
+  assert (
+    list(out.ImageType[:2]) == ["DERIVED", "SECONDARY"] and "xbdcnn" in out.DerivationDescription
+  )
+  den = 1 - out.pixel_array / 4095.0
+  err = lambda a: float(np.sqrt(np.mean((a - clean) ** 2)))
+  assert all(err(den[i]) < err(noisy[i]) for i in range(2)), (err(den[0]), err(noisy[0]))
+  assert (tmp_path / "den" / "plain.png").exists()
 
 
 def test_cli_errors(tmp_path):
@@ -367,6 +397,21 @@ def test_cli_errors(tmp_path):
     "does not exist",
   )
   one_line_error(run_cli("xbdcnn.main", "frobnicate"), "train or denoise")
+  # DICOM that cannot be denoised: no pixel data, too small, written as PNG; each before any network
+  from pydicom.data import get_testdata_file
+
+  from tests.xbdcnn.test_dicom import write_dx
+
+  denoise = lambda src, out: run_cli(
+    "xbdcnn.main", "denoise", str(src), f"--checkpoint={tmp_path}", f"--out={out}"
+  )
+  one_line_error(denoise(get_testdata_file("rtplan.dcm"), tmp_path / "o.dcm"), "no PixelData")
+  one_line_error(denoise(get_testdata_file("MR_truncated.dcm"), tmp_path / "o.dcm"), "truncated")
+  write_dx(str(tmp_path / "tiny.dcm"), np.zeros((1, 8, 8)))
+  one_line_error(denoise(tmp_path / "tiny.dcm", tmp_path / "o.dcm"), "8x8", "at least 16x16")
+  write_dx(str(tmp_path / "dx.dcm"), np.zeros((1, 32, 32)))
+  one_line_error(denoise(tmp_path / "dx.dcm", tmp_path / "o.png"), "written as DICOM")
+  assert not (tmp_path / "o.dcm").exists() and not (tmp_path / "o.png").exists()
   one_line_error(
     run_cli("xbdcnn.main", "denoise", "x.png", "--workdir=w", "--out=o.png"),
     "does not take --workdir",
