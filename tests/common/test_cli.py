@@ -250,37 +250,13 @@ def test_pgdips_never_writes_over_its_input(tmp_path):
   for name in ("figure.png", "normalized.png", "C_eosin.png"):
     Image.fromarray(rgb).save(tmp_path / name)
   before = {n: (tmp_path / n).read_bytes() for n in ("figure.png", "normalized.png", "C_eosin.png")}
-  one_line_error(
-    run_cli(
-      "pgdips.main",
-      "deconvolve",
-      str(tmp_path / "figure.png"),
-      f"--out={tmp_path}",
-      f"--config={ROOT}/configs/pgdips/he.py:smoke",
-    ),
-    "is the input",
-  )
-  one_line_error(
-    run_cli(
-      "pgdips.main",
-      "deconvolve",
-      str(tmp_path / "C_eosin.png"),
-      f"--out={tmp_path}",
-      f"--config={ROOT}/configs/pgdips/he.py:smoke",
-    ),
-    "is the input",
-  )
-  one_line_error(
-    run_cli(
-      "pgdips.main",
-      "normalize",
-      str(tmp_path / "figure.png"),
-      f"--reference={tmp_path / 'normalized.png'}",
-      f"--out={tmp_path}",
-      f"--config={ROOT}/configs/pgdips/he.py:smoke",
-    ),
-    "is the input",
-  )
+  cfg = f"--config={ROOT}/configs/pgdips/he.py:smoke"
+  for args in (
+    ("deconvolve", str(tmp_path / "figure.png")),
+    ("deconvolve", str(tmp_path / "C_eosin.png")),
+    ("normalize", str(tmp_path / "figure.png"), f"--reference={tmp_path / 'normalized.png'}"),
+  ):
+    one_line_error(run_cli("pgdips.main", *args, f"--out={tmp_path}", cfg), "is the input")
   assert {n: (tmp_path / n).read_bytes() for n in before} == before
 
 
