@@ -15,15 +15,21 @@ from common.files import atomic_path
 __all__ = ["load_denoiser", "denoise_file"]
 
 
-def load_denoiser(workdir: str):
-  """``apply(f_NHW1) -> g`` from a training workdir (its config.json and latest checkpoint)."""
+def load_denoiser(workdir: str | None = None):
+  """``apply(f_NHW1) -> g`` from a training workdir (its config.json and latest checkpoint), or with
+  ``workdir`` None the model that ships with xbdcnn (``xbdcnn/model``, :mod:`xbdcnn.export`)."""
   from xbdcnn.models import make_model
 
-  run = runs_lib.load_run(workdir)
-  if "model" not in run.cfg or "arch" not in run.cfg.model:
-    raise UserError(f"{workdir} is not an xbdcnn training run (its config has no model.arch)")
-  model = make_model(run.cfg.model)
-  variables = run.variables
+  if workdir is None:
+    from xbdcnn import export
+
+    model_cfg, variables, _ = export.load()
+  else:
+    run = runs_lib.load_run(workdir)
+    if "model" not in run.cfg or "arch" not in run.cfg.model:
+      raise UserError(f"{workdir} is not an xbdcnn training run (its config has no model.arch)")
+    model_cfg, variables = run.cfg.model, run.variables
+  model = make_model(model_cfg)
   return jax.jit(lambda f: model.apply(variables, f)[0])
 
 
@@ -106,7 +112,7 @@ def _pairs(image: str, out: str) -> list[tuple[str, str]]:
   return [(os.path.join(image, n), os.path.join(out, n)) for n in names]
 
 
-def denoise_file(image: str, workdir: str, out: str, tile: int = 512) -> str:
+def denoise_file(image: str, workdir: str | None, out: str, tile: int = 512) -> str:
   """Denoises a DICOM, 8/16-bit or float grey-scale file (or a folder of them) into ``out``: DICOM as a
   derived DICOM image of the same study (frame by frame), the others in their own dtype. Every input
   and output is checked before the network is loaded."""
@@ -120,7 +126,11 @@ def denoise_file(image: str, workdir: str, out: str, tile: int = 512) -> str:
   sources.check_outputs([o for _, o in pairs], [i for i, _ in pairs])
   jobs = [_Job(i, o) for i, o in pairs]
   net = load_denoiser(workdir)
-  description = f"denoised by medjax xbdcnn ({_model_name(workdir)}, {os.path.abspath(workdir)})"
+  description = (
+    f"denoised by medjax xbdcnn ({_model_name(workdir)}, {os.path.abspath(workdir)})"
+    if workdir
+    else "denoised by medjax xbdcnn (the default model, trained on embedded images, not clinical data)"
+  )
   written = []
   for job in jobs:
     denoised = np.stack([denoise_image(net, f, tile=tile) for f in job.frames])

@@ -1,7 +1,7 @@
 """X-BDCNN entry point.
 
   python -m xbdcnn.main train --config=configs/xbdcnn/bundled.py[:variant] --workdir=DIR
-  python -m xbdcnn.main denoise IN --checkpoint=WORKDIR --out=OUT [--tile=512]
+  python -m xbdcnn.main denoise IN --out=OUT [--checkpoint=WORKDIR] [--tile=512]
 
 ``denoise`` accepts DICOM (by content, whatever the name; written as a derived DICOM image of the same
 study, frame by frame), 8- and 16-bit PNG/TIFF (or float TIFF) grey-scale images of any size (written
@@ -16,7 +16,12 @@ from common import cli
 from common.errors import UserError
 
 cli.define_train_flags()
-flags.DEFINE_string("checkpoint", None, "denoise: the --workdir of a finished 'train' run")
+flags.DEFINE_string(
+  "checkpoint",
+  None,
+  "denoise: the --workdir of a finished 'train' run (default: the "
+  "model that ships with xbdcnn, xbdcnn/model)",
+)
 flags.DEFINE_string(
   "out", None, "denoise: output file (.dcm for DICOM, .png or .tif), or a folder for a folder"
 )
@@ -32,9 +37,9 @@ def main(argv) -> int:
   cli.check_only_flags(("checkpoint", "out", "tile"), "denoise")
   FLAGS = flags.FLAGS
   if len(argv) != 3:
-    raise UserError("usage: python -m xbdcnn.main denoise IMAGE --checkpoint=WORKDIR --out=FILE")
-  if not FLAGS.checkpoint or not FLAGS.out:
-    raise UserError("denoise needs --checkpoint=WORKDIR and --out=FILE")
+    raise UserError("usage: python -m xbdcnn.main denoise IN --out=OUT [--checkpoint=WORKDIR]")
+  if not FLAGS.out:
+    raise UserError("denoise needs --out=FILE (or a folder for a folder of inputs)")
   from xbdcnn.denoise import denoise_file
 
   print(denoise_file(argv[2], FLAGS.checkpoint, FLAGS.out, FLAGS.tile))

@@ -383,6 +383,16 @@ def test_short_training_beats_noisy_input_and_cli(tmp_path):
   err = lambda a: float(np.sqrt(np.mean((a - clean) ** 2)))
   assert all(err(den[i]) < err(noisy[i]) for i in range(2)), (err(den[0]), err(noisy[0]))
   assert (tmp_path / "den" / "plain.png").exists()
+  # exported (the form of the model that ships), it computes what the workdir's checkpoint computes
+  from xbdcnn import export
+
+  export.export(wd, str(tmp_path / "model"))
+  cfg_m, variables, meta = export.load(str(tmp_path / "model"))
+  assert meta["step"] == 240 and cfg_m.arch == "xbdcnn"
+  f = np.asarray(noisy[0][None, ..., None], np.float32)
+  want = np.asarray(load_denoiser(wd)(f))
+  got = np.asarray(jax.jit(lambda x: models.make_model(cfg_m).apply(variables, x)[0])(f))
+  np.testing.assert_array_equal(got, want)
 
 
 def test_cli_errors(tmp_path):
