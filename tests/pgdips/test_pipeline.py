@@ -338,8 +338,10 @@ def test_stain_and_background_network_heads():
   np.testing.assert_allclose(np.linalg.norm(out["stains"], axis=1), 1.0, rtol=1e-5)
   b = np.asarray(out["background"])
   assert np.all((b > 0.05) & (b < 0.95)) and np.all(np.isfinite(np.asarray(hist)))
-  # the centre pixel of the head's output is what S is made of
-  head = sv.head.apply(carry["params"]["stain_nets"][0], carry["z0"]["stain"][0])[8, 8]
+  # the centre pixel of the head's output is what S is made of (stain 0 is the one named after the first
+  # configured stain: network order[0])
+  k = int(out["order"][0])
+  head = sv.head.apply(carry["params"]["stain_nets"][k], carry["z0"]["stain"][k])[8, 8]
   pre = 0.9 * np.asarray(head) + 0.05
   np.testing.assert_allclose(np.asarray(out["stains"][0]), pre / np.linalg.norm(pre), rtol=1e-5)
   with pytest.raises(ValueError, match="smb_param"):
