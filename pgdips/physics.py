@@ -145,13 +145,19 @@ def name_stains(stains, reference, margin: float = NAMING_MARGIN_DEG, xp=jnp):
   ``stains[perm][j]`` is the stain named ``reference[j]``.
 
   Nearest first: the (stain, reference) pair at the smallest angle takes that name, both leave the
-  pool, and so on. A stain that is the nearest of all to a known colour is never named otherwise, so
-  a pair with one member clearly nearer hematoxylin cannot be named the wrong way round (a summed-cosine
-  assignment can: two estimated H&E vectors 17 degrees apart, both on hematoxylin's side, 6.8 and 13.6
-  degrees from it). ``ambiguous``: at some step another unnamed stain was within ``margin`` degrees of
-  the reference being named (two stains about equally near one colour: their names are a guess).
-  Ties go to the lower index. ``xp``: jax.numpy (traceable) or numpy."""
+  pool, and so on. A stain that is the nearest of all to a known colour, by more than ``margin``
+  degrees over every other stain, is never named otherwise, so a pair with one member clearly nearer
+  hematoxylin cannot be named the wrong way round (a summed-cosine assignment can: two estimated H&E
+  vectors 17 degrees apart, both on hematoxylin's side, 6.8 and 13.6 degrees from it).
+  ``ambiguous``: at some step another unnamed stain was within ``margin`` degrees of the reference
+  being named (two stains about equally near one colour). Then nearness decides nothing and the names
+  are those of the ordering with the smallest summed angle (N <= 4). Ties go to the lower index.
+  ``xp``: jax.numpy (traceable) or numpy."""
+  import itertools
+
   n = stains.shape[0]
+  if n > 4:
+    raise ValueError(f"name_stains compares the {n}! orderings of the stains; use at most 4")
   unit = lambda v: v / xp.maximum(xp.linalg.norm(v, axis=-1, keepdims=True), 1e-12)
   ang = xp.degrees(xp.arccos(xp.clip(unit(stains) @ unit(reference).T, -1.0, 1.0)))  # ang[i, j]
   used_i, used_j = xp.zeros(n, bool), xp.zeros(n, bool)
@@ -166,7 +172,10 @@ def name_stains(stains, reference, margin: float = NAMING_MARGIN_DEG, xp=jnp):
     ambiguous = ambiguous | (xp.min(col) - free[i, j] < margin)
     assign = assign + eye[i][:, None] * eye[j][None, :]
     used_i, used_j = used_i | (eye[i] > 0), used_j | (eye[j] > 0)
-  return xp.argmax(assign, axis=0), ambiguous
+  perms = np.asarray(list(itertools.permutations(range(n))), np.int32)
+  total = xp.stack([sum(ang[int(q[j]), j] for j in range(n)) for q in perms])
+  closest = xp.asarray(perms)[xp.argmin(total)]
+  return xp.where(ambiguous, closest, xp.argmax(assign, axis=0)), ambiguous
 
 
 def invert_model(od_net, stains, m, min_separation: float = 0.0, method: str = "clip", xp=jnp):
