@@ -3,7 +3,8 @@
   python -m pgdips.main deconvolve IMAGE --out=DIR [--config=configs/pgdips/he.py:hdab] [--config.num_steps=2000 ...]
   python -m pgdips.main normalize SOURCE --reference=REF --out=DIR [--config=configs/pgdips/he.py[:arg]] [--config.x=y]
 
-IMAGE may be ``bundled:immunohistochemistry`` (scikit-image's IHC image). The config arg picks the stains
+IMAGE may be ``bundled:immunohistochemistry`` (scikit-image's IHC image), a whole-slide image (any file
+OpenSlide opens) or a folder of them: see pgdips/slides.py (pyramidal TIFFs out, resumable). The config arg picks the stains
 (``he``, the default, or ``hdab``) and presets (``cpu``, ``smoke``; see configs/pgdips/he.py). Writes PNGs
 (input, per-stain concentration maps and recoloured images, reconstruction, a Fig. 2-style panel with the
 stain vectors) and ``result.npz`` with C (H, W, N), S (N, 3), M (N,) and B (3,). Inputs, the config and the
@@ -48,6 +49,15 @@ def main(argv) -> int:
   cfg = FLAGS.config
   pipeline.check_config(cfg)
   out = sources.check_out_dir(FLAGS.out)
+  from pgdips import slides
+
+  if slides.is_slide_input(argv[2]):
+    from common import runtime
+
+    runtime.initialize()  # several processes (jax.distributed): each takes its own slides
+    slides.run(cfg, cmd, argv[2], out, FLAGS.reference)
+    runtime.shutdown()
+    return 0
   inputs = [argv[2]] + ([FLAGS.reference] if cmd == "normalize" else [])
   images = [report.read_rgb(p) for p in inputs]  # every input read and checked before any solve
   for p, img in zip(inputs, images):

@@ -30,6 +30,7 @@ __all__ = [
   "check_rgb",
   "warn_if_names_ambiguous",
   "tile_positions",
+  "shared_smb",
   "blend_weights",
   "solve_tiles",
   "stitch_tiles",
@@ -263,6 +264,17 @@ def _tile_inputs(cfg, idx, pos, shape, seed) -> dict:
   return {"noise": noise.astype(np.float32), "same_init": True}
 
 
+def shared_smb(est: list[StainResult]) -> dict:
+  """The S, M, B every tile shares, from the estimation tiles' fits: the mean unit stain vectors
+  (renormalized), the mean spectral factors and the mean background."""
+  s = np.mean([e.stains for e in est], axis=0)
+  return {
+    "stains": s / np.linalg.norm(s, axis=1, keepdims=True),
+    "m": np.mean([e.m for e in est], 0),
+    "background": np.mean([e.background for e in est], 0),
+  }
+
+
 @dataclasses.dataclass
 class Tiles:
   """The per-tile solves of a whole image, before stitching (:func:`solve_tiles`)."""
@@ -317,12 +329,7 @@ def solve_tiles(
     pick = tissue[np.argsort(-ods[tissue])[: int(cfg.estimate_tiles)]]
     est = solve(cfg, pick, seed=seed)
     warn_if_names_ambiguous(cfg, est, "the estimation tiles")
-    s = np.mean([e.stains for e in est], axis=0)
-    fixed = {
-      "stains": s / np.linalg.norm(s, axis=1, keepdims=True),
-      "m": np.mean([e.m for e in est], 0),
-      "background": np.mean([e.background for e in est], 0),
-    }
+    fixed = shared_smb(est)
   results = {}
   if estimate_only:
     return Tiles(t, int(cfg.overlap), (hp, wp), pos, tiles, results, fixed)

@@ -341,6 +341,7 @@ _NOT_IN_PROGRAMS = (
   "background_od",
   "progress_chunk",
   "match_percentile",
+  "slide",
 )
 
 
@@ -352,7 +353,7 @@ def _programs(cfg, shape, fixed: bool, mesh):
     json.dumps(used, sort_keys=True, default=str),
     tuple(shape),
     fixed,
-    mesh.devices.size,
+    tuple(d.id for d in mesh.devices.flat),
     tuple(runtime.conv_compiler_options()),
   )
   if key not in _PROGRAMS:
@@ -426,6 +427,7 @@ def solve_batch(
   noise: np.ndarray | None = None,
   same_init: bool = False,
   init_nets=None,
+  local: bool = False,
 ) -> list[StainResult]:
   """Solves ``(B, H, W, 3)`` tiles at once: vmapped over tiles, the batch split over the mesh's devices
   (B is padded to a multiple of the device count on multi-host runs; on one host a batch that does not
@@ -435,16 +437,22 @@ def solve_batch(
   ``noise`` ``(B, N, H, W, C)``: the networks' inputs per tile (default: drawn per tile from ``seed``);
   ``same_init``: every tile's networks start from the same weights (the whole-slide tiling, where
   neighbouring tiles should start from the same function of a slide-wide noise field); ``init_nets``:
-  start every tile's concentration networks from these weights (a result's ``nets``)."""
+  start every tile's concentration networks from these weights (a result's ``nets``); ``local``: this
+  process's devices only (each process solving its own images, as the whole-slide runs do)."""
   tiles = np.asarray(tiles)
   b = len(tiles)
-  nd = jax.device_count()
-  if jax.process_count() == 1 and b % nd:
+  devices = jax.local_devices() if local else jax.devices()
+  nd = len(devices)
+  if (local or jax.process_count() == 1) and b % nd:
     # fewer (or not a multiple of) tiles than devices: use the largest device subset that divides the
     # batch rather than padding with duplicate tiles that cost as much as real ones
     nd = max(m for m in range(1, min(b, nd) + 1) if b % m == 0)
     mesh = jax.make_mesh(
-      (nd,), ("data",), devices=jax.devices()[:nd], axis_types=(jax.sharding.AxisType.Auto,)
+      (nd,), ("data",), devices=devices[:nd], axis_types=(jax.sharding.AxisType.Auto,)
+    )
+  elif local:
+    mesh = jax.make_mesh(
+      (nd,), ("data",), devices=devices, axis_types=(jax.sharding.AxisType.Auto,)
     )
   else:
     mesh = runtime.make_mesh()

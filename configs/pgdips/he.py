@@ -114,6 +114,19 @@ def get_config(arg=None):
   c.background_od = 0.02  # tiles with a lower mean OD are background: not solved, C = 0
   c.progress_chunk = 500  # iterations per progress line
   c.match_percentile = 0.0  # normalization: 0 = recombine as the paper; 99 = also match percentiles
+  # whole-slide images (python -m pgdips.main ... SLIDE; pgdips/slides.py)
+  c.slide = ml_collections.ConfigDict(
+    dict(
+      level=0,  # the slide level to work at ...
+      mpp=0.0,  # ... or its microns per pixel (0: use level)
+      tile=512,  # read-out tiles at that level (readout="inverse"; "net" fits tiles of `tile`, keeps
+      # the centre tile - overlap)
+      batch=8,  # tiles per read-out step, split over this process's devices
+      tiff_tile=256,  # tiles of the output pyramids
+      compression="deflate",  # "deflate" (lossless) | "jpeg" | "none"
+      quality=90,  # JPEG quality
+    )
+  )
   if a.code:
     c.init_stains, c.max_concentration, c.b_range, c.smb_param, c.augment = (
       "code",
