@@ -122,14 +122,21 @@ class Progress:
     enabled: bool = True,
     stream=None,
     label: str = "step",
+    every: float = 0.0,
+    unit: str = "ex",
   ):
+    """``every``: print at most once per this many seconds (and always at the end); the rate is
+    measured since the last line printed. ``unit``: what ``examples_per_step`` counts."""
     self.total, self.eps, self.enabled, self.label = total_steps, examples_per_step, enabled, label
     self.stream = stream or sys.stdout
     self._t0, self._s0 = time.monotonic(), start_step
     self.rate = float("nan")
+    self.every, self.unit = every, unit
 
   def update(self, step: int, metrics: Mapping[str, Any] | None = None) -> str:
     now = time.monotonic()
+    if self.every and now - self._t0 < self.every and step < self.total:
+      return ""
     if step > self._s0:
       self.rate = (step - self._s0) / max(now - self._t0, 1e-9)
     self._t0, self._s0 = now, step
@@ -139,7 +146,8 @@ class Progress:
     parts = [f"{self.label} {step}/{self.total}"]
     if metrics and "loss" in metrics:
       parts.append(f"loss {_scalar(metrics['loss']):.5g}")
-    parts.append(f"{self.rate * self.eps:.1f} ex/s" if self.rate == self.rate else "- ex/s")
+    u = self.unit
+    parts.append(f"{self.rate * self.eps:.1f} {u}/s" if self.rate == self.rate else f"- {u}/s")
     parts.append(f"ETA {_fmt_time(eta)}")
     line = " | ".join(parts)
     if self.enabled:

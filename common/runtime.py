@@ -8,6 +8,7 @@ batch; :func:`global_batch` stitches the per-process pieces into global arrays.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -244,3 +245,26 @@ def shard_full_batch(mesh, x):
 
 def is_main_process() -> bool:
   return jax.process_index() == 0
+
+
+class LocalBatched:
+  """``fn`` jitted over a batch split across this process's devices only (each process working on its
+  own inputs, as the whole-slide commands do): ``LocalBatched(fn)(x)`` pads ``x`` to a multiple of the
+  local device count, runs, and returns the first ``len(x)`` rows as NumPy."""
+
+  def __init__(self, fn: Callable):
+    self.mesh = jax.make_mesh(
+      (jax.local_device_count(),),
+      ("data",),
+      devices=jax.local_devices(),
+      axis_types=(AxisType.Auto,),
+    )
+    self.sharding = NamedSharding(self.mesh, P("data"))
+    self.fn = jax.jit(fn, in_shardings=self.sharding, out_shardings=self.sharding)
+
+  def __call__(self, x: np.ndarray) -> np.ndarray:
+    b, nd = len(x), self.mesh.devices.size
+    pad = (-b) % nd
+    if pad:
+      x = np.concatenate([x, np.repeat(x[-1:], pad, 0)])
+    return np.asarray(self.fn(jax.device_put(x, self.sharding)))[:b]

@@ -29,10 +29,10 @@ from common import config as config_lib
 from common.data import sources
 from common.errors import InputError, UserError
 from common.files import write_text_atomic
-from pgdips import baselines, pipeline, report
+from pgdips import baselines, pipeline, report, synthetic
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DATA = os.path.join(os.path.dirname(ROOT), "shared", "data", "stains")
+DATA = synthetic.STAINS_DIR
 
 # name: (file, stains); DeepLIIF6.png contributes its IHC panel (the first 512 x 512)
 IMAGES = {

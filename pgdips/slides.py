@@ -17,8 +17,9 @@ Per slide:
 4. finished tiles go to a chunked store on disk, the pyramid is built from it at the end.
 
 Glass tiles are not solved: they are written as what the read-out makes of the slide's glass colour
-(the median colour outside the tissue mask), so that they meet the glass inside tissue tiles without a
-step (deconvolve: near-zero concentration; normalize: the reference's glass). A killed run resumes from ``DIR/.pgdips-work`` (the estimate and every finished batch
+(the median colour outside the tissue mask; zero concentration with the networks' read-out), so that
+they meet the glass inside tissue tiles without a step (deconvolve: near-zero concentration;
+normalize: the reference's glass). A killed run resumes from ``DIR/.pgdips-work`` (the estimate and every finished batch
 of tiles) and gives the same files as an uninterrupted one. With several processes
 (``jax.distributed``), each takes every n-th slide of the folder.
 
@@ -43,11 +44,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from common import config as config_lib
-from common import files, plotting
+from common import files, plotting, runtime
 from common.data import pyramid
 from common.data import slides as slides_lib
 from common.errors import InputError, UserError
-from common.logging import _fmt_time
+from common.logging import Progress, _fmt_time
 from pgdips import physics, pipeline, report
 from pgdips.solver import solve_batch
 
@@ -195,33 +196,6 @@ def deconvolve_emit(scale):
   return emit
 
 
-def _local_mesh():
-  return jax.make_mesh(
-    (jax.local_device_count(),),
-    ("data",),
-    devices=jax.local_devices(),
-    axis_types=(jax.sharding.AxisType.Auto,),
-  )
-
-
-class _Sharded:
-  """``fn`` jitted with the batch split over this process's devices (padded to their count)."""
-
-  def __init__(self, fn):
-    self.mesh = _local_mesh()
-    self.nd = self.mesh.devices.size
-    sh = jax.sharding.NamedSharding(self.mesh, jax.sharding.PartitionSpec("data"))
-    self.sharding = sh
-    self.fn = jax.jit(fn, in_shardings=sh, out_shardings=sh)
-
-  def __call__(self, x: np.ndarray) -> np.ndarray:
-    b = len(x)
-    pad = (-b) % self.nd
-    if pad:
-      x = np.concatenate([x, np.repeat(x[-1:], pad, 0)])
-    return np.asarray(self.fn(jax.device_put(x, self.sharding)))[:b]
-
-
 def net_readout(cfg, fixed, emit, warm, grid, margin: int, seed: int):
   """The paper's read-out on a batch of context tiles: each tile's DIP networks fitted with S, M, B
   held (``tile_steps`` iterations, started from the first estimation tile's networks with
@@ -326,7 +300,7 @@ def read_out(slide, grid, store, work: _Work, fn, *, batch: int, margin: int = 0
   def load(k):
     return np.stack([slide.read(grid.level, x - margin, y - margin, t, t) for y, x in batches[k]])
 
-  bar = _Bar(total, finished, enabled=progress)
+  bar = Progress(total, 1, finished, enabled=progress, label="tiles", every=10.0, unit="tiles")
   pending: list = []  # (batch index, write futures)
   with concurrent.futures.ThreadPoolExecutor(2) as pool:
     ahead = {k: pool.submit(load, k) for k in todo[:2]}
@@ -347,25 +321,7 @@ def read_out(slide, grid, store, work: _Work, fn, *, batch: int, margin: int = 0
       for f in ff:
         f.result()
       work.mark([kk])
-  bar.update(finished, force=True)
   return sum(len(batches[k]) for k in todo)
-
-
-class _Bar:
-  """``tiles 120/1024 | 35.2 tiles/s | ETA 26s`` at most every 10 s (and at the end)."""
-
-  def __init__(self, total: int, start: int, enabled: bool = True, every: float = 10.0):
-    self.total, self.enabled, self.every = total, enabled, every
-    self.t0, self.s0, self.last = time.monotonic(), start, time.monotonic()
-
-  def update(self, n: int, force: bool = False) -> None:
-    now = time.monotonic()
-    if not self.enabled or (not force and now - self.last < self.every):
-      return
-    self.last = now
-    rate = (n - self.s0) / max(now - self.t0, 1e-9)
-    eta = (self.total - n) / rate if rate > 0 else float("nan")
-    print(f"tiles {n}/{self.total} | {rate:.1f} tiles/s | ETA {_fmt_time(eta)}", flush=True)
 
 
 def band_reader(store: pyramid.TileStore, grid, glass: np.ndarray, channels=None):
@@ -490,7 +446,10 @@ def run_slide(
       channels = n_stains
     # glass tiles: what the read-out makes of the slide's glass colour, so that they meet the glass
     # inside tissue tiles without a step
-    glass = np.asarray(readout_fn(cfg, fixed, emit)(jnp.asarray(grid.glass[None, None, None])))
+    if cfg.readout == "inverse":
+      glass = np.asarray(readout_fn(cfg, fixed, emit)(jnp.asarray(grid.glass[None, None, None])))
+    else:  # the networks' maps are ~0 on glass
+      glass = np.asarray(emit(jnp.zeros((1, n_stains), jnp.float32)))
     glass = glass.reshape(-1)
     if identity:
       channels, glass = 3, grid.glass
@@ -498,7 +457,7 @@ def run_slide(
     elif cfg.readout == "net":
       fn = net_readout(cfg, fixed, emit, warm, grid, margin, seed)
     else:
-      f = _Sharded(readout_fn(cfg, fixed, emit))
+      f = runtime.LocalBatched(readout_fn(cfg, fixed, emit))
       fn = lambda rgb, pos, k: f(rgb)
     h, w = grid.shape
     store = pyramid.TileStore(os.path.join(work.dir, "tiles.zarr"), (h, w, channels), grid.tile)

@@ -14,11 +14,29 @@ and Gaussian noise on the intensities.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from pgdips import physics
 
-__all__ = ["ihc_ground_truth", "slide_ground_truth", "synthesize", "rotate_away", "drifting_stains"]
+__all__ = [
+  "ihc_ground_truth",
+  "slide_ground_truth",
+  "synthesize",
+  "rotate_away",
+  "drifting_stains",
+  "restain",
+  "he_slide",
+]
+
+# the seven real stained images (README there), beside the checkout
+STAINS_DIR = os.path.join(
+  os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+  "shared",
+  "data",
+  "stains",
+)
 
 
 def ihc_ground_truth(size: int = 256, offset=(0, 0)) -> tuple[np.ndarray, np.ndarray]:
@@ -98,3 +116,48 @@ def synthesize(
   if noise_std:
     i = i + np.random.default_rng(seed).normal(0, noise_std, i.shape)
   return np.clip(np.round(i), 0, 255).astype(np.uint8)
+
+
+def restain(rgb: np.ndarray, to: np.ndarray, amount: float = 1.0) -> np.ndarray:
+  """An H&E image as if stained with other dyes: its Ruifrok H, E and residual concentrations (colour
+  deconvolution with the three unit vectors) recombined with the rows ``to`` (H, E) and the residual
+  vector, times ``amount``; uint8."""
+  base = physics.default_stains(("hematoxylin", "eosin"))
+  resid = np.cross(base[0], base[1])
+  rows = np.concatenate([base, np.abs(resid)[None] / np.linalg.norm(resid)])
+  od = -np.log10(np.maximum(np.asarray(rgb, np.float64)[..., :3], 1.0) / 255.0)
+  c = od @ np.linalg.inv(rows)
+  new = np.concatenate([np.asarray(to, np.float64), rows[2:]])
+  new[:2] /= np.linalg.norm(new[:2], axis=1, keepdims=True)
+  return np.clip(np.round(255 * 10.0 ** -(amount * c @ new)), 0, 255).astype(np.uint8)
+
+
+def he_slide(
+  path: str,
+  shape: tuple[int, int],
+  *,
+  seed: int = 0,
+  fill: float = 0.4,
+  mpp: float = 0.5,
+  stains=None,
+  amount: float = 1.0,
+  image: str | None = None,
+) -> list[tuple[int, int, int, int]]:
+  """A test slide of real H&E tissue: crops of 128-512 px of ``he.jpg`` (``../shared/data/stains``) in
+  random orientations, laid out on glass over about ``fill`` of the area, optionally restained with
+  ``stains`` (:func:`restain`), written as a pyramidal TIFF (:func:`common.data.slides.write_synthetic`)."""
+  from PIL import Image
+
+  from common.data import slides
+
+  he = np.asarray(Image.open(image or os.path.join(STAINS_DIR, "he.jpg")).convert("RGB"))
+  if stains is not None:
+    he = restain(he, stains, amount)
+  rng = np.random.default_rng(seed)
+  pieces, area = [], 0
+  while area < fill * shape[0] * shape[1]:
+    h, w = (int(v) for v in rng.integers(128, 513, 2))
+    y, x = int(rng.integers(0, 513 - h)), int(rng.integers(0, 513 - w))
+    pieces.append(he[y : y + h, x : x + w])
+    area += h * w
+  return slides.write_synthetic(path, pieces, shape, mpp=mpp, seed=seed)

@@ -1,5 +1,7 @@
 """Datasets for SD-MAE: the real ones (PatchCamelyon HDF5 or tfds, NCT-CRC-HE folders without the
-background class, ImageNet-100 from an ImageNet folder and a class list) and two embedded ones (a
+background class, ImageNet-100 from an ImageNet folder and a class list), the user's own (``folder``:
+tiles at any depth, or class subfolders; ``slides``: tissue tiles of whole-slide images at a chosen
+microns per pixel, through common.data.slides) and two embedded ones (a
 procedural H&E-like tile generator with four tissue classes; DAB-rich vs DAB-poor patches of
 scikit-image's immunohistochemistry image).
 
@@ -192,9 +194,64 @@ def load(d):
     tr = data.ImageFolderSource(os.path.join(d.data_dir, "train"), classes=classes)
     te = data.ImageFolderSource(os.path.join(d.data_dir, "val"), classes=classes)
     return tr, te, len(classes), classes
+  if name == "folder":
+    return _folder(d)
+  if name == "slides":
+    return _slides(d)
   raise ValueError(
-    f"data.name={name!r} is unknown; use procedural_he, ihc, pcam, pcam_tfds, nct or imagenet100"
+    f"data.name={name!r} is unknown; use procedural_he, ihc, pcam, pcam_tfds, nct, imagenet100, "
+    "folder or slides"
   )
+
+
+def _held_out(src, every: int = 20):
+  """(train, test): every ``every``-th example held out (a source without its own test set)."""
+  idx = np.arange(len(src))
+  test = idx[every - 1 :: every] if len(src) >= every else idx[-1:]
+  return data.Subset(src, np.setdiff1d(idx, test)), data.Subset(src, test)
+
+
+def _folder(d):
+  """The user's tiles: unlabelled at any depth (pre-training), or one class per subfolder."""
+  if not d.data_dir:
+    raise data.DatasetNotFoundError(
+      "data.name=folder needs --config.data.data_dir=DIR, a folder of tiles (png/jpg/tif)"
+    )
+  if not d.labelled:
+    tr = data.ImageFolderSource(d.data_dir, unlabelled=True)
+    te = data.ImageFolderSource(d.test_dir, unlabelled=True) if d.test_dir else None
+    if te is None:
+      tr, te = _held_out(tr)
+    return tr, te, 1, ["tissue"]
+  tr = data.ImageFolderSource(d.data_dir)
+  classes = list(tr.classes)
+  if not classes:
+    raise data.DatasetNotFoundError(
+      f"data.data_dir={d.data_dir!r} has no class subfolders; a probe or fine-tuning needs "
+      "DIR/<class>/*.png (pre-training takes tiles at any depth)"
+    )
+  te = data.ImageFolderSource(d.test_dir, classes=classes) if d.test_dir else None
+  if te is None:
+    tr, te = _held_out(tr)
+  return tr, te, len(classes), classes
+
+
+def _slides(d):
+  """Tissue tiles of the user's whole-slide images at ``data.mpp`` (common.data.slides), unlabelled."""
+  from common.data import slides
+
+  if not d.data_dir:
+    raise data.DatasetNotFoundError(
+      "data.name=slides needs --config.data.data_dir=DIR, a folder of whole-slide images"
+    )
+  paths = slides.list_slides(d.data_dir)
+  if not paths:
+    raise data.DatasetNotFoundError(
+      f"no whole-slide images (files OpenSlide opens) in data.data_dir={d.data_dir!r}"
+    )
+  src = slides.SlideTiles(paths, int(d.source_size), mpp=float(d.mpp) or None)
+  tr, te = _held_out(src)
+  return tr, te, 1, ["tissue"]
 
 
 def _rgb_float(img):

@@ -38,23 +38,24 @@ def _model_kwargs(m):
   return dict(variant=m.variant, image_size=m.image_size, posemb=m.posemb)
 
 
-def load_pretrained_encoder(workdir: str, model_cfg) -> dict:
-  """The encoder params of a pre-training run, after checking that its ViT matches ``model_cfg``."""
+def load_pretrained_encoder(workdir: str, model_cfg=None, flag: str = "init.workdir") -> dict:
+  """The encoder params of a pre-training run, after checking that its ViT matches ``model_cfg`` (None:
+  any). ``flag`` names the option that gave ``workdir`` in the one-line errors."""
   if not os.path.isfile(os.path.join(workdir, "config.json")):
     raise UserError(
-      f"init.workdir={workdir!r} has no config.json; pre-train first with "
+      f"{flag}={workdir!r} has no config.json; pre-train first with "
       "python -m sdmae.main --config=configs/sdmae/pretrain.py --workdir=..."
     )
   saved = checkpoint.read_config(workdir)
   if not str(saved.get("task", "")).startswith("sdmae") or saved.get("mode") != "pretrain":
     raise UserError(
-      f"init.workdir={workdir!r} is not an sdmae pre-training run (its config.json has "
+      f"{flag}={workdir!r} is not an sdmae pre-training run (its config.json has "
       f"task={saved.get('task')!r}, mode={saved.get('mode')!r}); give the --workdir of "
       "python -m sdmae.main --config=configs/sdmae/pretrain.py"
     )
   run = runs_lib.load_run(workdir)
   pre = run.cfg.model
-  for k in ("variant", "image_size", "posemb"):
+  for k in ("variant", "image_size", "posemb") if model_cfg is not None else ():
     if pre[k] != model_cfg[k]:
       raise UserError(
         f"model.{k}={model_cfg[k]!r} differs from the pre-trained encoder's {pre[k]!r} "

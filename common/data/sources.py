@@ -185,6 +185,7 @@ class ImageFolderSource:
     exclude: class names to leave out (e.g. NCT-CRC's background class ``BACK``).
     transform: optional function applied to each decoded image.
     flat_ok: allow a folder of images with no class subfolders (labels are then all 0).
+    unlabelled: every image under ``root`` at any depth, label 0 (tiles for self-supervised training).
   """
 
   def __init__(
@@ -195,12 +196,15 @@ class ImageFolderSource:
     transform: Callable | None = None,
     flat_ok: bool = False,
     hint: str = "",
+    unlabelled: bool = False,
   ):
     if not os.path.isdir(root):
       raise DatasetNotFoundError(
         f"image folder {root!r} does not exist; expected {root}/<class>/*.png|jpg|tif"
         + (f" ({hint})" if hint else "")
       )
+    if unlabelled:
+      classes, exclude = [], ()
     found = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)))
     names = [c for c in (classes if classes is not None else found) if c not in set(exclude)]
     missing = [c for c in names if c not in found]
@@ -213,7 +217,15 @@ class ImageFolderSource:
           if is_image_file(os.path.join(dirpath, f)):
             files.append(os.path.join(dirpath, f))
             labels.append(label)
-    if not names and flat_ok:
+    if unlabelled:
+      files = sorted(
+        os.path.join(dp, f)
+        for dp, _, fs in os.walk(root)
+        for f in fs
+        if not f.startswith(".") and is_image_file(os.path.join(dp, f))
+      )
+      labels = [0] * len(files)
+    elif not names and flat_ok:
       files = sorted(
         os.path.join(root, f) for f in os.listdir(root) if is_image_file(os.path.join(root, f))
       )
@@ -234,6 +246,19 @@ class ImageFolderSource:
     if self.transform is not None:
       img = self.transform(img)
     return {"image": img, "label": self.labels[i]}
+
+
+class Subset:
+  """The examples ``indices`` of a source, in that order."""
+
+  def __init__(self, source, indices):
+    self.source, self.indices = source, np.asarray(indices, np.int64)
+
+  def __len__(self) -> int:
+    return len(self.indices)
+
+  def __getitem__(self, i: int):
+    return self.source[int(self.indices[i])]
 
 
 class H5Source:

@@ -5,8 +5,12 @@
       --workdir=runs/sdmae_nct
 
 arg: comma-separated tokens, a dataset (embedded [procedural H&E, default] | ihc | pcam [224, S/16] |
-pcam96 [96x96, S/8] | pcam_tfds | nct | imagenet100), a method (sdmae [default] | mae | contrastive),
-``smoke`` for a 4-step run, ``mask=0.75`` to override the mask ratio.
+pcam96 [96x96, S/8] | pcam_tfds | nct | imagenet100 | folder [your tiles] | slides [your whole-slide
+images]), a method (sdmae [default] | mae | contrastive), ``cpu`` for the embedded sets' scale (32 px,
+ViT-mu/4, 600 steps) on any dataset, ``smoke`` for a 4-step run, ``mask=0.75`` to override the mask ratio.
+
+  python -m sdmae.main --config=configs/sdmae/pretrain.py:slides --config.data.data_dir=/data/slides \
+      --config.data.mpp=0.5 --config.total_steps=20000 --workdir=runs/sdmae_slides
 The paper: ViT-S/16, 224x224, batch 1024, 100 epochs with 5 warm-up, AdamW, cosine, mask 0.6 (pathology)
 or 0.75 (ImageNet-100), decoder 4 x 192, heads with bottleneck 256 and 4096 outputs, alpha = beta = 0.2.
 """
@@ -23,20 +27,33 @@ DATASETS = {  # name: (data.name, image_size, variant, train size, mask ratio)
   "pcam_tfds": ("pcam_tfds", 224, "S/16", 262144, 0.6),
   "nct": ("nct", 224, "S/16", 89343, 0.6),
   "imagenet100": ("imagenet100", 224, "S/16", 126689, 0.75),
+  # the user's own data (data.data_dir): 51,200 is nominal (5,000 steps of 1,024 over 100 "epochs");
+  # set --config.total_steps for your data
+  "folder": ("folder", 224, "S/16", 51200, 0.6),
+  "slides": ("slides", 224, "S/16", 51200, 0.6),
 }
 METHODS = ("sdmae", "mae", "contrastive")
 
 
 def parse(arg):
   """The arg as fields dataset, method, smoke, seed and mask (None: the dataset's ratio)."""
-  return parse_arg(arg, dataset=tuple(DATASETS), method=METHODS, smoke=False, seed=0, mask=None)
+  return parse_arg(
+    arg, dataset=tuple(DATASETS), method=METHODS, smoke=False, seed=0, mask=None, cpu=False
+  )
+
+
+def is_small(a) -> bool:
+  """The embedded sets and the ``cpu`` token: small models and batches."""
+  return a.dataset in ("embedded", "ihc") or a.cpu
 
 
 def base(a, mode):
   """``a``: the parsed arg (:func:`parse`)."""
   ds, method = a.dataset, a.method
   data_name, size, variant, n_train, mask = DATASETS[ds]
-  small = ds in ("embedded", "ihc")
+  small = is_small(a)
+  if a.cpu:  # the embedded sets' scale on the user's data: a CPU run
+    size, variant = 32, "mu/4"
   c = ml_collections.ConfigDict()
   c.task = "sdmae.task:make_task"
   c.mode = mode
@@ -57,6 +74,12 @@ def base(a, mode):
       # 245,760 / 40,960 following TransPath [22], a split it does not publish
       test_split="test",
       class_list="",
+      # folder: data_dir holds tiles at any depth (pre-training), or class subfolders (probe, fine-tune),
+      # test_dir the test tiles (empty: every 20th file of data_dir is held out);
+      # slides: data_dir holds whole-slide images, tiles of source_size read at mpp
+      test_dir="",
+      mpp=0.5,
+      labelled=mode != "pretrain",
       grain_threads=0,
       grain_prefetch=0,
     )

@@ -14,7 +14,7 @@ def get_config(arg=None):
   a = _pre.parse(arg)
   c = _pre.base(a, "probe")
   ds = a.dataset
-  small = ds in ("embedded", "ihc")
+  small = _pre.is_small(a)
   n_train = _pre.DATASETS[ds][3]
   c.batch_size = 64 if small else 512
   if not a.smoke:

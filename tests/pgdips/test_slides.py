@@ -108,7 +108,7 @@ def test_normalize_resumes_after_a_crash(he_slide, tmp_path, monkeypatch):
   # a crash after two batches: nothing under the final name, the batches kept
   crashed = str(tmp_path / "crashed")
   calls = {"n": 0}
-  real = slides._Sharded.__call__
+  real = slides.runtime.LocalBatched.__call__
 
   def dying(self, x):
     calls["n"] += 1
@@ -116,13 +116,13 @@ def test_normalize_resumes_after_a_crash(he_slide, tmp_path, monkeypatch):
       raise KeyboardInterrupt
     return real(self, x)
 
-  monkeypatch.setattr(slides._Sharded, "__call__", dying)
+  monkeypatch.setattr(slides.runtime.LocalBatched, "__call__", dying)
   with pytest.raises(KeyboardInterrupt):
     slides.run(cfg, "normalize", he_slide, crashed, ref)
   assert not os.path.exists(os.path.join(crashed, "normalized.tiff"))
   done = open(os.path.join(crashed, slides.WORK, "done.txt")).read().split()
   assert len(done) in (1, 2)
-  monkeypatch.setattr(slides._Sharded, "__call__", real)
+  monkeypatch.setattr(slides.runtime.LocalBatched, "__call__", real)
 
   def no_estimate(*a, **k):
     raise AssertionError("the estimate is kept, not redone")
