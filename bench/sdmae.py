@@ -3,12 +3,15 @@
 PyTorch SD-MAE step written as the official code writes it (bench/torch_reference.py: its decoder
 order, DINO heads with weight norm, loss and centre), in the same run. Also each step's FLOPs per
 image (XLA's cost analysis) and achieved FLOP/s as a fraction of the float32 matmul peak measured here
-(a jitted 2048^3 matmul).
+(a jitted 2048^3 matmul). Then where the SD-MAE step's time goes, from a jax.profiler trace of its
+XLA ops (``_common.op_times``): encoder, decoder, each head forward and backward, the losses, the
+optimizer.
 
-  python bench/sdmae.py [--steps=5]
+  python bench/sdmae.py [--steps=5] [--trace=true]
 """
 
 import os
+import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -18,6 +21,46 @@ import numpy as np  # noqa: E402
 from absl import flags  # noqa: E402
 
 flags.DEFINE_integer("steps", 5, "timed steps", lower_bound=1)
+flags.DEFINE_bool("trace", True, "print where the SD-MAE step's time goes")
+
+_MODULES = {
+  "encoder": "encoder",
+  "decoder": "decoder",
+  "student_head": "student head",
+  "teacher_head": "teacher head",
+}
+
+
+def part(op_name: str) -> str:
+  """The part of the step an XLA op belongs to, from its ``op_name`` (the named scopes of
+  ``sdmae.task`` and ``common.trainer``, flax's module names, and ``transpose(jvp(...))`` for the
+  backward pass)."""
+  direction = "backward" if "transpose(" in op_name else "forward"
+  m = re.search(r"jvp\(MAE\)\)?/(\w+)", op_name)
+  if m:
+    return f"{_MODULES.get(m.group(1), 'model, outside the modules')} {direction}"
+  for scope in ("masking", "losses"):
+    if scope in op_name:
+      return scope if scope == "masking" else f"{scope} {direction}"
+  if "optimizer" in op_name:
+    return "optimizer (AdamW)"
+  if "norms" in op_name:
+    return "gradient, parameter and update norms (logged)"
+  return "other (parameter copies, layouts)"
+
+
+def breakdown(step, state, batch, steps: int) -> list[str]:
+  import collections
+
+  times, wall = _common.op_times(step, state, batch, steps)
+  parts = collections.Counter()
+  for name, t in times.items():
+    parts[part(name)] += t
+  busy = sum(parts.values())
+  rows = [f"| {k} | {1000 * v:.0f} | {v / busy:.1%} |" for k, v in parts.most_common()]
+  return rows + [
+    f"| all ops (busy time; wall time {1000 * wall:.0f} ms) | {1000 * busy:.0f} | 100% |"
+  ]
 
 
 def main(argv):
@@ -31,7 +74,7 @@ def main(argv):
     "image": np.random.default_rng(0).random((batch_size, 224, 224, 3)).astype(np.float32),
     "label": np.zeros(batch_size, np.int32),
   }
-  rows = {}
+  rows, traced = {}, []
   for method in ("mae", "sdmae"):
     cfg = config_lib.load_config(
       os.path.join(_common.ROOT, f"configs/sdmae/pretrain.py:nct,{method}")
@@ -45,6 +88,8 @@ def main(argv):
     flops = float(cost.get("flops", float("nan"))) / batch_size
     sps = _common.steps_per_sec(step, state, batch, steps)
     rows[method] = (sps * batch_size, flops)
+    if method == "sdmae" and flags.FLAGS.trace:
+      traced = breakdown(step, _common.init_state(t, tx, batch), batch, 3)
   from common import scaling
 
   peak = scaling.host_matmul_flops()
@@ -71,6 +116,10 @@ def main(argv):
       f"(torch {refs['mae']['torch']}, jax {jax.__version__}, {jax.default_backend()}; the PyTorch SD-MAE step "
       "is the official code's structure, bench/torch_reference.py:bench_mae(distill=True))"
     )
+  if traced:
+    print("\n| part of the SD-MAE step (batch 8) | ms per step | share of the ops' time |")
+    print("|---|---|---|")
+    print("\n".join(traced))
 
 
 if __name__ == "__main__":

@@ -69,14 +69,27 @@ class XBDCNN(nn.Module):
     return self.nbd(f, lv), lv
 
 
+def noisy_batch(g, eta_range=(0.4, 1.9), sigma_range=(0.0, 20.0)):
+  """medjax's training noise (xbdcnn.noise, the "peak" convention): per image eta ~ U(eta_range) and
+  sigma ~ U(sigma_range), f = (Poisson(eta g255) / eta + N(0, sigma^2)) / 255, and the two level maps
+  [sigma / 255, sqrt(g255 / eta) / 255] the estimator learns."""
+  n = g.shape[0]
+  eta = torch.empty(n, 1, 1, 1).uniform_(*eta_range)
+  sigma = torch.empty(n, 1, 1, 1).uniform_(*sigma_range)
+  g255 = 255.0 * g.clamp(min=0.0)
+  f = (torch.poisson(eta * g255) / eta + sigma * torch.randn_like(g)) / 255.0
+  levels = torch.cat([(sigma / 255.0).expand_as(g), torch.sqrt(g255 / eta) / 255.0], 1)
+  return f, levels
+
+
 def bench_xbdcnn(batch, size, steps):
+  """Each step draws new noise for the same clean batch, as medjax's step does (noise inside the step)."""
   m = XBDCNN()
   opt = torch.optim.Adam(m.parameters(), 1e-3)
   g = torch.rand(batch, 1, size, size)
-  f = g + 0.05 * torch.randn_like(g)
-  lv_true = torch.rand(batch, 2, size, size) * 0.1
 
   def step():
+    f, lv_true = noisy_batch(g)
     out, lv = m(f)
     d = lv - lv_true
     asym = ((0.3 - (d < 0).float()).abs() * d * d).mean()

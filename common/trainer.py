@@ -89,16 +89,18 @@ def make_train_step(task: Task, tx, schedule, seed: int):
       return task.loss(params, state.extra, batch, key)
 
     (loss, (metrics, extra)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
-    updates, opt_state = tx.update(grads, state.opt_state, state.params)
-    params = jax.tree.map(lambda p, u: p + u, state.params, updates)
-    metrics = dict(
-      metrics,
-      loss=loss,
-      grad_norm=optax.tree.norm(grads),
-      param_norm=optax.tree.norm(params),
-      update_norm=optax.tree.norm(updates),
-      lr=schedule(state.step),
-    )
+    with jax.named_scope("optimizer"):
+      updates, opt_state = tx.update(grads, state.opt_state, state.params)
+      params = jax.tree.map(lambda p, u: p + u, state.params, updates)
+    with jax.named_scope("norms"):
+      metrics = dict(
+        metrics,
+        loss=loss,
+        grad_norm=optax.tree.norm(grads),
+        param_norm=optax.tree.norm(params),
+        update_norm=optax.tree.norm(updates),
+        lr=schedule(state.step),
+      )
     return TrainState(state.step + 1, params, opt_state, extra), metrics
 
   return step

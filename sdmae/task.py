@@ -18,6 +18,7 @@ import numpy as np
 
 from common import augment, checkpoint, data, plotting, runtime, trainer
 from common import runs as runs_lib
+from common.config import ConfigError
 from common.errors import UserError
 from sdmae import data as sd_data
 from sdmae import losses
@@ -34,8 +35,17 @@ from sdmae.models import (
 __all__ = ["make_task", "load_pretrained_encoder"]
 
 
+DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
+
+
 def _model_kwargs(m):
-  return dict(variant=m.variant, image_size=m.image_size, posemb=m.posemb)
+  """``model.dtype``: the compute dtype of the ViT ("bfloat16": matmuls, activations and LayerNorm
+  outputs in bfloat16, their statistics in float32); parameters, gradients and optimizer state stay
+  float32, the losses are computed in float32."""
+  dtype = m.get("dtype", "float32")
+  if dtype not in DTYPES:
+    raise ConfigError(f"model.dtype={dtype!r} is unknown; use float32 or bfloat16")
+  return dict(variant=m.variant, image_size=m.image_size, posemb=m.posemb, dtype=DTYPES[dtype])
 
 
 def load_pretrained_encoder(workdir: str, model_cfg=None, flag: str = "init.workdir") -> dict:
@@ -98,7 +108,8 @@ def _pretrain(cfg, train_src, test_src) -> trainer.Task:
   )
 
   def forward(params, x, key):
-    ids_keep, ids_restore, mask = random_masking(key, x.shape[0], n_tokens, cfg.mask_ratio)
+    with jax.named_scope("masking"):
+      ids_keep, ids_restore, mask = random_masking(key, x.shape[0], n_tokens, cfg.mask_ratio)
     return model.apply({"params": params}, x, ids_keep, ids_restore), mask
 
   def init(key, batch):
@@ -111,6 +122,10 @@ def _pretrain(cfg, train_src, test_src) -> trainer.Task:
   def loss(params, extra, batch, key):
     x = batch["image"]
     out, mask = forward(params, x, key)
+    with jax.named_scope("losses"):
+      return _losses(out, mask, x, extra)
+
+  def _losses(out, mask, x, extra):
     mse = losses.masked_mse(out["pred"], losses.pix_target(x, p, lc.norm_pix), mask)
     metrics = {"mse": mse}
     if method == "sdmae":
@@ -127,7 +142,7 @@ def _pretrain(cfg, train_src, test_src) -> trainer.Task:
       metrics["distill"] = d
       return lc.alpha * mse + (1 - lc.alpha) * d, (metrics, {"center": center})
     if method == "contrastive":
-      c = losses.nt_xent(jnp.mean(out["q"], 1), jnp.mean(out["p"], 1), lc.tau)
+      c = losses.nt_xent(out["q"], out["p"], lc.tau)
       metrics["contrastive"] = c
       return lc.beta * mse + (1 - lc.beta) * c, (metrics, extra)
     return mse, (metrics, extra)

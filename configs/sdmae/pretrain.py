@@ -94,6 +94,9 @@ def base(a, mode):
       decoder_heads=2 if small else 3,
       decoder_embed_bias=True,  # SD-MAE code: False (a bias-free projection)
       drop_path=0.1,
+      # compute dtype: "bfloat16" (parameters, gradients and AdamW state stay float32, as big_vision
+      # and MaxText); on accelerators, where it pays
+      dtype="float32",
       head=dict(
         out_dim=256 if small else 4096,  # the paper's "4096 hidden" is the code's output size
         hidden_dim=256 if small else 2048,

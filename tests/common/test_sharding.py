@@ -80,16 +80,14 @@ def test_every_mesh_computes_the_same_parameters(tmp_path, spec, over, meshes):
   for fsdp in sorted(states)[1:]:
     got = jax.tree.leaves(jax.tree.map(np.asarray, states[fsdp].params))
     for (path, b), a in zip(ref, got):
-      if "'key']['bias']" in jax.tree_util.keystr(path):
-        # an attention key bias adds the same q.b to every logit of a query: softmax cancels it, its
-        # gradient is exactly 0 and what the step sees is rounding noise, which Adam scales up to ~lr
-        # per step in a direction that depends on the reduction order. Bounded, not equal.
-        assert np.abs(a - b).max() <= 2.5 * over["optim.lr"] * 4
-        continue
-      # Adam divides by sqrt(v): where a gradient is near zero, reduction-order rounding becomes a
-      # visible fraction of a step. On average the leaves agree to 1e-4 of their scale (or 1e-6, 0.1% of a
-      # step, for leaves near zero); single elements
-      # may differ by up to 10% of one step (1e-4 at lr 1e-3).
+      if "'qkv']['bias']" in jax.tree_util.keystr(path):
+        # an attention key bias (the middle third of the qkv bias) adds the same q.b to every logit of
+        # a query: softmax cancels it, its gradient is exactly 0 and what the step sees is rounding
+        # noise, which Adam scales up to ~lr per step in a direction that depends on the reduction
+        # order. Bounded, not equal.
+        third = a.shape[-1] // 3
+        assert np.abs(a - b)[third : 2 * third].max() <= 2.5 * over["optim.lr"] * 4
+        a, b = np.delete(a, np.s_[third : 2 * third]), np.delete(b, np.s_[third : 2 * third])
       d = np.abs(a - b)
       assert d.max() <= 1e-4 and d.mean() <= 1e-4 * np.abs(b).mean() + 1e-6, (
         jax.tree_util.keystr(path),

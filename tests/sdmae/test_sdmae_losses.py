@@ -78,8 +78,8 @@ def test_distill_loss_equals_numpy(center_on):
   want = np.mean(np.sum(-t * np.log(s), -1))
   want_center = 0.9 * center + 0.1 * (t.mean(0) if center_on == "probs" else p.mean(0))
   loss, new_center = losses.distill_loss(
-    jnp.asarray(q_tok, jnp.float32),
-    jnp.asarray(p_tok, jnp.float32),
+    jnp.asarray(q, jnp.float32),
+    jnp.asarray(p, jnp.float32),
     jnp.asarray(center, jnp.float32),
     center_on=center_on,
   )
@@ -89,11 +89,11 @@ def test_distill_loss_equals_numpy(center_on):
 
 @pytest.mark.parametrize("stop_grad", [True, False])
 def test_teacher_gradient_follows_the_stop_gradient_config(stop_grad):
-  q_tok, p_tok = (
-    jnp.asarray(RNG.normal(size=(3, 5, 8)), jnp.float32),
-    jnp.asarray(RNG.normal(size=(3, 5, 8)), jnp.float32),
+  q, p = (
+    jnp.asarray(RNG.normal(size=(3, 8)), jnp.float32),
+    jnp.asarray(RNG.normal(size=(3, 8)), jnp.float32),
   )
-  g = jax.grad(lambda p: losses.distill_loss(q_tok, p, jnp.zeros(8), stop_grad=stop_grad)[0])(p_tok)
+  g = jax.grad(lambda p: losses.distill_loss(q, p, jnp.zeros(8), stop_grad=stop_grad)[0])(p)
   assert (float(jnp.abs(g).max()) == 0.0) == stop_grad
 
 
@@ -176,6 +176,76 @@ def test_dino_head_last_layer_is_weight_normed_with_unit_gain():
   assert float(jnp.abs(y).max()) <= 1.0 + 1e-5  # unit bottleneck times unit columns: cosines
 
 
+def test_attention_equals_a_numpy_loop_over_heads():
+  """timm's layout: the qkv output is (3, heads, head_dim) per token; softmax(q k^T / sqrt(head_dim)) v
+  per head, the heads concatenated, then proj."""
+  b, n, dim, heads = 2, 5, 12, 3
+  x = RNG.normal(size=(b, n, dim)).astype(np.float32)
+  att = models.Attention(dim, heads)
+  v = att.init(jax.random.PRNGKey(1), jnp.asarray(x))["params"]
+  v = jax.tree.map(
+    lambda a: a + 0.1 * RNG.normal(size=a.shape).astype(np.float32), v
+  )  # non-0 biases
+  got = np.asarray(att.apply({"params": v}, jnp.asarray(x)))
+  w = {k: {kk: np.asarray(vv, np.float64) for kk, vv in d.items()} for k, d in v.items()}
+  hd = dim // heads
+  want = np.zeros((b, n, dim))
+  for i in range(b):
+    qkv = (x[i] @ w["qkv"]["kernel"] + w["qkv"]["bias"]).reshape(n, 3, heads, hd)
+    out = np.zeros((n, heads, hd))
+    for h in range(heads):
+      q, k, vv = qkv[:, 0, h], qkv[:, 1, h], qkv[:, 2, h]
+      logits = q @ k.T / np.sqrt(hd)
+      out[:, h] = _softmax(logits) @ vv
+    want[i] = out.reshape(n, dim) @ w["proj"]["kernel"] + w["proj"]["bias"]
+  np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+  lim = np.sqrt(6.0 / (dim + 3 * dim))  # xavier-uniform over the fused (dim, 3 dim) kernel
+  k0 = np.asarray(att.init(jax.random.PRNGKey(1), jnp.asarray(x))["params"]["qkv"]["kernel"])
+  assert k0.shape == (dim, 3 * dim) and np.abs(k0).max() <= lim and np.abs(k0).max() > 0.9 * lim
+
+
+def test_gelu_is_the_exact_erf_gelu():
+  from scipy import special
+
+  x = np.linspace(-8.0, 8.0, 2001).astype(np.float32)
+  want = 0.5 * x.astype(np.float64) * (1.0 + special.erf(x.astype(np.float64) / np.sqrt(2.0)))
+  np.testing.assert_allclose(np.asarray(models.gelu(jnp.asarray(x))), want, rtol=1e-6, atol=1e-6)
+  g = jax.vmap(jax.grad(models.gelu))(jnp.asarray(x))
+  want_g = 0.5 * (1.0 + special.erf(x / np.sqrt(2.0))) + x * np.exp(-0.5 * x**2) / np.sqrt(
+    2 * np.pi
+  )
+  np.testing.assert_allclose(np.asarray(g), want_g, rtol=1e-5, atol=1e-6)
+
+
+def test_pooled_heads_give_the_per_token_loss_and_gradients():
+  """The step's SD-MAE loss with the heads pooled before their last layer equals, with its gradients,
+  the per-token formulation (each token through the whole head, then the mean), on a small model."""
+  model, params, x, ids_keep, ids_restore, mask = _tiny_mae()
+  center = jnp.asarray(RNG.normal(size=12) * 0.1, jnp.float32)
+
+  def per_token(m, x):
+    z = m.encoder(x, ids_keep)
+    _, feats = m.decoder(z, ids_restore)
+    y = jnp.take_along_axis(feats, ids_keep[..., None], axis=1)
+    return m.student_head(z).mean(1), m.teacher_head(y).mean(1)
+
+  def pooled(m, x):
+    out = m(x, ids_keep, ids_restore)
+    return out["q"], out["p"]
+
+  def loss(params, method):
+    q, p = model.apply({"params": params}, x, method=method)
+    return losses.distill_loss(q, p, center)[0]
+
+  l_new, g_new = jax.value_and_grad(loss)(params, pooled)
+  l_old, g_old = jax.value_and_grad(loss)(params, per_token)
+  np.testing.assert_allclose(float(l_new), float(l_old), rtol=1e-6)
+  scale = max(float(jnp.abs(b).max()) for b in jax.tree.leaves(g_old))  # float32 rounding of it
+  for a, b in zip(jax.tree.leaves(g_new), jax.tree.leaves(g_old)):
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-5 * scale)
+  assert sum(float(jnp.abs(a).sum()) for a in jax.tree.leaves(g_new["student_head"])) > 0
+
+
 def test_layer_decay_ids_follow_mae():
   depth = 12
   assert models.layer_id(("encoder", "patch_embed", "kernel"), depth) == 0
@@ -227,13 +297,13 @@ def test_student_reads_encoder_tokens_and_teacher_decoder_tokens_at_the_kept_pos
   _, feats = bound.decoder(z, ids_restore)
   keep = np.asarray(ids_keep)
   feats_kept = np.stack([np.asarray(feats)[b, keep[b]] for b in range(2)])  # (B, K, decoder_dim)
-  assert out["q"].shape == out["p"].shape == (2, 4, 12) and feats_kept.shape == (2, 4, 8)
-  np.testing.assert_allclose(
-    np.asarray(out["q"]), np.asarray(bound.student_head(z)), rtol=1e-5, atol=1e-6
+  assert out["q"].shape == out["p"].shape == (2, 12) and feats_kept.shape == (2, 4, 8)
+  np.testing.assert_allclose(  # per-token head outputs, then their mean over the kept tokens
+    np.asarray(out["q"]), np.asarray(bound.student_head(z)).mean(1), rtol=1e-5, atol=1e-6
   )
   np.testing.assert_allclose(
     np.asarray(out["p"]),
-    np.asarray(bound.teacher_head(jnp.asarray(feats_kept))),
+    np.asarray(bound.teacher_head(jnp.asarray(feats_kept))).mean(1),
     rtol=1e-5,
     atol=1e-6,
   )
@@ -316,3 +386,56 @@ def test_pretrain_loss_weights_mse_by_alpha():
         patch = (patch - patch.mean()) / np.sqrt(patch.var(ddof=1) + 1e-6)
       errs.append(np.mean((pred[b, t_i] - patch.reshape(-1)) ** 2))
   np.testing.assert_allclose(float(parts["mse"]), np.mean(errs), rtol=1e-4)
+
+
+@pytest.mark.parametrize("mode", ["pretrain", "finetune"])
+def test_bfloat16_compute_keeps_float32_state_and_the_loss_within_tolerance(mode):
+  """``model.dtype=bfloat16``: same parameters (float32, the same tree), float32 loss and gradients;
+  on CPU a parity check, not a speed claim. The tolerance, 2% of the loss and a gradient cosine
+  above 0.99, is what bfloat16's 8-bit mantissa leaves of a float32 step on the embedded set."""
+  import os
+
+  from common import config as config_lib
+  from sdmae import task as task_lib
+  from tests.common.helpers import ROOT
+
+  spec = "pretrain.py:embedded,sdmae,smoke" if mode == "pretrain" else "finetune.py:embedded,smoke"
+  key = jax.random.PRNGKey(3)
+  out = {}
+  for dtype in ("float32", "bfloat16"):
+    cfg = config_lib.load_config(os.path.join(ROOT, "configs/sdmae", spec), {"model.dtype": dtype})
+    t = task_lib.make_task(cfg)
+    size = cfg.model.image_size
+    batch = {
+      "image": jnp.asarray(np.random.default_rng(1).random((4, size, size, 3)), jnp.float32),
+      "label": jnp.arange(4) % 2,
+    }
+    params, extra = t.init(jax.random.PRNGKey(0), batch)
+    (loss, _), grads = jax.value_and_grad(t.loss, has_aux=True)(params, extra, batch, key)
+    out[dtype] = (params, loss, grads)
+  (p32, l32, g32), (p16, l16, g16) = out["float32"], out["bfloat16"]
+  assert jax.tree.structure(p32) == jax.tree.structure(p16)
+  for a, b in zip(jax.tree.leaves(p32), jax.tree.leaves(p16)):
+    assert b.dtype == jnp.float32
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))  # same initial values
+  assert l16.dtype == jnp.float32 and all(g.dtype == jnp.float32 for g in jax.tree.leaves(g16))
+  np.testing.assert_allclose(float(l16), float(l32), rtol=0.02)
+  flat = lambda g: np.concatenate([np.ravel(x) for x in jax.tree.leaves(g)])
+  a, b = flat(g32), flat(g16)
+  assert a @ b / np.linalg.norm(a) / np.linalg.norm(b) > 0.99
+  assert not np.array_equal(a, b)  # bfloat16 did compute something
+
+
+def test_unknown_dtype_is_a_config_error():
+  import os
+
+  from common import config as config_lib
+  from common.config import ConfigError
+  from sdmae import task as task_lib
+  from tests.common.helpers import ROOT
+
+  cfg = config_lib.load_config(
+    os.path.join(ROOT, "configs/sdmae/pretrain.py:embedded,sdmae,smoke"), {"model.dtype": "fp8"}
+  )
+  with pytest.raises(ConfigError, match="model.dtype"):
+    task_lib.make_task(cfg)

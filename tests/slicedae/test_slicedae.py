@@ -122,7 +122,7 @@ def test_short_training_every_model(tmp_path):
       CFG + f":{name}",
       {
         "total_steps": 400,
-        "eval_every": 40,
+        "eval_every": 100,
         "log_every": 400,
         "ckpt_every": 400,
         "figure_every": 400,
