@@ -30,15 +30,18 @@ def torch_reference(*args) -> dict | None:
   return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def steps_per_sec(step, state, batch, steps: int) -> float:
-  state, m = step(state, batch)
+def steps_per_sec(step, state, batch, steps: int, make_batch=None) -> float:
+  """Steps per second of ``step``; ``make_batch()``, when given, makes each step's batch inside the
+  timed loop (host work the step needs, e.g. noise an input pipeline draws)."""
+  next_batch = make_batch or (lambda: batch)
+  state, m = step(state, next_batch())
   jax.block_until_ready(m)
   for _ in range(3):
-    state, m = step(state, batch)
+    state, m = step(state, next_batch())
   jax.block_until_ready(m)
   t0 = time.perf_counter()
   for _ in range(steps):
-    state, m = step(state, batch)
+    state, m = step(state, next_batch())
   jax.block_until_ready(m)
   return steps / (time.perf_counter() - t0)
 

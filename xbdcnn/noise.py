@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-__all__ = ["add_noise", "noise_levels", "sample_params"]
+__all__ = ["add_noise", "noise_levels", "sample_params", "noisy_example"]
 
 
 def poisson_variance(g01, eta, convention: str = "peak"):
@@ -35,13 +36,14 @@ def poisson_variance(g01, eta, convention: str = "peak"):
 
 def noise_levels(g01, eta, sigma, convention: str = "peak"):
   """``(..., H, W, 2)`` ground-truth level maps: [sigma/255, sqrt(Var[p])/255]. ``eta`` and ``sigma``
-  broadcast against the leading axes of ``g01`` (one value per image)."""
-  eta = jnp.asarray(eta, jnp.float32)[..., None, None, None]
-  sigma = jnp.asarray(sigma, jnp.float32)[..., None, None, None]
+  broadcast against the leading axes of ``g01`` (one value per image). NumPy in, NumPy out."""
+  xp = np if isinstance(g01, np.ndarray) else jnp
+  eta = xp.asarray(eta, xp.float32)[..., None, None, None]
+  sigma = xp.asarray(sigma, xp.float32)[..., None, None, None]
   var_p = poisson_variance(g01, eta, convention)
-  return jnp.concatenate(
-    [jnp.broadcast_to(sigma / 255.0, g01.shape), jnp.sqrt(var_p) / 255.0], axis=-1
-  )
+  return xp.concatenate(
+    [xp.broadcast_to(sigma / 255.0, g01.shape), xp.sqrt(var_p) / 255.0], axis=-1
+  ).astype(xp.float32)
 
 
 def add_noise(key, g01, eta, sigma, convention: str = "peak", clip: bool = False):
@@ -66,3 +68,27 @@ def sample_params(key, n: int, eta_range=(0.4, 1.9), sigma_range=(0.0, 20.0)):
   eta = jax.random.uniform(ke, (n,), minval=eta_range[0], maxval=eta_range[1])
   sigma = jax.random.uniform(ks, (n,), minval=sigma_range[0], maxval=sigma_range[1])
   return eta, sigma
+
+
+def noisy_example(rng: np.random.Generator, g01: np.ndarray, n_cfg) -> dict:
+  """One training example's noise, drawn on the host by the input pipeline (NumPy, the record's own
+  generator): eta ~ U(eta_range), sigma ~ U(sigma_range), ``f`` as :func:`add_noise` and the level
+  maps of :func:`noise_levels`, for a clean ``(H, W, 1)`` image. The pipeline's threads draw it while
+  the device runs the previous step (NumPy's Poisson sampler: ~1 ms for 8 48x48 patches on this CPU,
+  ``jax.random.poisson``'s rejection loop inside the step: 8-14 ms)."""
+  eta = rng.uniform(*n_cfg.eta_range)
+  sigma = rng.uniform(*n_cfg.sigma_range)
+  g = 255.0 * np.clip(g01.astype(np.float64), 0.0, None)
+  if n_cfg.convention == "peak":
+    p = rng.poisson(eta * g) / eta
+  elif n_cfg.convention == "gain":
+    p = eta * rng.poisson(g / eta)
+  else:
+    raise ValueError(f"poisson convention {n_cfg.convention!r} is unknown; use 'peak' or 'gain'")
+  f = (p + sigma * rng.standard_normal(g.shape)) / 255.0
+  if n_cfg.clip:
+    f = np.clip(f, 0.0, 1.0)
+  levels = noise_levels(
+    g01.astype(np.float32), np.float32(eta), np.float32(sigma), n_cfg.convention
+  )
+  return {"noisy": f.astype(np.float32), "levels": levels}

@@ -1,7 +1,9 @@
 """X-BDCNN (and the DnCNN baseline) as a shared-trainer Task.
 
-Clean patches come from the data pipeline; the Poisson-Gaussian noise (per-image eta, sigma) is drawn
-inside the jitted step from the step's key, so every epoch sees new noise at no host cost.
+The data pipeline gives clean patches with their Poisson-Gaussian noisy versions and level maps
+(per-image eta, sigma; ``noise.noisy_example``, drawn from each record's own generator), so every
+epoch sees new noise, deterministic per step and resumable, drawn by the pipeline's threads while the
+device runs the previous step.
 """
 
 from __future__ import annotations
@@ -92,9 +94,13 @@ def as_image(item) -> np.ndarray:
 
 class PatchSource:
   """``length`` random ``patch`` x ``patch`` crops (with flips and 90-degree turns) of the images;
-  crop i depends only on (seed, i)."""
+  crop i depends only on (seed, i). With ``noise`` (the config's ``noise``), each example also holds
+  its Poisson-Gaussian ``noisy`` version and the ``levels`` maps (``noise.noisy_example``), drawn
+  from the same generator."""
 
-  def __init__(self, images: list, patch: int, length: int, seed: int, augment: bool = True):
+  def __init__(
+    self, images: list, patch: int, length: int, seed: int, augment: bool = True, noise=None
+  ):
     self.images, self.patch, self.length, self.seed, self.augment = (
       images,
       patch,
@@ -102,6 +108,7 @@ class PatchSource:
       seed,
       augment,
     )
+    self.noise = noise
 
   def __len__(self):
     return self.length
@@ -114,7 +121,10 @@ class PatchSource:
       p = np.rot90(p, int(rng.integers(4)))
       if rng.random() < 0.5:
         p = p[:, ::-1]
-    return {"image": np.ascontiguousarray(p, np.float32)[..., None]}
+    out = {"image": np.ascontiguousarray(p, np.float32)[..., None]}
+    if self.noise is not None:
+      out.update(noise.noisy_example(rng, out["image"], self.noise))
+    return out
 
 
 def validation_set(cfg, val_images=None):
@@ -149,19 +159,18 @@ def make_task(cfg) -> trainer.Task:
     return nn_util.split_variables(model.init(key, batch["image"]))
 
   def loss(params, extra, batch, key):
-    g = batch["image"]
-    k_par, k_noise = jax.random.split(key)
-    eta, sigma = noise.sample_params(
-      k_par, g.shape[0], tuple(n_cfg.eta_range), tuple(n_cfg.sigma_range)
-    )
-    f = noise.add_noise(k_noise, g, eta, sigma, n_cfg.convention, n_cfg.clip)
-    levels = noise.noise_levels(g, eta, sigma, n_cfg.convention)
+    """Eq. 8 on a batch of clean patches with their noisy versions and level maps (drawn by the input
+    pipeline, ``PatchSource(noise=...)``)."""
+    del key
+    g, f = batch["image"], batch["noisy"]
     (g_hat, aux), extra = nn_util.apply_train(model, params, extra, f)
-    total, parts = losses.total_loss(g_hat, g, aux["levels"], levels, cfg.loss)
+    total, parts = losses.total_loss(g_hat, g, aux["levels"], batch["levels"], cfg.loss)
     return total, (parts, extra)
 
   def train_data(cfg):
-    src = PatchSource(images["train"], cfg.data.patch, cfg.data.num_train_patches, seed=cfg.seed)
+    src = PatchSource(
+      images["train"], cfg.data.patch, cfg.data.num_train_patches, seed=cfg.seed, noise=n_cfg
+    )
     return data.train_pipeline(
       src, global_batch=cfg.batch_size, seed=cfg.seed, **runtime.grain_read_options(cfg.data)
     )

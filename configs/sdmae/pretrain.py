@@ -35,10 +35,11 @@ DATASETS = {  # name: (data.name, image_size, variant, train size, mask ratio)
 METHODS = ("sdmae", "mae", "contrastive")
 
 
-def parse(arg):
-  """The arg as fields dataset, method, smoke, seed and mask (None: the dataset's ratio)."""
+def parse(arg, **extra):
+  """The arg as fields dataset, method, smoke, seed and mask (None: the dataset's ratio), and the
+  ``extra`` fields of one config."""
   return parse_arg(
-    arg, dataset=tuple(DATASETS), method=METHODS, smoke=False, seed=0, mask=None, cpu=False
+    arg, dataset=tuple(DATASETS), method=METHODS, smoke=False, seed=0, mask=None, cpu=False, **extra
   )
 
 

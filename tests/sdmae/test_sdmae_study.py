@@ -33,6 +33,16 @@ def test_plan_trains_every_row_per_seed_and_the_mask_curve_on_the_first_set():
   assert len(masks) == 9 and all(c.startswith("pretrain.py:embedded,sdmae") for c in masks)
   assert sum("supervised" in wd for *_, wd in runs) == 6
   assert len({wd for *_, wd in runs}) == len(runs)
+  # the supervised ViT trains with the fine-tuning recipe without layer decay; the fine-tunes keep it
+  from common import config as config_lib
+  from tests.common.helpers import ROOT
+
+  decay = {}
+  for label, config, over, wd in runs[:10]:
+    if config.startswith("finetune"):
+      cfg = config_lib.load_config(f"{ROOT}/configs/sdmae/{config}", over)
+      decay[label.endswith("supervised")] = cfg.layer_decay
+  assert decay == {True: 1.0, False: 0.75}
 
 
 def test_paired_table_is_scipys_t_test_over_seeds_and_pooled_wilcoxon():

@@ -34,6 +34,16 @@ def test_noise_moments_match_the_model(convention, g, eta, sigma):
   np.testing.assert_allclose(lv[..., 0], sigma / 255, rtol=1e-6)
   np.testing.assert_allclose(lv[..., 1], np.sqrt(var_p) / 255, rtol=1e-5)
   np.testing.assert_allclose(lv[..., 0] ** 2 + lv[..., 1] ** 2, want_var, rtol=1e-5)
+  # the input pipeline's NumPy draw of the same model (eta and sigma ranges of one value)
+  n_cfg = ml_collections.ConfigDict(
+    dict(eta_range=(eta, eta), sigma_range=(sigma, sigma), convention=convention, clip=False)
+  )
+  ex = noise.noisy_example(np.random.default_rng(0), np.asarray(clean[0]), n_cfg)
+  f = ex["noisy"]
+  assert f.shape == (256, 256, 1) and f.dtype == np.float32 and ex["levels"].dtype == np.float32
+  np.testing.assert_allclose(f.mean(), g, atol=4 * np.sqrt(want_var / f.size) + 1e-4)
+  np.testing.assert_allclose(f.var(), want_var, rtol=0.03)
+  np.testing.assert_allclose(ex["levels"], lv[0], rtol=1e-6)
 
 
 def test_smaller_eta_is_stronger_noise():
@@ -472,6 +482,13 @@ def test_chestxray_folder_split_by_image(tmp_path):
   src = task.PatchSource(split["train"], 32, 5, seed=0)
   p = src[3]["image"]
   assert p.shape == (32, 32, 1) and p.dtype == np.float32 and 0 <= p.min() and p.max() <= 1
+  n_cfg = config_lib.load_config(CFG).noise
+  ex = task.PatchSource(split["train"], 32, 5, seed=0, noise=n_cfg)[3]
+  np.testing.assert_array_equal(ex["image"], p)  # the same crop, its noise drawn after it
+  assert ex["noisy"].shape == p.shape and ex["levels"].shape == (32, 32, 2)
+  assert np.array_equal(
+    task.PatchSource(split["train"], 32, 5, seed=0, noise=n_cfg)[3]["noisy"], ex["noisy"]
+  )
   with pytest.raises(Exception, match="ChestX-ray8"):
     task.load_images(
       ml_collections.ConfigDict(dict(name="folder", root=str(tmp_path / "missing"), split_seed=0))
