@@ -112,7 +112,11 @@ def main(argv):
   make = noisy_batches(cfg, np.random.default_rng(0).random((8, 48, 48, 1)).astype(np.float32))
   batch = make()
   tx, sched = optim.make_optimizer(cfg.optim, 1000)
-  step = jax.jit(trainer.make_train_step(t, tx, sched, 0), donate_argnums=(0,))
+  step = jax.jit(  # as the trainer compiles it
+    trainer.make_train_step(t, tx, sched, 0),
+    donate_argnums=(0,),
+    compiler_options=t.compiler_options,
+  )
   jax_sps = _common.steps_per_sec(step, _common.init_state(t, tx, batch), batch, steps, make)
   from xbdcnn.models import make_model
 

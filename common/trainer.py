@@ -59,6 +59,8 @@ class Task:
       resume), e.g. to load a pre-trained encoder without baking its weights into the init program.
     reconstruct: ``(params, images) -> (masked, reconstruction)`` for figures of finished runs (MAE).
     fid: ``(state) -> float``, the Frechet Inception distance of the model's samples (generative models).
+    compiler_options: XLA options of the jitted train step (``runtime.conv_compiler_options()`` for
+      convolution-heavy steps on XLA:CPU).
   """
 
   init: Callable
@@ -70,6 +72,7 @@ class Task:
   post_init: Callable | None = None
   reconstruct: Callable | None = None
   fid: Callable | None = None
+  compiler_options: dict | None = None
 
 
 def resolve_task(cfg) -> Task:
@@ -284,6 +287,7 @@ def _train(
     make_train_step(task, tx, schedule, int(cfg.seed)),
     donate_argnums=(0,),
     out_shardings=(state_sharding, repl),
+    compiler_options=task.compiler_options,
   )
   # Compiled ahead of time, once: the FLOPs and bytes below are those of the executable that runs (XLA's
   # cost and memory analyses of the partitioned program: one device's share).

@@ -6,6 +6,11 @@ cache misses on it, the persistent one (keyed on the lowered program) does not. 
 fresh per run (the controller creates it before the workers start, and they and their subprocesses
 inherit the variables), so no test reads a compilation from an earlier run or another checkout. A
 ``JAX_COMPILATION_CACHE_DIR`` set by the caller is used as it is and kept.
+
+Most tests compile more than they run, so XLA:CPU's LLVM back end runs at optimization level 1 rather
+than its default 2 (``--xla_backend_optimization_level``; XLA's own HLO passes, fusion included, are
+unchanged): compiling takes about a fifth less time and the runs are as fast on these sizes. An
+``XLA_FLAGS`` that sets the level already is kept.
 """
 
 import os
@@ -19,6 +24,11 @@ if _OWN_CACHE:
   os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="medjax-jax-cache-")
   os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0.5"
   os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
+
+if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
+  os.environ["XLA_FLAGS"] = (
+    os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=1"
+  ).strip()
 
 import jax  # noqa: E402
 

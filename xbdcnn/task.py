@@ -211,7 +211,12 @@ def make_task(cfg) -> trainer.Task:
     ]
 
   return trainer.Task(
-    init=init, loss=loss, train_data=train_data, evaluate=evaluate, figures=figures
+    init=init,
+    loss=loss,
+    train_data=train_data,
+    evaluate=evaluate,
+    figures=figures,
+    compiler_options=runtime.conv_compiler_options(),  # oneDNN convolutions on XLA:CPU
   )
 
 
