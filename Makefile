@@ -22,9 +22,7 @@ $(STAMP): requirements.lock pyproject.toml
 	@echo "creating $(VENV) with $(PYTHON_FOUND)"
 	rm -rf $(VENV)
 	PYENV_VERSION=3.12.1 $(PYTHON_FOUND) -m venv $(VENV)
-	@# --no-compile: Python writes the bytecode of the modules it imports on first use (compiling every
-	@# installed module up front takes about 30 s here)
-	$(PY) -m pip install -q --no-compile --disable-pip-version-check -r requirements.lock
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements.lock
 	$(PY) -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
