@@ -35,10 +35,13 @@ from common.data import sources
 from common.errors import InputError, UserError
 from common.logging import Progress, _fmt_time
 
-flags.DEFINE_string("checkpoint", None, "the --workdir of an sdmae pre-training run")
-flags.DEFINE_string("out", None, "output folder (one .h5 per slide, or tiles.h5)")
-flags.DEFINE_float("mpp", 0.0, "slides: microns per pixel to tile at (0: the run's, or level 0)")
-flags.DEFINE_integer("batch", 64, "tiles per encoder call (split over this process's devices)")
+
+def _define_flags():
+  """The command's flags, defined when it runs (not on import: the demo imports this module)."""
+  flags.DEFINE_string("checkpoint", None, "the --workdir of an sdmae pre-training run")
+  flags.DEFINE_string("out", None, "output folder (one .h5 per slide, or tiles.h5)")
+  flags.DEFINE_float("mpp", 0.0, "slides: microns per pixel to tile at (0: the run's, or level 0)")
+  flags.DEFINE_integer("batch", 64, "tiles per encoder call (split over this process's devices)")
 
 
 class Embedder:
@@ -196,4 +199,5 @@ def main(argv) -> int:
 
 
 if __name__ == "__main__":
+  _define_flags()
   cli.run(main)
