@@ -83,7 +83,8 @@ def noisy_batch(g, eta_range=(0.4, 1.9), sigma_range=(0.0, 20.0)):
 
 
 def bench_xbdcnn(batch, size, steps):
-  """Each step draws new noise for the same clean batch, as medjax's step does (noise inside the step)."""
+  """Each step draws new noise for the same clean batch (inside the step), as medjax's training draws
+  new noise for every batch (in its input pipeline)."""
   m = XBDCNN()
   opt = torch.optim.Adam(m.parameters(), 1e-3)
   g = torch.rand(batch, 1, size, size)

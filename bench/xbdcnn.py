@@ -7,8 +7,9 @@ here in the timed loop before each step, not overlapped with it; PyTorch draws i
 
   python bench/xbdcnn.py [--steps=30]
 
-Then a breakdown of the JAX step (where the time goes): the host noise synthesis, the forward pass, forward + backward, and the whole step with Adam; each with and without oneDNN convolutions
-(runtime.conv_compiler_options).
+Then a breakdown of the JAX step (where the time goes): the host noise synthesis, the forward pass,
+forward + backward, and the whole step with Adam; each with and without oneDNN convolutions
+(runtime.conv_compiler_options; the trainer uses them for this task).
 """
 
 import os

@@ -71,8 +71,8 @@ def sample_params(key, n: int, eta_range=(0.4, 1.9), sigma_range=(0.0, 20.0)):
 
 
 def noisy_example(rng: np.random.Generator, g01: np.ndarray, n_cfg) -> dict:
-  """One training example's noise, drawn on the host by the input pipeline (NumPy, the record's own
-  generator): eta ~ U(eta_range), sigma ~ U(sigma_range), ``f`` as :func:`add_noise` and the level
+  """One training example's noise, drawn on the host by the input pipeline (NumPy; its random map's
+  generator, a function of the example's position in the stream): eta ~ U(eta_range), sigma ~ U(sigma_range), ``f`` as :func:`add_noise` and the level
   maps of :func:`noise_levels`, for a clean ``(H, W, 1)`` image. The pipeline's threads draw it while
   the device runs the previous step (NumPy's Poisson sampler: ~1 ms for 8 48x48 patches on this CPU,
   ``jax.random.poisson``'s rejection loop inside the step: 8-14 ms)."""

@@ -1,9 +1,9 @@
 """X-BDCNN (and the DnCNN baseline) as a shared-trainer Task.
 
 The data pipeline gives clean patches with their Poisson-Gaussian noisy versions and level maps
-(per-image eta, sigma; ``noise.noisy_example``, drawn from each record's own generator), so every
-epoch sees new noise, deterministic per step and resumable, drawn by the pipeline's threads while the
-device runs the previous step.
+(per-image eta, sigma; ``noise.noisy_example`` as the pipeline's random map, whose generator depends
+on the example's position in the stream): every epoch sees new noise, deterministic per step and
+resumable, drawn by the pipeline's threads while the device runs the previous step.
 """
 
 from __future__ import annotations
@@ -94,13 +94,9 @@ def as_image(item) -> np.ndarray:
 
 class PatchSource:
   """``length`` random ``patch`` x ``patch`` crops (with flips and 90-degree turns) of the images;
-  crop i depends only on (seed, i). With ``noise`` (the config's ``noise``), each example also holds
-  its Poisson-Gaussian ``noisy`` version and the ``levels`` maps (``noise.noisy_example``), drawn
-  from the same generator."""
+  crop i depends only on (seed, i)."""
 
-  def __init__(
-    self, images: list, patch: int, length: int, seed: int, augment: bool = True, noise=None
-  ):
+  def __init__(self, images: list, patch: int, length: int, seed: int, augment: bool = True):
     self.images, self.patch, self.length, self.seed, self.augment = (
       images,
       patch,
@@ -108,7 +104,6 @@ class PatchSource:
       seed,
       augment,
     )
-    self.noise = noise
 
   def __len__(self):
     return self.length
@@ -121,10 +116,7 @@ class PatchSource:
       p = np.rot90(p, int(rng.integers(4)))
       if rng.random() < 0.5:
         p = p[:, ::-1]
-    out = {"image": np.ascontiguousarray(p, np.float32)[..., None]}
-    if self.noise is not None:
-      out.update(noise.noisy_example(rng, out["image"], self.noise))
-    return out
+    return {"image": np.ascontiguousarray(p, np.float32)[..., None]}
 
 
 def validation_set(cfg, val_images=None):
@@ -160,7 +152,7 @@ def make_task(cfg) -> trainer.Task:
 
   def loss(params, extra, batch, key):
     """Eq. 8 on a batch of clean patches with their noisy versions and level maps (drawn by the input
-    pipeline, ``PatchSource(noise=...)``)."""
+    pipeline, ``train_data``)."""
     del key
     g, f = batch["image"], batch["noisy"]
     (g_hat, aux), extra = nn_util.apply_train(model, params, extra, f)
@@ -168,11 +160,13 @@ def make_task(cfg) -> trainer.Task:
     return total, (parts, extra)
 
   def train_data(cfg):
-    src = PatchSource(
-      images["train"], cfg.data.patch, cfg.data.num_train_patches, seed=cfg.seed, noise=n_cfg
-    )
+    src = PatchSource(images["train"], cfg.data.patch, cfg.data.num_train_patches, seed=cfg.seed)
     return data.train_pipeline(
-      src, global_batch=cfg.batch_size, seed=cfg.seed, **runtime.grain_read_options(cfg.data)
+      src,
+      global_batch=cfg.batch_size,
+      seed=cfg.seed,
+      random_map_fn=lambda ex, rng: {**ex, **noise.noisy_example(rng, ex["image"], n_cfg)},
+      **runtime.grain_read_options(cfg.data),
     )
 
   apply = jax.jit(lambda p, e, f: model.apply(variables(p, e), f)[0])
