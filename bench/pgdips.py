@@ -32,11 +32,11 @@ def _tile(size):
 
 
 def _seconds(cfg, tiles):
-  from pgdips import solver
+  from pgdips import pipeline
 
-  solver.solve_batch(cfg, tiles)  # compile
+  pipeline.fit(cfg, tiles)  # compile
   t0 = time.perf_counter()
-  solver.solve_batch(cfg, tiles)
+  pipeline.fit(cfg, tiles)
   return time.perf_counter() - t0
 
 

@@ -154,11 +154,25 @@ def all_baselines(rgb, stains, i0: float = 255.0, log_base: int = 10) -> dict:
   """{'Ruifrok', 'Macenko', 'Vahadane'}: StainResults for the named ``stains`` (``physics.RUIFROK`` keys),
   estimated vectors ordered like the fixed ones. Macenko only for two stains (its SVD plane holds two);
   Vahadane learns one dictionary atom per stain."""
-  from pgdips import physics
-
   ref = physics.default_stains(stains)
   out = {"Ruifrok": ruifrok(rgb, ref, i0, log_base)}
   if len(ref) == 2:
     out["Macenko"] = macenko(rgb, i0=i0, log_base=log_base, reference=ref)
   out["Vahadane"] = vahadane(rgb, i0=i0, log_base=log_base, reference=ref)
   return out
+
+
+def macenko_starts(cfg, tiles: np.ndarray) -> np.ndarray:
+  """``(B, N, 3)``: each tile's Macenko stain vectors, ordered like ``cfg.stains``' Ruifrok vectors; those
+  vectors where Macenko cannot run (a tile without tissue, N != 2). PGDIPS's starts and anchoring
+  targets for ``init_stains="macenko"``."""
+  base = physics.default_stains(cfg.stains)
+  out = []
+  for t in tiles:
+    try:
+      if len(base) != 2:
+        raise ValueError
+      out.append(macenko(t, i0=cfg.i0, log_base=cfg.log_base, reference=base).stains)
+    except ValueError:
+      out.append(base)
+  return np.asarray(out, np.float32)

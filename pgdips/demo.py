@@ -75,7 +75,7 @@ def run(out: str, bench_steps: int = 1000, image_steps: int = 1000) -> list[str]
     os.path.join(ROOT, "configs/pgdips/he.py:hdab,cpu"), {"num_steps": bench_steps}
   )
   res = evaluate.run(cfg, num_images=4, size=32, progress=True)
-  md = evaluate.table(res)
+  md = evaluate.table(res, paired=False)
 
   cfg_img = config_lib.load_config(
     os.path.join(ROOT, "configs/pgdips/he.py:hdab,cpu"), {"num_steps": image_steps}

@@ -4,7 +4,8 @@ vectors (the paper's Table 1 layout), and real DeepLIIF sets (the paper's Table 
   python -m pgdips.evaluate [--out=DIR] [--conditions=hard,near] [--num_images=12] [--size=64] [--seed=0]
                             [--config=configs/pgdips/he.py:hdab,cpu] [--config.num_steps=...]
   python -m pgdips.evaluate --deepliif=PATH [--crops=8] [--crop_size=128] [--whole] ...
-  python -m pgdips.evaluate --pool=RUN1,RUN2,... [--close_deg=20] --out=DIR   # earlier runs' per_image.csv
+
+Over several seeds, with paired tests: ``python -m pgdips.study``.
 
 Synthetic images: H-DAB concentration maps from crops of scikit-image's immunohistochemistry image,
 rendered by the forward model. Every image draws its own true vectors, each turned away from Ruifrok's
@@ -17,12 +18,14 @@ rendered by the forward model. Every image draws its own true vectors, each turn
 * ``ideal``: 10-25 degrees, noise only.
 
 Scores per image: PCC and SSIM of each concentration map against the truth and the angle between the
-estimated and the true stain vector (with drift, the concentration-weighted mean colour). The tables
-give mean ± std over images and, for 5 or more, PGDIPS minus each baseline per image with the two-sided
-Wilcoxon signed-rank p-value (scipy) and the count of images PGDIPS wins.
+estimated and the true stain vector (with drift, the concentration-weighted mean colour). The table of
+one seed gives mean ± std over its images and no test: they are crops of one source image, not
+independent samples (``pgdips.study`` pairs the per-seed means).
 
 DeepLIIF (:mod:`pgdips.deepliif`): one set PNG or a folder of them; each set's IHC panel (or ``--crops``
 co-registered crops of it) is deconvolved and scored against the hematoxylin-only OD, DAPI and Ki-67.
+The set is the unit: a set's crops are averaged, and with 5 or more sets PGDIPS minus each method is
+paired over the sets (Wilcoxon signed-rank, two-sided).
 ``--whole`` also solves the whole panel (tiled, S/M/B shared: ``configs/pgdips/he.py`` ``tile``; with
 ``readout="inverse"`` only the estimation tiles are solved, then the panel is inverted).
 """
@@ -41,7 +44,7 @@ from common import cli, metrics
 from common.data import sources
 from common.errors import UserError
 from common.files import write_text_atomic
-from pgdips import baselines, deepliif, physics, pipeline, solver, synthetic
+from pgdips import baselines, deepliif, physics, pipeline, synthetic
 
 STAINS = ("hematoxylin", "dab")
 _NON_IDEAL = dict(saturation=1.5, m=(1.0, 1.25), background=0.08, noise_std=2.0, drift=(8.0, 15.0))
@@ -170,7 +173,7 @@ def run(
     for img, c, s in items:
       _baseline_rows(cfg, per, img, lambda q, c=c, s=s: score(q, c, s))
     for r, (img, c, s) in zip(
-      solver.solve_batch(
+      pipeline.fit(
         cfg,
         np.stack([it[0] for it in items]),
         seed=seed,
@@ -232,36 +235,6 @@ def read_per_image(path) -> dict:
   return res
 
 
-def pool(results) -> dict:
-  """Several runs' ``{condition: {method: [scores]}}`` joined image by image (each run's images in order)."""
-  out: dict = {}
-  for res in results:
-    for cond, per in res.items():
-      for method, scores in per.items():
-        out.setdefault(cond, {}).setdefault(method, []).extend(scores)
-  return out
-
-
-def split_table(res, close_deg: float) -> str:
-  """Per condition, the tiles whose two true stains are under ``close_deg`` degrees apart and the others:
-  mean ± std PCC per method and PGDIPS minus each method, paired."""
-  keys = [f"pcc_{n}" for n in STAINS]
-  cols = [(k, f"PCC {k[4:]}") for k in keys]
-  lines = []
-  for cond, per in res.items():
-    sep = np.array([s["true_separation"] for s in per["PGDIPS"]])
-    for name, mask in (
-      (f"true stains < {close_deg:g} degrees apart", sep < close_deg),
-      (f"true stains >= {close_deg:g} degrees apart", sep >= close_deg),
-    ):
-      sub = {m: [s for s, keep in zip(scores, mask) if keep] for m, scores in per.items()}
-      if not sub["PGDIPS"]:
-        continue
-      lines += [f"{cond}, {int(mask.sum())} tiles with {name}", ""] + method_table(sub, cols) + [""]
-      lines += paired_table(sub, keys) + [""]
-  return "\n".join(lines)
-
-
 def _cell(v, k):
   f = ".1f" if k == "angle" else ".3f"
   return f"{v.mean():{f}}" if len(v) == 1 else f"{v.mean():{f}} ± {v.std():{f}}"
@@ -307,7 +280,15 @@ def paired_table(per: dict, keys, reference: str = "PGDIPS", unit: str = "images
   return lines
 
 
-def table(res, unit: str = "images") -> str:
+def describe(cfg) -> str:
+  """One sentence on the PGDIPS configuration a table was made with."""
+  return (
+    f"PGDIPS: {cfg.num_steps} iterations, lr {cfg.optim.lr}, nets {tuple(cfg.net.channels)}, "
+    f"start {cfg.init_stains}, C read out by {cfg.readout!r}."
+  )
+
+
+def table(res, unit: str = "images", paired: bool = True) -> str:
   cols = [
     (
       f"{k}_{n}",
@@ -323,24 +304,11 @@ def table(res, unit: str = "images") -> str:
       f"Condition: {cond} (true vectors {lo:g}-{hi:g} degrees from Ruifrok's)",
       "",
     ] + method_table(per, cols)
-    lines += [""] + paired_table(
-      per, [f"pcc_{n}" for n in STAINS] + [f"angle_{n}" for n in STAINS], unit=unit
-    )
+    if paired:
+      keys = [f"pcc_{n}" for n in STAINS] + [f"angle_{n}" for n in STAINS]
+      lines += [""] + paired_table(per, keys, unit=unit)
     lines += [""]
   return "\n".join(lines)
-
-
-def seed_means(runs) -> dict:
-  """Runs at several seeds (each ``{condition: {method: [scores per image]}}``) -> one score dict per
-  seed (the mean over its images): the unit of replication when every seed's images are crops of the
-  same source image, which are not independent of each other."""
-  out: dict = {}
-  for res in runs:
-    for cond, per in res.items():
-      for method, scores in per.items():
-        mean = {k: float(np.mean([sc[k] for sc in scores])) for k in scores[0]}
-        out.setdefault(cond, {}).setdefault(method, []).append(mean)
-  return out
 
 
 def run_deepliif(
@@ -352,18 +320,23 @@ def run_deepliif(
   seed: int = 0,
   progress: bool = False,
 ) -> dict:
-  """{'crops': {method: [scores]}, 'whole': {method: [scores]}}: ``n_crops`` crops per set solved as one
-  batch; ``whole``: every set's whole IHC panel (tiled by ``cfg.tile``)."""
-  out = {"crops": {m: [] for m in _methods(cfg)}, "whole": {m: [] for m in METHODS}}
+  """{'crops': {method: [scores per set]}, 'whole': {method: [scores per set]}}: ``n_crops`` crops per set
+  solved as one batch, a set's scores the mean over its crops; ``whole``: every set's whole IHC panel
+  (tiled by ``cfg.tile``)."""
+  out = {
+    "crops": {m: [] for m in _methods(cfg)},
+    "whole": {m: [] for m in _methods(cfg) if m != NET_ROW},
+  }
   for path in paths:
     panels = deepliif.read_set(path)
     if n_crops:
       cs = deepliif.crops(panels, crop_size, n_crops, seed)
       truths = [deepliif.ground_truth(c, cfg.i0, cfg.log_base) for c in cs]
+      per = {m: [] for m in out["crops"]}
       for c, t in zip(cs, truths):
-        _baseline_rows(cfg, out["crops"], c["ihc"], lambda q, t=t: deepliif.score(q, t))
+        _baseline_rows(cfg, per, c["ihc"], lambda q, t=t: deepliif.score(q, t))
       for r, c, t in zip(
-        solver.solve_batch(
+        pipeline.fit(
           cfg,
           np.stack([c["ihc"] for c in cs]),
           seed=seed,
@@ -373,35 +346,42 @@ def run_deepliif(
         cs,
         truths,
       ):
-        _pgdips_rows(cfg, out["crops"], c["ihc"], r, lambda q: deepliif.score(q, t))
+        _pgdips_rows(cfg, per, c["ihc"], r, lambda q: deepliif.score(q, t))
+      for m, scores in per.items():
+        out["crops"][m].append({k: float(np.mean([sc[k] for sc in scores])) for k in scores[0]})
     if whole:
       t = deepliif.ground_truth(panels, cfg.i0, cfg.log_base)
-      for name, r in baselines.all_baselines(panels["ihc"], STAINS, cfg.i0, cfg.log_base).items():
-        out["whole"][name].append(deepliif.score(r, t))
+      _baseline_rows(cfg, out["whole"], panels["ihc"], lambda q, t=t: deepliif.score(q, t))
       out["whole"]["PGDIPS"].append(
         deepliif.score(pipeline.deconvolve(cfg, panels["ihc"], seed=seed, progress=progress), t)
       )
   return {k: v for k, v in out.items() if v["PGDIPS"]}
 
 
-def deepliif_table(res) -> str:
+def deepliif_table(res, n_crops: int = 0) -> str:
   keys = [f"{m}_{g}" for _, g in deepliif.TARGETS for m in ("pcc", "ssim")]
   names = {"h_od": "H vs H-only OD", "dapi": "H vs DAPI", "ki67": "DAB vs Ki-67"}
   cols = [(k, f"{k.split('_')[0].upper()} {names[k.split('_', 1)[1]]}") for k in keys]
   lines = []
   for part, per in res.items():
     lines += (
-      [f"DeepLIIF, {part} ({len(per['PGDIPS'])} images)", ""] + method_table(per, cols) + [""]
+      [
+        f"DeepLIIF, {part} ({len(per['PGDIPS'])} sets"
+        + (f", each the mean over its {n_crops} crops)" if part == "crops" else ")"),
+        "",
+      ]
+      + method_table(per, cols)
+      + [""]
     )
-    lines += paired_table(per, [f"pcc_{g}" for _, g in deepliif.TARGETS]) + [""]
+    lines += paired_table(per, [f"pcc_{g}" for _, g in deepliif.TARGETS], unit="sets") + [""]
   return "\n".join(lines)
 
 
 def _define_flags():
   cli.define_config(
     cli.config_path("pgdips/he.py:hdab,cpu"),
-    "PGDIPS config (default: the CPU preset, "
-    "1000 iterations); configs/pgdips/he.py:hdab for the paper's (a GPU run)",
+    "PGDIPS config (default: the H-DAB CPU preset, 400 iterations); "
+    "configs/pgdips/he.py:hdab for the paper's (a GPU run)",
   )
   flags.DEFINE_string(
     "out", ".", "output folder (table.md; per_image.csv for the synthetic protocol)"
@@ -412,12 +392,6 @@ def _define_flags():
   flags.DEFINE_integer("num_images", 12, "synthetic images per condition", lower_bound=1)
   flags.DEFINE_integer("size", 64, "image size in pixels", lower_bound=pipeline.MIN_SIZE)
   flags.DEFINE_integer("seed", 0, "images and PGDIPS seed")
-  flags.DEFINE_list(
-    "seeds",
-    None,
-    "several seeds (e.g. 25,26,27): one run each (out/seed_<s>/), then one table "
-    "of per-seed means paired over the seeds",
-  )
   flags.DEFINE_string(
     "deepliif",
     None,
@@ -427,15 +401,6 @@ def _define_flags():
   flags.DEFINE_integer("crops", 8, "DeepLIIF: crops per set (0: none)", lower_bound=0)
   flags.DEFINE_integer("crop_size", 128, "DeepLIIF: crop size", lower_bound=pipeline.MIN_SIZE)
   flags.DEFINE_bool("whole", False, "DeepLIIF: also solve every whole IHC panel")
-  flags.DEFINE_list(
-    "pool",
-    None,
-    "folders of earlier synthetic runs (their per_image.csv): pool their images "
-    "into one table, split by the tiles' true stain separation, instead of solving",
-  )
-  flags.DEFINE_float(
-    "close_deg", 20.0, "--pool: the true stain separation that splits the tiles", lower_bound=0
-  )
 
 
 def main(argv) -> int:
@@ -445,28 +410,7 @@ def main(argv) -> int:
   cfg = FLAGS.config
   pipeline.check_config(cfg)
   out = sources.check_out_dir(FLAGS.out)
-  head = (
-    f"PGDIPS: {cfg.num_steps} iterations, lr {cfg.optim.lr}, nets {tuple(cfg.net.channels)}, start {cfg.init_stains}"
-    + ", "
-    f"C read out by {cfg.readout!r}.\n\n"
-  )
-  if FLAGS.pool:
-    files = [os.path.join(d, "per_image.csv") for d in FLAGS.pool]
-    missing = [f for f in files if not os.path.isfile(f)]
-    if missing:
-      raise UserError(
-        f"--pool: {missing[0]} not found; give folders written by a synthetic pgdips.evaluate run"
-      )
-    res = pool(read_per_image(f) for f in files)
-    md = (
-      f"{len(files)} runs pooled ({', '.join(FLAGS.pool)}).\n\n"
-      + table(res)
-      + "\n"
-      + split_table(res, FLAGS.close_deg)
-    )
-    write_text_atomic(os.path.join(out, "table.md"), md + "\n")
-    print(md)
-    return 0
+  head = describe(cfg) + "\n\n"
   if FLAGS.deepliif:
     paths = deepliif.find_sets(FLAGS.deepliif)
     for p in paths:
@@ -481,14 +425,12 @@ def main(argv) -> int:
       + (", and the whole panels" if FLAGS.whole else "")
       + ". "
       + head
-      + deepliif_table(res)
+      + deepliif_table(res, FLAGS.crops)
     )
   else:
     bad = [c for c in FLAGS.conditions if c not in CONDITIONS]
     if bad:
       raise UserError(f"--conditions: {bad[0]!r} is unknown; use some of {', '.join(CONDITIONS)}")
-    if FLAGS.seeds:
-      return _run_seeds(cfg, out, [int(x) for x in FLAGS.seeds], tuple(FLAGS.conditions), head)
     res = run(
       cfg,
       FLAGS.num_images,
@@ -500,36 +442,12 @@ def main(argv) -> int:
     md = (
       f"{FLAGS.num_images} synthetic {FLAGS.size}x{FLAGS.size} H-DAB images per condition, seed {FLAGS.seed}. "
       + head
-      + table(res)
+      + table(res, paired=False)
+      + "\nPaired tests over seeds: python -m pgdips.study.\n"
     )
     per_image = per_image_csv(res)
   if not FLAGS.deepliif:
     write_text_atomic(os.path.join(out, "per_image.csv"), per_image)
-  write_text_atomic(os.path.join(out, "table.md"), md + "\n")
-  print(md)
-  return 0
-
-
-def _run_seeds(cfg, out: str, seeds: list[int], conditions, head: str) -> int:
-  """One synthetic run per seed, each kept in ``out/seed_<s>/`` (a rerun skips the seeds already there),
-  then the per-seed means paired over the seeds in ``out/table.md``."""
-  FLAGS = flags.FLAGS
-  runs = []
-  for sd in seeds:
-    d = os.path.join(out, f"seed_{sd}")
-    path = os.path.join(d, "per_image.csv")
-    if not os.path.isfile(path):
-      res = run(cfg, FLAGS.num_images, FLAGS.size, sd, progress=True, conditions=conditions)
-      os.makedirs(d, exist_ok=True)
-      write_text_atomic(path, per_image_csv(res))
-      print(f"seed {sd}: {path}", flush=True)
-    runs.append(read_per_image(path))
-  md = (
-    f"{FLAGS.num_images} synthetic {FLAGS.size}x{FLAGS.size} H-DAB images per condition at each of the seeds "
-    f"{', '.join(map(str, seeds))}; every row is the mean over seeds of the per-seed mean (± std over seeds), "
-    "and the paired tests pair the per-seed means (the images of a seed are crops of one source image, so the "
-    "seed is the unit). " + head + table(seed_means(runs), unit="seeds")
-  )
   write_text_atomic(os.path.join(out, "table.md"), md + "\n")
   print(md)
   return 0

@@ -296,6 +296,15 @@ def _check_tissue(rgb, cfg):
     )
 
 
+def fit(cfg, tiles: np.ndarray, *, fixed: dict | None = None, **kw) -> list[StainResult]:
+  """:func:`pgdips.solver.solve_batch` with each tile's starting stain vectors: its Macenko estimate for
+  ``init_stains="macenko"`` (none needed when S is ``fixed``), else the config's."""
+  starts = None
+  if cfg.init_stains == "macenko" and fixed is None:
+    starts = baselines.macenko_starts(cfg, tiles)
+  return solve_batch(cfg, tiles, fixed=fixed, starts=starts, **kw)
+
+
 def solve_tiles(
   cfg, img, *, seed: int = 0, progress: bool = False, estimate_only: bool = False
 ) -> Tiles:
@@ -316,7 +325,7 @@ def solve_tiles(
   tiles = np.stack([rgb_p[y : y + t, x : x + t] for y, x in pos])
   ods = np.array([_tissue_od(tl, cfg) for tl in tiles])
   tissue = np.flatnonzero(ods >= float(cfg.background_od))
-  solve = lambda c, idx, **kw: solve_batch(
+  solve = lambda c, idx, **kw: fit(
     c,
     tiles[idx],
     chunk=int(cfg.progress_chunk),
@@ -475,7 +484,7 @@ def deconvolve(cfg, img, *, seed: int = 0, progress: bool = False) -> StainResul
     -(-w // levels) * levels,
   )  # one tile, padded up to the network's stride
   x = np.pad(rgb, ((0, size[0] - h), (0, size[1] - w), (0, 0)), mode="reflect")
-  r = solve_batch(cfg, x[None], seed=seed, chunk=int(cfg.progress_chunk), progress=progress)[0]
+  r = fit(cfg, x[None], seed=seed, chunk=int(cfg.progress_chunk), progress=progress)[0]
   warn_if_names_ambiguous(cfg, [r])
   r.concentrations, r.recon = r.concentrations[:h, :w], r.recon[:h, :w]
   return _check_finite(r)

@@ -50,7 +50,6 @@ from common.data import slides as slides_lib
 from common.errors import InputError, UserError
 from common.logging import Progress, _fmt_time
 from pgdips import physics, pipeline, report
-from pgdips.solver import solve_batch
 
 __all__ = [
   "Estimate",
@@ -135,7 +134,7 @@ def estimation_tiles(cfg, slide, grid) -> np.ndarray:
 
 def estimate(cfg, tiles: np.ndarray, *, seed: int = 0, progress: bool = False) -> Estimate:
   """S, M, B shared by a slide's tiles, from PGDIPS fits of its estimation tiles."""
-  est = solve_batch(
+  est = pipeline.fit(
     cfg,
     tiles.astype(np.float32),
     seed=seed,
@@ -209,7 +208,7 @@ def net_readout(cfg, fixed, emit, warm, grid, margin: int, seed: int):
 
   def f(rgb, pos, batch_index):
     kw = pipeline._tile_inputs(cfg, np.arange(len(pos)), list(pos), shape, seed)
-    rs = solve_batch(
+    rs = pipeline.fit(
       cfg_t,
       rgb.astype(np.float32),
       seed=seed + 1 + batch_index,

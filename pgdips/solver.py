@@ -29,7 +29,6 @@ __all__ = [
   "make_solver",
   "solve_batch",
   "initial_stains",
-  "macenko_anchors",
 ]
 
 
@@ -56,8 +55,8 @@ CODE_STAINS = (
 
 def initial_stains(cfg) -> np.ndarray:
   """``(N, 3)`` starting stain vectors and colour-anchoring targets: ``init_stains="ruifrok"`` the unit
-  Ruifrok vectors of ``cfg.stains`` (also for "macenko", whose per-tile estimate replaces them when it
-  exists); ``"code"`` the official code's two raw triples (every config of the code, H&E and IHC alike;
+  Ruifrok vectors of ``cfg.stains`` (also for "macenko", where the caller passes each tile's estimate
+  as ``starts``: :func:`pgdips.pipeline.solve_tiles`); ``"code"`` the official code's two raw triples (every config of the code, H&E and IHC alike;
   a third stain keeps its Ruifrok vector)."""
   base = physics.default_stains(cfg.stains)
   if cfg.init_stains in ("ruifrok", "macenko"):
@@ -67,23 +66,6 @@ def initial_stains(cfg) -> np.ndarray:
   raise ValueError(
     f"init_stains={cfg.init_stains!r} is unknown; use 'ruifrok', 'code' or 'macenko'"
   )
-
-
-def macenko_anchors(cfg, tiles: np.ndarray) -> np.ndarray:
-  """``(B, N, 3)``: each tile's Macenko stain vectors (ordered like the defaults), the defaults where
-  Macenko cannot run (background tiles, N != 2)."""
-  from pgdips import baselines
-
-  base = physics.default_stains(cfg.stains)
-  out = []
-  for t in tiles:
-    try:
-      if len(base) != 2:
-        raise ValueError
-      out.append(baselines.macenko(t, i0=cfg.i0, log_base=cfg.log_base, reference=base).stains)
-    except ValueError:
-      out.append(base)
-  return np.asarray(out, np.float32)
 
 
 def perturbation(step, peak: float = 0.009, after: float = 0.001):
@@ -172,7 +154,7 @@ class Solver:
   def init(self, rgb, key, fixed: dict | None = None, noise_in=None, nets_in=None, anchor=None):
     """``fixed`` (with ``Solver(..., fixed=True)``): dict(stains (N, 3), m (N,), background (3,)).
     ``anchor``: this tile's ``(N, 3)`` starting stain vectors and colour-anchoring target (default: the
-    config's :func:`initial_stains`; ``init_stains="macenko"`` passes each tile's Macenko estimate).
+    config's :func:`initial_stains`; for ``init_stains="macenko"`` the tile's Macenko estimate).
     ``noise_in``: the concentration networks' fixed inputs ``(N, H, W, input_channels)`` (default: drawn
     from ``key`` as U(-0.5, 0.5) * input_scale). ``nets_in``: the concentration networks' initial weights
     (default: drawn from ``key``)."""
@@ -428,6 +410,7 @@ def solve_batch(
   same_init: bool = False,
   init_nets=None,
   local: bool = False,
+  starts: np.ndarray | None = None,
 ) -> list[StainResult]:
   """Solves ``(B, H, W, 3)`` tiles at once: vmapped over tiles, the batch split over the mesh's devices
   (B is padded to a multiple of the device count on multi-host runs; on one host a batch that does not
@@ -438,7 +421,10 @@ def solve_batch(
   ``same_init``: every tile's networks start from the same weights (the whole-slide tiling, where
   neighbouring tiles should start from the same function of a slide-wide noise field); ``init_nets``:
   start every tile's concentration networks from these weights (a result's ``nets``); ``local``: this
-  process's devices only (each process solving its own images, as the whole-slide runs do)."""
+  process's devices only (each process solving its own images, as the whole-slide runs do); ``starts``
+  ``(B, N, 3)``: each tile's starting stain vectors and colour-anchoring targets (default: the config's
+  :func:`initial_stains`; required for ``init_stains="macenko"`` unless S is ``fixed``, see
+  :func:`pgdips.pipeline.solve_tiles`)."""
   tiles = np.asarray(tiles)
   b = len(tiles)
   devices = jax.local_devices() if local else jax.devices()
@@ -478,9 +464,17 @@ def solve_batch(
     if fixed is None
     else {k: np.asarray(fixed[k], np.float32) for k in ("stains", "m", "background")}
   )
-  anchors = np.broadcast_to(initial_stains(cfg), (len(x), len(cfg.stains), 3))
-  if cfg.init_stains == "macenko" and fixed is None:
-    anchors = macenko_anchors(cfg, x)
+  if starts is None:
+    if cfg.init_stains == "macenko" and fixed is None:
+      raise ValueError(
+        "init_stains='macenko' needs each tile's Macenko vectors: pass starts= "
+        "(pgdips.pipeline.solve_tiles does)"
+      )
+    starts = np.broadcast_to(initial_stains(cfg), (b, len(cfg.stains), 3))
+  starts = np.asarray(starts, np.float32)
+  if starts.shape != (b, len(cfg.stains), 3):
+    raise ValueError(f"starts has shape {starts.shape}; expected {(b, len(cfg.stains), 3)}")
+  anchors = np.concatenate([starts, np.repeat(starts[-1:], pad, 0)]) if pad else starts
   carry = init(
     x_dev,
     jax.device_put(keys, sharding),

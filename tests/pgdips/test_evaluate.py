@@ -2,6 +2,7 @@
 (vs scipy), and the DeepLIIF protocol (panel split, ground truth, scores, CLI) on a set written in the
 real layout."""
 
+import csv
 import os
 
 import numpy as np
@@ -129,13 +130,14 @@ def test_deepliif_cli(tmp_path):
     f"--config={CFG}:hdab,smoke",
     "--config.tile=32",
     "--config.overlap=8",
+    "--config.readout=inverse",
   )
   assert proc.returncode == 0, proc.stderr[-2000:]
   md = (tmp_path / "out" / "table.md").read_text()
-  assert "DeepLIIF, crops (6 images)" in md and "DeepLIIF, whole (2 images)" in md
-  assert (
-    md.count("| PGDIPS |") == 2 and "| Vahadane | " in md and "Wilcoxon" in md
-  )  # paired over the 6 crops
+  assert "DeepLIIF, crops (2 sets, each the mean over its 3 crops)" in md
+  assert "DeepLIIF, whole (2 sets)" in md and md.count("| Macenko + read-out |") == 2
+  assert md.count("| PGDIPS |") == 2 and "| Vahadane | " in md
+  assert "paired tests need 5 or more sets; there are 2" in md  # crops of a set are not independent
   (tmp_path / "bad.png").write_bytes(b"not a png")
   one_line_error(
     run_cli("pgdips.evaluate", f"--deepliif={tmp_path / 'bad.png'}", f"--out={tmp_path / 'o2'}"),
@@ -181,50 +183,34 @@ def test_readout_control_inverts_a_baselines_vectors_as_the_preset_reads_its_fit
     np.testing.assert_allclose(got.concentrations, want, rtol=1e-4, atol=1e-5)
 
 
-def test_pool_joins_runs_and_splits_by_true_separation(tmp_path):
-  """--pool: two runs' per_image.csv read back and joined; the pooled paired p-value is scipy's Wilcoxon
-  on the concatenated per-tile differences, and the split counts the tiles on each side of --close_deg."""
-  rng = np.random.default_rng(3)
-  runs, diffs, seps = [], [], []
-  for r in range(2):
-    res = {"hard": {}}
-    sep = rng.uniform(5, 60, 7)
-    for m in ("Ruifrok", "PGDIPS"):
-      res["hard"][m] = [
-        {
-          "true_separation": float(s),
-          "fit_separation": 30.0,
-          **{
-            f"{k}_{n}": float(rng.uniform(0.5, 1))
-            for n in evaluate.STAINS
-            for k in ("pcc", "ssim", "angle")
-          },
-        }
-        for s in sep
-      ]
-    diffs += [
-      a["pcc_hematoxylin"] - b["pcc_hematoxylin"]
-      for a, b in zip(res["hard"]["PGDIPS"], res["hard"]["Ruifrok"])
-    ]
-    seps += [round(float(s), 2) for s in sep]
-    d = tmp_path / f"run{r}"
-    d.mkdir()
-    (d / "per_image.csv").write_text(evaluate.per_image_csv(res))
-    runs.append(str(d))
-  back = evaluate.pool(evaluate.read_per_image(os.path.join(d, "per_image.csv")) for d in runs)
-  assert len(back["hard"]["PGDIPS"]) == 14
-  proc = run_cli(
-    "pgdips.evaluate", f"--pool={','.join(runs)}", "--close_deg=20", f"--out={tmp_path / 'out'}"
+def test_study_pairs_per_seed_means_and_resumes(tmp_path, monkeypatch):
+  """pgdips.study: the seed is the unit. Its paired p-values are scipy's Wilcoxon on the differences of
+  per-seed means computed here from the per-image files; a second run solves nothing."""
+  from common import config as config_lib
+  from pgdips import study
+
+  cfg = config_lib.load_config(CFG + ":hdab,cpu", {"num_steps": 2, "net.channels": (4,)})
+  seeds = [1, 2, 3, 4, 5]
+  md = study.run_study(cfg, str(tmp_path), seeds, num_images=2, size=16, verbose=False)
+  per_seed = {}
+  for sd in seeds:
+    rows = list(csv.DictReader(open(tmp_path / f"seed_{sd}" / "per_image.csv")))
+    for m in ("PGDIPS", "Macenko + read-out"):
+      per_seed.setdefault(m, []).append(
+        np.mean([float(r["pcc_dab"]) for r in rows if r["method"] == m])
+      )
+  assert len(rows) == 2 * len(evaluate._methods(cfg))
+  diff = np.array(per_seed["PGDIPS"]) - np.array(per_seed["Macenko + read-out"])
+  row = next(
+    line
+    for line in md.splitlines()
+    if line.startswith("| Macenko + read-out | +") or line.startswith("| Macenko + read-out | -")
   )
-  assert proc.returncode == 0, proc.stderr[-2000:]
-  md = (tmp_path / "out" / "table.md").read_text()
-  p = stats.wilcoxon(np.round(diffs, 6)).pvalue
-  row = next(line for line in md.splitlines() if line.startswith("| Ruifrok | +"))
-  assert format(p, ".2g") == row.split("|")[3].strip()
-  n_close = sum(s < 20 for s in seps)
-  assert f"{n_close} tiles with true stains < 20 degrees apart" in md
-  assert f"{14 - n_close} tiles with true stains >= 20 degrees apart" in md
-  one_line_error(
-    run_cli("pgdips.evaluate", f"--pool={tmp_path / 'nothing'}", f"--out={tmp_path / 'o'}"),
-    "per_image.csv",
+  cells = [c.strip() for c in row.strip("|").split("|")]
+  assert cells[5] == format(stats.wilcoxon(diff).pvalue, ".2g")  # the DAB PCC column's p
+  assert cells[4].startswith(f"{diff.mean():+.3f}")
+  assert "paired over the 5 seeds" in md and (tmp_path / "seed_means.csv").is_file()
+  monkeypatch.setattr(
+    evaluate, "run", lambda *a, **k: pytest.fail("a finished seed was solved again")
   )
+  assert study.run_study(cfg, str(tmp_path), seeds, num_images=2, size=16, verbose=False) == md

@@ -9,7 +9,7 @@ import pytest
 
 from common import config as config_lib
 from common import metrics
-from pgdips import baselines, losses, physics, solver, synthetic
+from pgdips import baselines, losses, physics, pipeline, solver, synthetic
 from tests.common.helpers import ROOT
 
 
@@ -214,7 +214,7 @@ def test_code_preset_and_starting_vectors():
   truth = np.array([[0.55, 0.75, 0.37], [0.20, 0.50, 0.84]], np.float32)
   truth /= np.linalg.norm(truth, axis=1, keepdims=True)
   img = synthetic.synthesize(c, truth)
-  anchors = solver.macenko_anchors(cfg, img[None])
+  anchors = baselines.macenko_starts(cfg, img[None])
   np.testing.assert_allclose(
     anchors[0], baselines.macenko(img, reference=physics.default_stains(cfg.stains)).stains
   )
@@ -223,9 +223,15 @@ def test_code_preset_and_starting_vectors():
   np.testing.assert_allclose(
     np.asarray(sv._unpack(carry["params"], carry["z0"])[1]), anchors[0], atol=1e-3
   )
-  assert solver.macenko_anchors(cfg, np.full((1, 32, 32, 3), 255, np.uint8))[0] == pytest.approx(
+  assert baselines.macenko_starts(cfg, np.full((1, 32, 32, 3), 255, np.uint8))[0] == pytest.approx(
     physics.default_stains(cfg.stains)
   )
+  # the solver does not compute the starts itself: a Macenko config without them is refused, and
+  # pipeline.fit passes each tile's
+  with pytest.raises(ValueError, match="starts"):
+    solver.solve_batch(cfg, img[None])
+  r = pipeline.fit(config_lib.replaced(cfg, {"num_steps": 1}), img[None])[0]
+  assert np.degrees(np.arccos(np.clip(np.sum(r.fitted_stains * anchors[0], 1), -1, 1))).max() < 5
 
 
 @pytest.mark.parametrize("n_stains", [2, 3])

@@ -413,8 +413,8 @@ def test_evaluate_cli_writes_the_table(tmp_path):
   )
   assert proc.returncode == 0, proc.stderr[-2000:]
   md = (tmp_path / "table.md").read_text()
-  assert md.count("| PGDIPS |") == 1 and md.count("| Macenko |") == 2 and "5 iterations" in md
-  assert "10-25 degrees" in md and md.count("Wilcoxon") == 1
+  assert md.count("| PGDIPS |") == 1 and md.count("| Macenko |") == 1 and "5 iterations" in md
+  assert "10-25 degrees" in md and "Wilcoxon" not in md  # one seed's crops: no test (pgdips.study)
   import csv
 
   from pgdips import baselines, evaluate
