@@ -109,6 +109,14 @@ def _pgdips_rows(cfg, per, img, r, scorer):
     per[NET_ROW].append(scorer(_net_c(r)))
 
 
+def check_conditions(names) -> tuple[str, ...]:
+  """``--conditions``, checked against :data:`CONDITIONS`."""
+  bad = [c for c in names if c not in CONDITIONS]
+  if bad:
+    raise UserError(f"--conditions: {bad[0]!r} is unknown; use some of {', '.join(CONDITIONS)}")
+  return tuple(names)
+
+
 def benchmark_set(num_images: int, size: int, condition: str, seed: int = 0):
   """[(rgb uint8, true C (size, size, 2), true S (2, 3))], image i drawn from (seed, i) alone."""
   spec = dict(CONDITIONS[condition])
@@ -428,16 +436,13 @@ def main(argv) -> int:
       + deepliif_table(res, FLAGS.crops)
     )
   else:
-    bad = [c for c in FLAGS.conditions if c not in CONDITIONS]
-    if bad:
-      raise UserError(f"--conditions: {bad[0]!r} is unknown; use some of {', '.join(CONDITIONS)}")
     res = run(
       cfg,
       FLAGS.num_images,
       FLAGS.size,
       FLAGS.seed,
       progress=True,
-      conditions=tuple(FLAGS.conditions),
+      conditions=check_conditions(FLAGS.conditions),
     )
     md = (
       f"{FLAGS.num_images} synthetic {FLAGS.size}x{FLAGS.size} H-DAB images per condition, seed {FLAGS.seed}. "

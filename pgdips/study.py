@@ -104,25 +104,20 @@ def main(argv) -> int:
   FLAGS = flags.FLAGS
   if len(argv) > 1:
     raise UserError(f"unexpected argument {argv[1]!r}; see --help")
-  cfg = FLAGS.config
-  pipeline.check_config(cfg)
-  bad = [c for c in FLAGS.conditions if c not in evaluate.CONDITIONS]
-  if bad:
-    raise UserError(
-      f"--conditions: {bad[0]!r} is unknown; use some of {', '.join(evaluate.CONDITIONS)}"
-    )
+  pipeline.check_config(FLAGS.config)
+  conditions = evaluate.check_conditions(FLAGS.conditions)
   seeds = []
   for k in FLAGS.seeds:
     if not k.isdigit():
       raise UserError(f"--seeds: {k!r} is not a non-negative integer")
     seeds.append(int(k))
   md = run_study(
-    cfg,
+    FLAGS.config,
     sources.check_out_dir(FLAGS.out),
     seeds,
     FLAGS.num_images,
     FLAGS.size,
-    tuple(FLAGS.conditions),
+    conditions,
     verbose=not FLAGS.quiet,
   )
   print(md)
