@@ -84,18 +84,26 @@ def run_methods(
   return res
 
 
-def paired(per_image: dict, reference: str, names) -> list[str]:
-  """Each network against ``reference`` on the same crops: mean ± std of the per-crop PSNR and SSIM
-  differences and the two-sided Wilcoxon signed-rank p-value (scipy), with the count of crops won."""
+def paired(per_image: dict, reference: str, names, image_of=None) -> list[str]:
+  """Each network against ``reference`` on the same crops, with the image as the unit: a crop's scores
+  are averaged with the other crops of its image (``image_of[i]``: crop i's image; default: one image per
+  crop), then mean ± std of the per-image PSNR and SSIM differences, the two-sided Wilcoxon signed-rank
+  p-value (scipy) and the images won. Crops of one image are not independent samples."""
   ref = per_image[reference]
+  image_of = np.arange(len(ref)) if image_of is None else np.asarray(image_of)
+  ids = np.unique(image_of)
+  per = lambda a: np.stack([a[image_of == i].mean(0) for i in ids])
+  if len(ids) < 5:
+    return [f"(paired tests need 5 or more images; the crops come from {len(ids)})"]
   lines = [
-    f"**Paired over the {len(ref)} crops: network minus {reference}** (Wilcoxon signed-rank, two-sided)",
+    f"**Paired over the {len(ids)} images ({len(ref)} crops, averaged per image): network minus "
+    f"{reference}** (Wilcoxon signed-rank, two-sided)",
     "",
-    "| Method | ΔPSNR (dB) | p | crops won | ΔSSIM | p | crops won |",
+    "| Method | ΔPSNR (dB) | p | images won | ΔSSIM | p | images won |",
     "|---|---|---|---|---|---|---|",
   ]
   for name in names:
-    d = per_image[name] - ref
+    d = per(per_image[name]) - per(ref)
     cells = []
     for k in (1, 2):
       cells += metrics.paired_cells(d[:, k])
@@ -105,7 +113,8 @@ def paired(per_image: dict, reference: str, names) -> list[str]:
 
 def crops(images, size, n, seed) -> list[np.ndarray]:
   """``n`` crops of ``size`` (a multiple of 4, at most the image; ``None``: the whole image cut to a
-  multiple of 4) cycling over ``images``, positions drawn from ``seed``."""
+  multiple of 4) cycling over ``images`` (crop i is of image ``i % len(images)``), positions drawn from
+  ``seed``."""
   rng = np.random.default_rng(seed)
   out = []
   for i in range(n):
@@ -277,11 +286,12 @@ def evaluate(
     "",
   ]
   nets = list(names.values())
-  if len(pairs) >= 5 and nets:
+  if nets:
+    image_of = np.arange(len(pairs)) % len(images)  # crops() cycles over the images
     for ref in ("BM3D", kinds.get("dncnn")):
       others = [n for n in nets if n != ref]
       if ref in per_image and others:
-        lines += paired(per_image, ref, others) + [""]
+        lines += paired(per_image, ref, others, image_of) + [""]
   cols = ["Noisy input", *methods]
   n_grid = min(grid_images, len(images))
   grid_clean = crops(

@@ -593,7 +593,8 @@ def test_evaluate_gives_every_workdir_a_row_and_pools_seeds(tmp_path):
 
 
 def test_paired_comparison_rows():
-  """Per-crop differences against the reference, Wilcoxon p from scipy, crops won counted."""
+  """Differences against the reference per image (its crops averaged), Wilcoxon p from scipy, images
+  won counted."""
   from scipy import stats
 
   from xbdcnn import evaluate
@@ -609,3 +610,15 @@ def test_paired_comparison_rows():
     row[2] == f"{stats.wilcoxon(d[:, 1]).pvalue:.2g}" and row[3] == f"{int(np.sum(d[:, 1] > 0))}/8"
   )
   assert row[6].rstrip(" |") == f"{int(np.sum(d[:, 2] > 0))}/8"
+  # 24 crops cycling over 6 images: the unit is the image, each the mean of its 4 crops (a plain loop)
+  ref, net = rng.random((24, 3)), rng.random((24, 3))
+  image_of = np.arange(24) % 6
+  row = evaluate.paired({"BM3D": ref, "Net": net}, "BM3D", ["Net"], image_of)[-1].split(" | ")
+  d = [np.mean([net[i, 1] - ref[i, 1] for i in range(24) if i % 6 == im]) for im in range(6)]
+  assert (
+    row[2] == f"{stats.wilcoxon(d).pvalue:.2g}" and row[3] == f"{int(np.sum(np.array(d) > 0))}/6"
+  )
+  assert (
+    "need 5 or more images"
+    in evaluate.paired({"BM3D": ref, "Net": net}, "BM3D", ["Net"], np.arange(24) % 4)[0]
+  )
