@@ -20,26 +20,19 @@ Choices that follow the code by default (the paper is silent): the input perturb
 0 -> 0.009 over the first 1000 iterations, then drops to ``net.perturb_after`` = 0.001; with 3 stains the
 exclusion terms of the pairs are summed (``loss.exclusion_pairs="sum"``; "mean" averages) and
 ``loss.repulsion`` = 0.01 times the stain vectors' pairwise L1 distance is subtracted.
-``cpu``: a run that fits a CPU session (3-level 16-32-64 nets with 3x3 kernels, lr 1e-2 with S, M, B at
-5x, the official code's L1 reconstruction, exclusion weight 0.01 with hdab (0.03 with he), 400 iterations (see below), colour anchoring for
-the first 100), started and anchored at each tile's Macenko vectors (``init_stains="macenko"``), C read
-out by inverting eq. 2 with the fitted S, M, B (``readout="inverse"``; pairs fitted closer than 20 degrees
-turned apart to 20, ``inverse_min_separation``): at this budget the small nets' maps are smoother than the tissue (hard ground-truth set, 8 tiles of 64x64: concentration PCC H / DAB
-0.957 / 0.957 from the nets, 0.983 / 0.979 inverted, from the same fits, at 1000 iterations), and a tiled
-image then needs only its estimation tiles solved. On a 32x32 synthetic H-DAB tile whose true stains are
-~10 degrees off the Ruifrok vectors (tests/pgdips/test_pipeline.py, ``make_solver``, which starts from
-Ruifrok's), 1000 iterations: angles 10.4/11.1 -> 5.4/5.6 degrees, PCC 0.992/0.959 (0.4/1.4 degrees,
-0.998/0.994 on another machine: the end of the fit depends on the floating-point path); 400 iterations get
-to 7.0/2.0 degrees from that far a start, so a tile whose Macenko estimate fails (it falls back to
-Ruifrok's vectors) may want ``--config.num_steps=1000``.
-``wsi`` (with ``cpu``): the stitched whole-slide demo (python -m pgdips.stitch): 8-16-32 nets, 256 px
+``cpu``: a run that fits a CPU session: 3-level 16-32-64 nets with 3x3 kernels, lr 1e-2 with S, M, B
+at 5x, the code's L1 reconstruction, exclusion weight 0.01 (hdab) / 0.03 (he), 400 iterations, colour
+anchoring for the first 100; S started and anchored at each tile's Macenko vectors
+(``init_stains="macenko"``; a tile where Macenko cannot run starts at Ruifrok's and may want
+``--config.num_steps=1000``); C read out by inverting eq. 2 with the fitted S, M, B
+(``readout="inverse"``, pairs closer than ``inverse_min_separation`` turned apart first), so that a tiled
+image needs only its estimation tiles solved. Its measurements: pgdips/README.md.
+``wsi`` (with ``cpu``): the stitched whole-slide study (python -m pgdips.stitch): 8-16-32 nets, 256 px
 tiles overlapping 32, S/M/B from 4 tiles at 300 iterations, then 100 iterations per tile; Ruifrok start
-and C from the networks (the stitching study measures the tiles' network maps).
+and C from the networks.
 Tiling (not in the paper, which solves single images): every tile's networks read their crop of one
 slide-wide noise field (``tile_noise="slide"``) and, with shared S/M/B, start from the first estimation
-tile's fitted networks (``tile_init="estimate"``). On a 704x704 crop at 60 iterations per tile this
-cut the mean brightness step between neighbouring tiles' estimates of their overlap from 5.7% to 1.3%
-of the mean concentration (README, pgdips).
+tile's fitted networks (``tile_init="estimate"``).
 """
 
 import ml_collections
@@ -139,14 +132,12 @@ def get_config(arg=None):
     c.net.concat_norm = c.net.align_corners = True
     c.loss.beta = 0.01 if a.stains == "hdab" else 0.3  # the code's ihc.cfg / he.cfg
   if a.cpu:
-    # 400 iterations: on the hard H-DAB set the fitted S is closest to the truth after 200-500 and then
-    # drifts away while the input perturbation ramps up to its peak at 1000 (hematoxylin PCC falls from
-    # step 400 to 1000 at seeds 18, 21 and 24; without the perturbation it holds but peaks lower: README, pgdips)
+    # 400 iterations: the fitted S is nearest the truth before the input perturbation ramps to its peak
     c.num_steps = 400
     c.optim.lr = 1e-2
     c.optim.smb_lr_scale = 5.0  # S, M, B at 5e-2
-    # exclusion weight: H-DAB the paper's and the code's ihc.cfg 0.01 (0.03 let the exclusion term collapse
-    # close stain pairs onto each other: README, pgdips); H&E 0.03, between the paper's 0.01 and the code's 0.3
+    # exclusion weight: H-DAB the paper's and the code's ihc.cfg 0.01; H&E 0.03, between the paper's
+    # 0.01 and the code's he.cfg 0.3
     c.loss.recon, c.loss.beta = "l1_ref", 0.01 if a.stains == "hdab" else 0.03
     c.net.channels, c.net.skips, c.net.kernel = (16, 32, 64), (0, 4, 4), 3
     c.loss.anchor_steps = 100
